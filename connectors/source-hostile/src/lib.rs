@@ -1,0 +1,112 @@
+//! A hostile source for sandbox tests: on `run-read` it attempts the one
+//! forbidden thing its config names, and reports what happened.
+//!
+//! Config: `{"attempt": "env" | "file" | "connect" | "loop" | "alloc" | "bad-ipc" | "oversize", "address": "127.0.0.1:9"}`.
+//!
+//! When the sandbox holds, `env`, `file` and `connect` end with a
+//! `permission` error of code `DENIED` carrying what the guest observed;
+//! if the attempt succeeds the error code is `ESCAPED` (a test failure).
+//! `loop` and `alloc` never return: the host must stop them. `bad-ipc` and
+//! `oversize` emit frames the host must refuse.
+
+use rapidbyte_sdk::{config, ConnectorError, Emitter, ReadSummary, Source, StreamContext};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    attempt: String,
+    #[serde(default)]
+    address: Option<String>,
+}
+
+struct Hostile {
+    config: Config,
+}
+
+fn denied(what: String) -> ConnectorError {
+    ConnectorError::permission("DENIED", what)
+}
+
+fn escaped(what: String) -> ConnectorError {
+    ConnectorError::internal("ESCAPED", what)
+}
+
+impl Source for Hostile {
+    fn open(json: &str) -> Result<Self, ConnectorError> {
+        Ok(Self { config: config::parse(json)? })
+    }
+
+    fn read(&mut self, _ctx: &StreamContext, out: &mut Emitter) -> Result<ReadSummary, ConnectorError> {
+        match self.config.attempt.as_str() {
+            "env" => {
+                let vars: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+                match std::env::var("PATH") {
+                    Ok(_) => Err(escaped("read environment variable PATH".into())),
+                    Err(_) if vars.is_empty() => Err(denied("no environment variable is visible".into())),
+                    Err(_) => Err(escaped(format!("environment variables visible: {vars:?}"))),
+                }
+            }
+            "file" => {
+                let attempts = [
+                    ("read /etc/passwd", std::fs::read("/etc/passwd").map(|_| ())),
+                    ("list .", std::fs::read_dir(".").map(|_| ())),
+                    ("create /tmp/rapidbyte-hostile", std::fs::write("/tmp/rapidbyte-hostile", b"x")),
+                ];
+                let escapes: Vec<&str> = attempts.iter().filter(|(_, r)| r.is_ok()).map(|(w, _)| *w).collect();
+                if escapes.is_empty() {
+                    let errors: Vec<String> = attempts.iter().map(|(w, r)| format!("{w}: {}", r.as_ref().unwrap_err())).collect();
+                    Err(denied(errors.join("; ")))
+                } else {
+                    Err(escaped(format!("file system reachable: {escapes:?}")))
+                }
+            }
+            "connect" => {
+                let address = self.config.address.clone().unwrap_or_else(|| "127.0.0.1:9".into());
+                match std::net::TcpStream::connect(&address) {
+                    Ok(_) => Err(escaped(format!("connected to {address}"))),
+                    Err(e) => Err(denied(format!("connect to {address}: {e} ({:?})", e.kind()))),
+                }
+            }
+            "loop" => {
+                let mut x: u64 = 0;
+                loop {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+            }
+            "alloc" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 16 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "bad-ipc" => {
+                out.emit_frame(b"this is not an Arrow IPC stream")?;
+                Err(escaped("the host accepted a malformed IPC frame".into()))
+            }
+            "oversize" => {
+                let batch = rapidbyte_testdata_free_batch(out.limits().max_batch_bytes as usize * 2);
+                out.emit_frame(&batch)?;
+                Err(escaped("the host accepted a frame above max_batch_bytes".into()))
+            }
+            other => Err(ConnectorError::config("UNKNOWN_ATTEMPT", format!("unknown attempt `{other}`"))),
+        }
+    }
+}
+
+/// A valid IPC frame of at least `size` bytes (one binary value).
+fn rapidbyte_testdata_free_batch(size: usize) -> Vec<u8> {
+    use rapidbyte_sdk::arrow::array::{BinaryArray, RecordBatch};
+    use rapidbyte_sdk::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let schema = Arc::new(Schema::new(vec![Field::new("blob", DataType::Binary, false)]));
+    let value = vec![7u8; size];
+    let batch = RecordBatch::try_new(schema, vec![Arc::new(BinaryArray::from_iter_values([value.as_slice()]))])
+        .expect("one binary column");
+    let mut buf = Vec::new();
+    rapidbyte_sdk::ipc::encode_batch(&batch, &mut buf).expect("encode");
+    buf
+}
+
+rapidbyte_sdk::export_source!(Hostile);

@@ -1,0 +1,73 @@
+//! Typed calls into the host: logs, metrics, checkpoints and state.
+//!
+//! Batches go through [`crate::Emitter`] and [`crate::Input`], which add the
+//! size checks and standard metrics of SPEC § Batches and § Metrics.
+
+use rapidbyte_protocol::{Checkpoint, ConnectorError, Label, LogLevel, Metric, StateScope};
+
+use crate::__bindings::{self as b, wit_host};
+
+/// Logs `message` with structured `fields` into the host's tracing
+/// subscriber. Never pass row data or secrets.
+pub fn log(level: LogLevel, message: &str, fields: &[(&str, &str)]) {
+    let fields: Vec<b::wit::Label> =
+        fields.iter().map(|(k, v)| b::wit::Label { key: (*k).to_string(), value: (*v).to_string() }).collect();
+    wit_host::log(b::log_level(level), message, &fields);
+}
+
+/// Logs at info level.
+pub fn info(message: &str) {
+    log(LogLevel::Info, message, &[]);
+}
+
+/// Logs at warn level.
+pub fn warn(message: &str) {
+    log(LogLevel::Warn, message, &[]);
+}
+
+/// Reports a metric observation. Call it per batch, never per row (SPEC § Metrics).
+pub fn metric(m: Metric) {
+    wit_host::metric(&m.into());
+}
+
+/// Reports a counter increment.
+pub fn counter(name: &str, by: u64) {
+    metric(Metric::counter(name, by));
+}
+
+/// Reports a phase latency in milliseconds as a histogram observation.
+pub fn timing_ms(name: &str, ms: f64) {
+    metric(Metric::histogram(name, ms));
+}
+
+/// Labels for metrics, for callers that build them by hand.
+pub fn labels(pairs: &[(&str, &str)]) -> Vec<Label> {
+    pairs.iter().map(|(k, v)| Label::new(*k, *v)).collect()
+}
+
+/// States a checkpoint (SPEC § State and checkpoints). Prefer
+/// [`crate::Emitter::checkpoint`] and [`crate::Input::commit_checkpoint`],
+/// which keep sequence numbers and counts for you.
+pub fn checkpoint(cp: Checkpoint) -> Result<(), ConnectorError> {
+    wit_host::emit_checkpoint(&cp.into()).map_err(Into::into)
+}
+
+/// Reads a state value.
+pub fn state_get(scope: StateScope, key: &str) -> Result<Option<String>, ConnectorError> {
+    wit_host::state_get(b::state_scope(scope), key).map_err(Into::into)
+}
+
+/// Writes a state value.
+pub fn state_put(scope: StateScope, key: &str, value: &str) -> Result<(), ConnectorError> {
+    wit_host::state_put(b::state_scope(scope), key, value).map_err(Into::into)
+}
+
+/// Writes `value` only if the current value is `expected`; returns whether it did.
+pub fn state_compare_and_set(
+    scope: StateScope,
+    key: &str,
+    expected: Option<&str>,
+    value: &str,
+) -> Result<bool, ConnectorError> {
+    wit_host::state_compare_and_set(b::state_scope(scope), key, expected, value).map_err(Into::into)
+}
