@@ -1,1 +1,34 @@
+//! Rapidbyte's engine: loads sandboxed connector components, runs streams
+//! between them and coordinates checkpoints.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use rapidbyte::{pipeline::PipelineFile, run, runtime::Runtime, host_api::RunServices, state::MemoryState};
+//!
+//! let file = PipelineFile::load("fixtures/pipelines/demo.yaml".as_ref())?;
+//! let runtime = Arc::new(Runtime::new(Runtime::default_cache_dir())?);
+//! let dir = std::path::Path::new("target/connectors");
+//! let source = run::resolve(&runtime, dir, rapidbyte_protocol::Role::Source, &file.source)?;
+//! let dest = run::resolve(&runtime, dir, rapidbyte_protocol::Role::Destination, &file.destination)?;
+//! let services = RunServices::new(Arc::new(MemoryState::default()));
+//! let jobs = run::jobs(&file, &run::new_run_id(), &source, &dest);
+//! let reports = run::run_jobs(runtime, jobs, services.clone(), 2).await;
+//! assert!(reports.iter().all(|r| r.succeeded()));
+//! # Ok(()) }
+//! ```
 
+mod bindings;
+pub mod channel;
+pub mod checkpoint;
+pub mod component;
+pub mod host_api;
+pub mod metrics;
+pub mod pipeline;
+pub mod run;
+pub mod runtime;
+pub mod sandbox;
+pub mod state;
+pub mod stream;
+
+pub use bindings::SUPPORTED_CONTRACTS;

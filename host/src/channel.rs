@@ -1,0 +1,134 @@
+//! The batch channel between a stream's source and destination (SPEC
+//! § Batches, § Performance): bounded in bytes and in batches, so memory
+//! stays bounded by limits whatever the table size. A full channel makes the
+//! source's `emit-batch` wait (backpressure).
+
+use std::sync::Arc;
+
+use rapidbyte_protocol::Checkpoint;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+
+/// What travels downstream.
+#[derive(Debug)]
+pub enum Item {
+    /// One validated IPC frame and its row count.
+    Batch { frame: Vec<u8>, rows: u64 },
+    /// A source checkpoint boundary, in order with the batches.
+    Checkpoint(Checkpoint),
+    /// The source finished successfully.
+    End,
+    /// The source failed; nothing after the last checkpoint may be committed.
+    Abort(String),
+}
+
+struct Envelope {
+    item: Item,
+    _bytes: Option<OwnedSemaphorePermit>,
+}
+
+/// The sending half (held by the source instance).
+pub struct BatchSender {
+    tx: mpsc::Sender<Envelope>,
+    bytes: Arc<Semaphore>,
+    max_bytes: usize,
+}
+
+/// The receiving half (held by the destination instance).
+pub struct BatchReceiver {
+    rx: mpsc::Receiver<Envelope>,
+    finished: bool,
+}
+
+/// A channel holding at most `max_batches` items and `max_bytes` frame bytes
+/// (a single frame larger than `max_bytes` still passes, alone).
+pub fn batch_channel(max_bytes: usize, max_batches: usize) -> (BatchSender, BatchReceiver) {
+    let (tx, rx) = mpsc::channel(max_batches.max(1));
+    let max_bytes = max_bytes.clamp(1, Semaphore::MAX_PERMITS);
+    (
+        BatchSender { tx, bytes: Arc::new(Semaphore::new(max_bytes)), max_bytes },
+        BatchReceiver { rx, finished: false },
+    )
+}
+
+/// The receiver is gone.
+#[derive(Debug)]
+pub struct Closed;
+
+impl BatchSender {
+    /// Sends a frame, waiting while the channel is full.
+    pub async fn send_batch(&self, frame: Vec<u8>, rows: u64) -> Result<(), Closed> {
+        let want = frame.len().clamp(1, self.max_bytes) as u32;
+        let permit = Arc::clone(&self.bytes).acquire_many_owned(want).await.map_err(|_| Closed)?;
+        self.tx.send(Envelope { item: Item::Batch { frame, rows }, _bytes: Some(permit) }).await.map_err(|_| Closed)
+    }
+
+    /// Sends a checkpoint boundary, end or abort marker.
+    pub async fn send(&self, item: Item) -> Result<(), Closed> {
+        self.tx.send(Envelope { item, _bytes: None }).await.map_err(|_| Closed)
+    }
+}
+
+impl BatchReceiver {
+    /// The next item. A sender dropped without `End` reads as `Abort`, so a
+    /// crashed source never looks like a finished one.
+    pub async fn recv(&mut self) -> Item {
+        if self.finished {
+            return Item::End;
+        }
+        match self.rx.recv().await {
+            // The byte permit is released here, when the item leaves the channel.
+            Some(Envelope { item, .. }) => {
+                if matches!(item, Item::End | Item::Abort(_)) {
+                    self.finished = true;
+                }
+                item
+            }
+            None => {
+                self.finished = true;
+                Item::Abort("the source stopped without finishing the stream".into())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn bytes_bound_blocks_the_sender_until_the_receiver_takes() {
+        let (tx, mut rx) = batch_channel(100, 16);
+        tx.send_batch(vec![0; 60], 1).await.unwrap();
+        // 60 + 60 > 100: the second send must wait.
+        let blocked = tokio::time::timeout(Duration::from_millis(50), tx.send_batch(vec![0; 60], 1)).await;
+        assert!(blocked.is_err(), "second frame should wait for space");
+        assert!(matches!(rx.recv().await, Item::Batch { rows: 1, .. }));
+        tokio::time::timeout(Duration::from_millis(500), tx.send_batch(vec![0; 60], 1)).await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn oversized_frame_passes_alone() {
+        let (tx, mut rx) = batch_channel(10, 4);
+        tx.send_batch(vec![0; 1000], 3).await.unwrap();
+        assert!(matches!(rx.recv().await, Item::Batch { rows: 3, .. }));
+    }
+
+    #[tokio::test]
+    async fn dropped_sender_without_end_is_an_abort() {
+        let (tx, mut rx) = batch_channel(10, 4);
+        tx.send(Item::Checkpoint(rapidbyte_protocol::Checkpoint {
+            kind: rapidbyte_protocol::CheckpointKind::Source,
+            sequence: 1,
+            cursor: None,
+            records: 0,
+            bytes: 0,
+        }))
+        .await
+        .unwrap();
+        drop(tx);
+        assert!(matches!(rx.recv().await, Item::Checkpoint(_)));
+        assert!(matches!(rx.recv().await, Item::Abort(_)));
+        assert!(matches!(rx.recv().await, Item::End), "after the abort the stream is over");
+    }
+}

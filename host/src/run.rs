@@ -1,0 +1,197 @@
+//! Once per pipeline: resolve connectors, build stream jobs, run them up to
+//! `parallelism` at a time, and summarise from the connectors' own metrics.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rapidbyte_protocol::{metric_names as m, Role, StreamContext, WriteMode};
+
+use crate::component::{file_name, LoadError};
+use crate::host_api::RunServices;
+use crate::pipeline::{ConnectorSection, PipelineFile, WriteModeName};
+use crate::runtime::{LoadedComponent, Runtime};
+use crate::sandbox::SandboxSpec;
+use crate::stream::{run_stream, ConnectorSpec, StreamJob, StreamReport};
+
+/// A connector named in a pipeline that cannot be used.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ResolveError {
+    /// No component file for the name.
+    #[error("{role} connector `{name}` not found: no {file} in {dir}")]
+    #[diagnostic(
+        code(rapidbyte::connector::not_found),
+        help("run `cargo xtask build`, pass --connector-dir, or set RAPIDBYTE_CONNECTOR_DIR; `rapidbyte connectors` lists what is installed")
+    )]
+    NotFound { role: Role, name: String, file: String, dir: PathBuf },
+    /// The component is of another role.
+    #[error("connector `{name}` is a {actual}, but the pipeline uses it as a {expected}")]
+    #[diagnostic(code(rapidbyte::connector::wrong_role))]
+    WrongRole { name: String, expected: Role, actual: Role },
+    /// It could not be loaded.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Load(#[from] LoadError),
+}
+
+/// Finds and loads the component a pipeline section names.
+pub fn resolve(runtime: &Runtime, dir: &Path, role: Role, section: &ConnectorSection) -> Result<Arc<LoadedComponent>, ResolveError> {
+    let path = if section.use_.ends_with(".wasm") {
+        PathBuf::from(&section.use_)
+    } else {
+        dir.join(file_name(role, &section.use_))
+    };
+    if !path.is_file() {
+        return Err(ResolveError::NotFound {
+            role,
+            name: section.use_.clone(),
+            file: path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+            dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        });
+    }
+    let component = runtime.load(&path)?;
+    if component.manifest.role != role {
+        return Err(ResolveError::WrongRole { name: section.use_.clone(), expected: role, actual: component.manifest.role });
+    }
+    Ok(component)
+}
+
+fn sandbox(section: &ConnectorSection) -> SandboxSpec {
+    SandboxSpec {
+        memory_bytes: (section.sandbox.memory_mb as usize).saturating_mul(1 << 20),
+        call_timeout: (section.sandbox.timeout_seconds > 0).then(|| Duration::from_secs(section.sandbox.timeout_seconds)),
+        grants: section.sandbox.grants.clone(),
+    }
+}
+
+/// The stream jobs of a pipeline.
+pub fn jobs(file: &PipelineFile, run_id: &str, source: &Arc<LoadedComponent>, destination: &Arc<LoadedComponent>) -> Vec<StreamJob> {
+    file.streams
+        .iter()
+        .map(|s| StreamJob {
+            context: StreamContext {
+                pipeline: file.pipeline.clone(),
+                run_id: run_id.to_string(),
+                stream_name: s.name.clone(),
+                schema: Vec::new(),
+                selected_columns: s.columns.clone(),
+                sync_mode: s.sync_mode,
+                cursor: s.cursor_field.as_ref().map(|f| rapidbyte_protocol::CursorInfo {
+                    field: f.clone(),
+                    tie_breaker: s.tie_breaker.clone(),
+                    ..Default::default()
+                }),
+                write_mode: match s.write_mode {
+                    WriteModeName::Append => WriteMode::Append,
+                    WriteModeName::Replace => WriteMode::Replace,
+                    WriteModeName::Upsert => WriteMode::Upsert(s.primary_key.clone()),
+                },
+                limits: file.limits.to_limits(),
+                policies: s.policies,
+                commit_token_base: None,
+                options: s.options.as_ref().map(ToString::to_string),
+            },
+            source: ConnectorSpec {
+                component: Arc::clone(source),
+                config_json: file.source.config.to_string(),
+                sandbox: sandbox(&file.source),
+            },
+            destination: ConnectorSpec {
+                component: Arc::clone(destination),
+                config_json: file.destination.config.to_string(),
+                sandbox: sandbox(&file.destination),
+            },
+            max_inflight_bytes: file.limits.max_inflight_bytes as usize,
+        })
+        .collect()
+}
+
+/// Runs jobs, at most `parallelism` at once, in pipeline order.
+pub async fn run_jobs(runtime: Arc<Runtime>, jobs: Vec<StreamJob>, services: RunServices, parallelism: usize) -> Vec<StreamReport> {
+    let gate = Arc::new(tokio::sync::Semaphore::new(parallelism.max(1)));
+    let handles: Vec<_> = jobs
+        .into_iter()
+        .map(|job| {
+            let (runtime, services, gate) = (Arc::clone(&runtime), services.clone(), Arc::clone(&gate));
+            tokio::spawn(async move {
+                let _slot = gate.acquire_owned().await.expect("gate open");
+                run_stream(runtime, job, services).await
+            })
+        })
+        .collect();
+    let mut reports = Vec::new();
+    for h in handles {
+        reports.push(h.await.expect("stream task"));
+    }
+    reports
+}
+
+/// One stream's line in the run summary, from the connectors' metrics.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StreamSummary {
+    /// The stream.
+    pub stream: String,
+    /// Whether it finished.
+    pub ok: bool,
+    /// `records_read` reported by the source.
+    pub records_read: u64,
+    /// `records_written` reported by the destination.
+    pub records_written: u64,
+    /// `bytes_read` reported by the source.
+    pub bytes_read: u64,
+    /// `bytes_written` reported by the destination.
+    pub bytes_written: u64,
+    /// `batches_emitted` reported by the source.
+    pub batches_emitted: u64,
+    /// `batches_written` reported by the destination.
+    pub batches_written: u64,
+    /// `checkpoint_count` of both sides.
+    pub checkpoints: u64,
+    /// Wall time in seconds.
+    pub wall_seconds: f64,
+    /// The error, if it failed.
+    pub error: Option<String>,
+}
+
+/// Summarises reports from the run's metrics.
+pub fn summarise(reports: &[StreamReport], services: &RunServices) -> Vec<StreamSummary> {
+    let hub = &services.metrics;
+    reports
+        .iter()
+        .map(|r| {
+            let s = r.stream.as_str();
+            StreamSummary {
+                stream: r.stream.clone(),
+                ok: r.succeeded(),
+                records_read: hub.counter(s, Role::Source, m::RECORDS_READ),
+                records_written: hub.counter(s, Role::Destination, m::RECORDS_WRITTEN),
+                bytes_read: hub.counter(s, Role::Source, m::BYTES_READ),
+                bytes_written: hub.counter(s, Role::Destination, m::BYTES_WRITTEN),
+                batches_emitted: hub.counter(s, Role::Source, m::BATCHES_EMITTED),
+                batches_written: hub.counter(s, Role::Destination, m::BATCHES_WRITTEN),
+                checkpoints: hub.counter(s, Role::Destination, m::CHECKPOINT_COUNT),
+                wall_seconds: r.wall.as_secs_f64(),
+                error: r.error().map(ToString::to_string),
+            }
+        })
+        .collect()
+}
+
+/// A run id: time-based, unique enough per pipeline.
+pub fn new_run_id() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    format!("{}-{:06}", now.as_secs(), now.subsec_micros())
+}
+
+/// Peak resident memory of this process in bytes (Linux `VmHWM`).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Elapsed-time helper for callers that time a whole run.
+pub fn since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64()
+}

@@ -1,0 +1,159 @@
+//! Deny-by-default sandboxing (SPEC § Security): no environment, no files,
+//! no network but the endpoints a connector's own config names (and any
+//! extra grants in the pipeline file), resolved by the host and checked
+//! before every connect.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rapidbyte_protocol::Manifest;
+use wasmtime_wasi::sockets::SocketAddrUse;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
+
+/// Per-instance limits and grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxSpec {
+    /// Linear memory cap in bytes.
+    pub memory_bytes: usize,
+    /// Wall-clock limit of one call (`None`: unlimited).
+    pub call_timeout: Option<Duration>,
+    /// Extra `host:port` grants from the pipeline file.
+    pub grants: Vec<String>,
+}
+
+impl Default for SandboxSpec {
+    fn default() -> Self {
+        Self { memory_bytes: 256 << 20, call_timeout: None, grants: Vec::new() }
+    }
+}
+
+/// A grant could not be worked out.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum SandboxError {
+    /// A config field the connector declares as an endpoint is missing or malformed.
+    #[error("connector `{connector}`: endpoint field `{field}` {problem}")]
+    #[diagnostic(code(rapidbyte::sandbox::endpoint), help("set the field in the connector's config section"))]
+    BadEndpoint { connector: String, field: String, problem: String },
+    /// A name did not resolve.
+    #[error("connector `{connector}`: cannot resolve `{endpoint}`: {reason}")]
+    #[diagnostic(code(rapidbyte::sandbox::resolve), help("check the host name, or grant an IP address"))]
+    Unresolvable { connector: String, endpoint: String, reason: String },
+}
+
+/// The `host:port` endpoints named by `config` per the manifest, plus `grants`.
+pub fn endpoints(manifest: &Manifest, config: &serde_json::Value, grants: &[String]) -> Result<Vec<String>, SandboxError> {
+    let bad = |field: &str, problem: &str| SandboxError::BadEndpoint {
+        connector: manifest.name.clone(),
+        field: field.to_string(),
+        problem: problem.to_string(),
+    };
+    let mut out = Vec::new();
+    for ep in &manifest.endpoints {
+        let host = match config.pointer(&ep.host_pointer) {
+            Some(serde_json::Value::String(h)) => h.clone(),
+            None => return Err(bad(&ep.host_pointer, "is missing")),
+            Some(_) => return Err(bad(&ep.host_pointer, "must be a string")),
+        };
+        let port = match ep.port_pointer.as_deref().and_then(|p| config.pointer(p)) {
+            Some(serde_json::Value::Number(n)) => Some(n.as_u64().filter(|p| *p <= 65535).ok_or_else(|| {
+                bad(ep.port_pointer.as_deref().unwrap_or_default(), "must be a port number")
+            })? as u16),
+            Some(serde_json::Value::String(s)) => Some(
+                s.parse::<u16>().map_err(|_| bad(ep.port_pointer.as_deref().unwrap_or_default(), "must be a port number"))?,
+            ),
+            Some(_) => return Err(bad(ep.port_pointer.as_deref().unwrap_or_default(), "must be a port number")),
+            None => ep.default_port,
+        };
+        match port {
+            Some(p) => out.push(format!("{host}:{p}")),
+            None if host.contains(':') => out.push(host),
+            None => return Err(bad(&ep.host_pointer, "names no port and the connector declares no default")),
+        }
+    }
+    out.extend(grants.iter().cloned());
+    Ok(out)
+}
+
+/// Resolves endpoints to the exact addresses a connector may connect to.
+pub async fn resolve(connector: &str, endpoints: &[String]) -> Result<HashSet<SocketAddr>, SandboxError> {
+    let mut allowed = HashSet::new();
+    for ep in endpoints {
+        let addrs = tokio::net::lookup_host(ep.as_str()).await.map_err(|e| SandboxError::Unresolvable {
+            connector: connector.to_string(),
+            endpoint: ep.clone(),
+            reason: e.to_string(),
+        })?;
+        allowed.extend(addrs);
+    }
+    Ok(allowed)
+}
+
+/// A WASI context granting nothing but TCP connects to `allowed`. Refused
+/// connects are recorded in `refused` so errors can name the address.
+pub fn wasi_ctx(allowed: HashSet<SocketAddr>, refused: Arc<Mutex<Vec<SocketAddr>>>) -> WasiCtx {
+    let lookups = !allowed.is_empty();
+    let allowed = Arc::new(allowed);
+    let mut b = WasiCtxBuilder::new();
+    // TCP stays on so every attempt reaches the check below (and is named
+    // when refused); UDP stays off.
+    b.allow_tcp(true).allow_udp(false).allow_ip_name_lookup(lookups);
+    b.socket_addr_check(move |addr, usage| {
+        let ok = match usage {
+            // wasmtime checks the implicit bind of 0.0.0.0:0 before each connect.
+            SocketAddrUse::TcpBind => addr.ip().is_unspecified() && addr.port() == 0,
+            SocketAddrUse::TcpConnect => allowed.contains(&addr),
+            _ => false,
+        };
+        if !ok && matches!(usage, SocketAddrUse::TcpConnect) {
+            refused.lock().expect("refused lock").push(addr);
+        }
+        Box::pin(async move { ok })
+    });
+    b.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rapidbyte_protocol::{EndpointField, Role};
+
+    fn manifest() -> Manifest {
+        Manifest {
+            name: "source-x".into(),
+            version: "0.1.0".into(),
+            role: Role::Source,
+            contract: "0.1.0".into(),
+            features: vec![],
+            endpoints: vec![EndpointField {
+                host_pointer: "/host".into(),
+                port_pointer: Some("/port".into()),
+                default_port: Some(5432),
+            }],
+        }
+    }
+
+    #[test]
+    fn endpoints_come_from_declared_fields_and_grants() {
+        let m = manifest();
+        let with_port = serde_json::json!({"host": "db.internal", "port": 6543});
+        assert_eq!(endpoints(&m, &with_port, &[]).unwrap(), vec!["db.internal:6543"]);
+        let default_port = serde_json::json!({"host": "127.0.0.1"});
+        assert_eq!(
+            endpoints(&m, &default_port, &["127.0.0.1:9000".into()]).unwrap(),
+            vec!["127.0.0.1:5432", "127.0.0.1:9000"]
+        );
+        let missing = serde_json::json!({"port": 1});
+        assert!(endpoints(&m, &missing, &[]).unwrap_err().to_string().contains("/host"));
+        let bad_port = serde_json::json!({"host": "h", "port": 70000});
+        assert!(endpoints(&m, &bad_port, &[]).is_err());
+    }
+
+    #[tokio::test]
+    async fn resolve_gives_exact_addresses() {
+        let set = resolve("c", &["127.0.0.1:5432".into()]).await.unwrap();
+        assert!(set.contains(&"127.0.0.1:5432".parse().unwrap()));
+        assert_eq!(set.len(), 1);
+    }
+}

@@ -1,0 +1,233 @@
+//! Once per stream: a source instance and a destination instance run
+//! concurrently, each in its own task owning its Store, connected by a
+//! bounded batch channel (SPEC § Lifecycle, § Batches, § Performance).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rapidbyte_protocol::{CursorInfo, OpenInfo, Role, StreamContext, SyncMode};
+
+use crate::channel::{batch_channel, Item};
+use crate::checkpoint::Coordinator;
+use crate::host_api::{InstanceLabels, RunServices, RunSummary, StreamIo};
+use crate::runtime::{InstanceError, LoadedComponent, Runtime};
+use crate::sandbox::SandboxSpec;
+
+/// A connector as a stream uses it.
+#[derive(Debug, Clone)]
+pub struct ConnectorSpec {
+    /// The loaded component.
+    pub component: Arc<LoadedComponent>,
+    /// Its config section as JSON.
+    pub config_json: String,
+    /// Its limits and grants.
+    pub sandbox: SandboxSpec,
+}
+
+/// One stream to move.
+#[derive(Debug, Clone)]
+pub struct StreamJob {
+    /// The stream context handed to both connectors (cursor filled in from state).
+    pub context: StreamContext,
+    /// Where rows come from.
+    pub source: ConnectorSpec,
+    /// Where rows go.
+    pub destination: ConnectorSpec,
+    /// Bytes that may wait in the channel between them.
+    pub max_inflight_bytes: usize,
+}
+
+/// What happened on one side of a stream.
+#[derive(Debug, Default)]
+pub struct SideReport {
+    /// The connector's name.
+    pub connector: String,
+    /// The lifecycle calls made, in order.
+    pub calls: Vec<&'static str>,
+    /// What `open` returned.
+    pub open_info: Option<OpenInfo>,
+    /// What `run` returned.
+    pub summary: Option<RunSummary>,
+    /// Why it failed, if it did.
+    pub error: Option<InstanceError>,
+    /// A failure of `close` (reported, never fatal).
+    pub close_error: Option<InstanceError>,
+    /// Host calls the guest made.
+    pub host_calls: u64,
+    /// Rows the host validated through it.
+    pub rows_seen: u64,
+}
+
+/// What happened to a stream.
+#[derive(Debug)]
+pub struct StreamReport {
+    /// The stream's name.
+    pub stream: String,
+    /// The source side.
+    pub source: SideReport,
+    /// The destination side.
+    pub destination: SideReport,
+    /// Wall time of the stream.
+    pub wall: Duration,
+    /// The cursor committed when the stream ended.
+    pub committed_cursor: Option<CursorInfo>,
+}
+
+impl StreamReport {
+    /// Whether both sides finished.
+    pub fn succeeded(&self) -> bool {
+        self.source.error.is_none() && self.destination.error.is_none()
+    }
+
+    /// The root cause of a failure: a side that failed because its peer
+    /// stopped points at the peer.
+    pub fn error(&self) -> Option<&InstanceError> {
+        let code = |side: &SideReport| side.error.as_ref().and_then(|e| e.connector_error()).map(|e| e.code.clone());
+        match (&self.source.error, &self.destination.error) {
+            (Some(_), Some(d)) if code(&self.source).as_deref() == Some("DOWNSTREAM_CLOSED") => Some(d),
+            (Some(s), Some(_)) => Some(s),
+            (s, d) => s.as_ref().or(d.as_ref()),
+        }
+    }
+}
+
+/// Runs one stream to the end. Never panics on connector failure: the
+/// report says what happened, and the host goes on.
+pub async fn run_stream(runtime: Arc<Runtime>, mut job: StreamJob, services: RunServices) -> StreamReport {
+    let started = Instant::now();
+    let ctx = &mut job.context;
+    let coordinator = Arc::new(Coordinator::new(format!("{}/{}", ctx.pipeline, ctx.stream_name), Arc::clone(&services.state)));
+    // § State and checkpoints: resume from the cursor both sides committed.
+    if ctx.sync_mode == SyncMode::Incremental {
+        if let Ok(Some(committed)) = coordinator.committed_cursor() {
+            let cursor = ctx.cursor.get_or_insert_with(CursorInfo::default);
+            cursor.last_value = committed.last_value;
+            cursor.last_tie_breaker = committed.last_tie_breaker;
+        }
+    }
+    let limits = ctx.limits;
+    let (tx, rx) = batch_channel(job.max_inflight_bytes, limits.max_inflight_batches as usize);
+
+    let labels = |spec: &ConnectorSpec, role| InstanceLabels {
+        pipeline: job.context.pipeline.clone(),
+        stream: job.context.stream_name.clone(),
+        connector: spec.component.manifest.name.clone(),
+        role,
+        run_id: job.context.run_id.clone(),
+    };
+    let source = tokio::spawn(run_side(
+        Arc::clone(&runtime),
+        job.source.clone(),
+        labels(&job.source, Role::Source),
+        services.clone(),
+        StreamIo::Output(tx),
+        Arc::clone(&coordinator),
+        job.context.clone(),
+    ));
+    let destination = tokio::spawn(run_side(
+        Arc::clone(&runtime),
+        job.destination.clone(),
+        labels(&job.destination, Role::Destination),
+        services.clone(),
+        StreamIo::Input(rx),
+        Arc::clone(&coordinator),
+        job.context.clone(),
+    ));
+    let (source, destination) = tokio::join!(source, destination);
+    let joined = |r: Result<SideReport, tokio::task::JoinError>, spec: &ConnectorSpec| {
+        r.unwrap_or_else(|e| SideReport {
+            connector: spec.component.manifest.name.clone(),
+            error: Some(InstanceError::Trap {
+                connector: spec.component.manifest.name.clone(),
+                stream: job.context.stream_name.clone(),
+                call: "run",
+                reason: format!("the host task failed: {e}"),
+            }),
+            ..Default::default()
+        })
+    };
+    StreamReport {
+        stream: job.context.stream_name.clone(),
+        source: joined(source, &job.source),
+        destination: joined(destination, &job.destination),
+        wall: started.elapsed(),
+        committed_cursor: coordinator.committed_cursor().ok().flatten(),
+    }
+}
+
+/// open → run → close on a fresh instance; `close` runs even after a failure.
+async fn run_side(
+    runtime: Arc<Runtime>,
+    spec: ConnectorSpec,
+    labels: InstanceLabels,
+    services: RunServices,
+    io: StreamIo,
+    coordinator: Arc<Coordinator>,
+    ctx: StreamContext,
+) -> SideReport {
+    let mut report = SideReport { connector: labels.connector.clone(), ..Default::default() };
+    let role = labels.role;
+    let mut instance = match runtime
+        .instantiate(&spec.component, &spec.config_json, &spec.sandbox, labels, services, io, Some(coordinator), ctx.limits.max_batch_bytes)
+        .await
+    {
+        Ok(i) => i,
+        Err(e) => {
+            report.error = Some(e);
+            return report;
+        }
+    };
+    let result = async {
+        let info = instance.open(&spec.config_json).await?;
+        check_open_info(&spec.component, &info, &ctx.stream_name)?;
+        report.open_info = Some(info);
+        instance.run(ctx.clone()).await
+    }
+    .await;
+    // Tell the destination how the source ended before closing: a finished
+    // stream ends with End, a failed one with Abort (never a silent end).
+    if let StreamIo::Output(tx) = instance.take_io() {
+        let marker = match &result {
+            Ok(_) => Item::End,
+            Err(e) => Item::Abort(e.to_string()),
+        };
+        let _ = tx.send(marker).await;
+    }
+    match result {
+        Ok(summary) => report.summary = Some(summary),
+        Err(e) => report.error = Some(e),
+    }
+    if let Err(e) = instance.close().await {
+        tracing::warn!(connector = %report.connector, "close failed: {e}");
+        report.close_error = Some(e);
+    }
+    report.calls = instance.calls().to_vec();
+    report.host_calls = instance.host_calls();
+    report.rows_seen = instance.rows_seen();
+    tracing::debug!(connector = %report.connector, ?role, calls = ?report.calls, "instance finished");
+    report
+}
+
+/// § Lifecycle: open-info must agree with what the component declared.
+fn check_open_info(component: &LoadedComponent, info: &OpenInfo, stream: &str) -> Result<(), InstanceError> {
+    let m = &component.manifest;
+    let protocol = |detail: String| InstanceError::Protocol {
+        connector: m.name.clone(),
+        stream: stream.to_string(),
+        call: "open",
+        detail,
+    };
+    if info.protocol_version != component.contract {
+        return Err(protocol(format!(
+            "open-info declares contract {} but the component exports {}",
+            info.protocol_version, component.contract
+        )));
+    }
+    let (mut declared, mut manifest) = (info.features.clone(), m.features.clone());
+    declared.sort();
+    manifest.sort();
+    if declared != manifest {
+        return Err(protocol(format!("open-info features {declared:?} differ from the manifest's {manifest:?}")));
+    }
+    Ok(())
+}
