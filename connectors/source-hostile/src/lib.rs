@@ -1,7 +1,8 @@
 //! A hostile source for sandbox tests: on `run-read` it attempts the one
 //! forbidden thing its config names, and reports what happened.
 //!
-//! Config: `{"attempt": "env" | "file" | "connect" | "loop" | "alloc" | "bad-ipc" | "oversize", "address": "127.0.0.1:9"}`.
+//! Config: `{"attempt": "env" | "file" | "connect" | "loop" | "alloc" | "bad-ipc" | "oversize" | "error", "address": "127.0.0.1:9", "error": {…}}`
+//! (`error` returns the given error record unchanged, to test the boundary).
 //!
 //! When the sandbox holds, `env`, `file` and `connect` end with a
 //! `permission` error of code `DENIED` carrying what the guest observed;
@@ -18,6 +19,9 @@ struct Config {
     attempt: String,
     #[serde(default)]
     address: Option<String>,
+    /// For `error`: the exact error record to return.
+    #[serde(default)]
+    error: Option<rapidbyte_protocol::ConnectorError>,
 }
 
 struct Hostile {
@@ -81,6 +85,7 @@ impl Source for Hostile {
                     std::hint::black_box(&hoard);
                 }
             }
+            "error" => Err(self.config.error.clone().unwrap_or_else(|| ConnectorError::config("NO_ERROR", "config.error is missing"))),
             "bad-ipc" => {
                 out.emit_frame(b"this is not an Arrow IPC stream")?;
                 Err(escaped("the host accepted a malformed IPC frame".into()))

@@ -1,0 +1,85 @@
+//! The contract's versioning rules: released WIT folders are frozen, and a
+//! component of an unknown contract version is refused naming both versions.
+
+use std::path::Path;
+
+use rapidbyte::component::LoadError;
+use rapidbyte_tests::{runtime, workspace};
+use sha2::{Digest, Sha256};
+
+/// Hashes of released WIT folders. A released contract never changes: make
+/// a new folder (wit/v0.2) for a breaking change. Update a hash only for a
+/// folder that has not been released yet, and say so in the commit.
+const RELEASED: &[(&str, &str)] = &[("wit/v0.1", "b54f938f4c67fb3a4e75dfc6796938c59226f80d1bf3b436f087a470f27a7f2c")];
+
+fn folder_hash(dir: &Path) -> String {
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let mut h = Sha256::new();
+    for f in files {
+        h.update(f.file_name().unwrap().to_string_lossy().as_bytes());
+        h.update([0]);
+        h.update(std::fs::read(&f).unwrap());
+        h.update([0]);
+    }
+    format!("{:x}", h.finalize())
+}
+
+#[test]
+fn released_wit_folders_are_unchanged() {
+    for (folder, expected) in RELEASED {
+        let actual = folder_hash(&workspace().join(folder));
+        assert_eq!(
+            &actual, expected,
+            "{folder} changed. A released contract is frozen: revert the edit and put the change in a new version folder"
+        );
+    }
+}
+
+#[test]
+fn every_wit_item_has_docs_and_since() {
+    for entry in std::fs::read_dir(workspace().join("wit/v0.1")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        for (i, line) in lines.iter().enumerate() {
+            let item = ["interface ", "world ", "record ", "enum ", "variant ", "flags ", "resource ", "type "]
+                .iter()
+                .any(|k| line.starts_with(k))
+                || line.split_once(':').is_some_and(|(name, rest)| !name.contains(' ') && rest.trim_start().starts_with("func("));
+            if item {
+                assert!(lines[i - 1].starts_with("@since(version = "), "{}:{}: `{line}` lacks @since", path.display(), i + 1);
+                assert!(lines[i - 2].starts_with("///"), "{}:{}: `{line}` lacks a doc comment", path.display(), i + 1);
+            }
+        }
+    }
+}
+
+/// A component exporting `rapidbyte:connector/source-connector@0.9.0`.
+fn future_component() -> Vec<u8> {
+    wat::parse_str(
+        r#"(component
+            (@custom "rapidbyte:manifest" "rapidbyte-manifest=1\nname=from-the-future\nversion=9.0.0\nrole=source\ncontract=0.9.0\n")
+            (instance $i)
+            (export "rapidbyte:connector/source-connector@0.9.0" (instance $i)))"#,
+    )
+    .expect("valid WAT")
+}
+
+#[test]
+fn unknown_contract_version_is_refused_naming_both_versions() {
+    let rt = runtime();
+    let err = rt.load_bytes(Path::new("future.wasm"), &future_component()).unwrap_err();
+    assert!(matches!(err, LoadError::UnsupportedContract { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("rapidbyte:connector@0.9.0") && msg.contains("rapidbyte:connector@0.1.0"), "{msg}");
+}
+
+#[test]
+fn a_core_module_or_foreign_component_is_not_a_connector() {
+    let rt = runtime();
+    let core = wat::parse_str("(module)").unwrap();
+    assert!(matches!(rt.load_bytes(Path::new("core.wasm"), &core).unwrap_err(), LoadError::Invalid { .. }));
+    let foreign = wat::parse_str(r#"(component (instance $i) (export "wasi:cli/run@0.2.0" (instance $i)))"#).unwrap();
+    assert!(matches!(rt.load_bytes(Path::new("foreign.wasm"), &foreign).unwrap_err(), LoadError::NotAConnector { .. }));
+}

@@ -1,0 +1,94 @@
+//! Each hostile attempt is denied or stopped with a clear error, while a
+//! healthy stream running at the same time completes (SPEC § Security).
+
+use rapidbyte::runtime::InstanceError;
+use rapidbyte::stream::{run_stream, StreamReport};
+use rapidbyte_protocol::ErrorCategory;
+use rapidbyte_tests::{job, load, runtime, services, tight_sandbox};
+use serde_json::{json, Value};
+
+/// Runs the hostile attempt and a healthy 200k-row stream concurrently.
+async fn hostile_beside_healthy(attempt: Value, grants: Vec<String>) -> StreamReport {
+    let rt = runtime();
+    let (hostile, generator, verify) =
+        (load(&rt, "source_hostile.wasm"), load(&rt, "source_generator.wasm"), load(&rt, "dest_verify.wasm"));
+    let svc = services();
+    let mut bad = job("hostile", (&hostile, attempt), (&verify, json!({})));
+    bad.source.sandbox = tight_sandbox();
+    bad.source.sandbox.grants = grants;
+    let good = job("healthy", (&generator, json!({"rows": 200_000})), (&verify, json!({"expect_rows": 200_000})));
+    let (bad, good) = tokio::join!(run_stream(rt.clone(), bad, svc.clone()), run_stream(rt, good, svc));
+    assert!(good.succeeded(), "the healthy stream must complete: {:?}", good.error());
+    assert_eq!(good.destination.rows_seen, 200_000);
+    assert!(!bad.succeeded(), "the hostile stream must fail");
+    bad
+}
+
+fn denied(report: &StreamReport) -> String {
+    let e = report.source.error.as_ref().and_then(InstanceError::connector_error).expect("a connector error");
+    assert_eq!(e.code, "DENIED", "the attempt was not denied: {e}");
+    assert_eq!(e.category, ErrorCategory::Permission);
+    e.message.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_is_empty() {
+    let r = hostile_beside_healthy(json!({"attempt": "env"}), vec![]).await;
+    assert!(denied(&r).contains("no environment variable"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filesystem_is_absent() {
+    let r = hostile_beside_healthy(json!({"attempt": "file"}), vec![]).await;
+    let msg = denied(&r);
+    assert!(msg.contains("read /etc/passwd:") && msg.contains("create /tmp/rapidbyte-hostile:"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_to_an_ungranted_address_is_refused_and_named() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let r = hostile_beside_healthy(json!({"attempt": "connect", "address": addr}), vec![]).await;
+    let msg = denied(&r);
+    assert!(msg.contains(&format!("sandbox refused connect to {addr}")), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_to_a_granted_address_succeeds() {
+    // The control for the test above: the same attempt with a grant gets through.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let r = hostile_beside_healthy(json!({"attempt": "connect", "address": addr}), vec![addr.clone()]).await;
+    let e = r.source.error.as_ref().and_then(InstanceError::connector_error).expect("connector error");
+    assert_eq!(e.code, "ESCAPED", "a granted connect should succeed: {e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_loop_is_stopped_by_the_deadline() {
+    let r = hostile_beside_healthy(json!({"attempt": "loop"}), vec![]).await;
+    let e = r.source.error.as_ref().unwrap();
+    assert!(matches!(e, InstanceError::Deadline { call: "run", .. }), "{e}");
+    assert!(e.to_string().contains("time limit"), "{e}");
+    assert_eq!(r.source.calls, ["open", "run"], "a stopped instance is not called again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbounded_allocation_hits_the_memory_cap() {
+    let r = hostile_beside_healthy(json!({"attempt": "alloc"}), vec![]).await;
+    let e = r.source.error.as_ref().unwrap();
+    assert!(matches!(e, InstanceError::Memory { cap_mib: 64, .. }), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_ipc_is_a_protocol_error() {
+    let r = hostile_beside_healthy(json!({"attempt": "bad-ipc"}), vec![]).await;
+    let e = r.source.error.as_ref().unwrap();
+    assert!(matches!(e, InstanceError::Protocol { .. }) && e.to_string().contains("not Arrow IPC"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_frame_is_a_protocol_error() {
+    let r = hostile_beside_healthy(json!({"attempt": "oversize"}), vec![]).await;
+    let e = r.source.error.as_ref().unwrap();
+    assert!(matches!(e, InstanceError::Protocol { .. }) && e.to_string().contains("above max_batch_bytes"), "{e}");
+}
