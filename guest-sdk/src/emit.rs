@@ -5,7 +5,7 @@ use std::time::Instant;
 use arrow_array::RecordBatch;
 use rapidbyte_protocol::{metric_names as m, Checkpoint, CheckpointKind, ConnectorError, CursorInfo, Limits, PhaseTiming, ReadSummary};
 
-use crate::__bindings::wit_host;
+use crate::__bindings as b;
 use crate::{host, ipc};
 
 /// Hands batches and checkpoints to the host for one stream run.
@@ -69,7 +69,7 @@ impl Emitter {
             self.emit(&batch.slice(0, half))?;
             return self.emit(&batch.slice(half, batch.num_rows() - half));
         }
-        wit_host::emit_batch(&self.buf).map_err(ConnectorError::from)?;
+        b::host_emit_batch(&self.buf)?;
         let (rows, bytes) = (batch.num_rows() as u64, self.buf.len() as u64);
         self.summary.records_read += rows;
         self.summary.bytes_read += bytes;
@@ -87,7 +87,7 @@ impl Emitter {
     /// transforms forwarding frames untouched). The host validates it; no
     /// metrics are reported. Prefer [`Emitter::emit`].
     pub fn emit_frame(&mut self, frame: &[u8]) -> Result<(), ConnectorError> {
-        wit_host::emit_batch(frame).map_err(ConnectorError::from)
+        b::host_emit_batch(frame)
     }
 
     /// Whether a checkpoint interval (bytes, rows or seconds) has passed

@@ -5,14 +5,12 @@
 
 use rapidbyte_protocol::{Checkpoint, ConnectorError, Label, LogLevel, Metric, StateScope};
 
-use crate::__bindings::{self as b, wit_host};
+use crate::__bindings as b;
 
 /// Logs `message` with structured `fields` into the host's tracing
 /// subscriber. Never pass row data or secrets.
 pub fn log(level: LogLevel, message: &str, fields: &[(&str, &str)]) {
-    let fields: Vec<b::wit::Label> =
-        fields.iter().map(|(k, v)| b::wit::Label { key: (*k).to_string(), value: (*v).to_string() }).collect();
-    wit_host::log(b::log_level(level), message, &fields);
+    b::host_log(level, message, fields);
 }
 
 /// Logs at info level.
@@ -27,7 +25,7 @@ pub fn warn(message: &str) {
 
 /// Reports a metric observation. Call it per batch, never per row (SPEC § Metrics).
 pub fn metric(m: Metric) {
-    wit_host::metric(&m.into());
+    b::host_metric(m);
 }
 
 /// Reports a counter increment.
@@ -49,17 +47,17 @@ pub fn labels(pairs: &[(&str, &str)]) -> Vec<Label> {
 /// [`crate::Emitter::checkpoint`] and [`crate::Input::commit_checkpoint`],
 /// which keep sequence numbers and counts for you.
 pub fn checkpoint(cp: Checkpoint) -> Result<(), ConnectorError> {
-    wit_host::emit_checkpoint(&cp.into()).map_err(Into::into)
+    b::host_checkpoint(cp)
 }
 
 /// Reads a state value.
 pub fn state_get(scope: StateScope, key: &str) -> Result<Option<String>, ConnectorError> {
-    wit_host::state_get(b::state_scope(scope), key).map_err(Into::into)
+    b::host_state_get(scope, key)
 }
 
 /// Writes a state value.
 pub fn state_put(scope: StateScope, key: &str, value: &str) -> Result<(), ConnectorError> {
-    wit_host::state_put(b::state_scope(scope), key, value).map_err(Into::into)
+    b::host_state_put(scope, key, value)
 }
 
 /// Writes `value` only if the current value is `expected`; returns whether it did.
@@ -69,5 +67,5 @@ pub fn state_compare_and_set(
     expected: Option<&str>,
     value: &str,
 ) -> Result<bool, ConnectorError> {
-    wit_host::state_compare_and_set(b::state_scope(scope), key, expected, value).map_err(Into::into)
+    b::host_state_compare_and_set(scope, key, expected, value)
 }

@@ -5,7 +5,7 @@ use std::time::Instant;
 use arrow_array::RecordBatch;
 use rapidbyte_protocol::{metric_names as m, Checkpoint, CheckpointKind, ConnectorError, PhaseTiming, WriteSummary};
 
-use crate::__bindings::{wit, wit_host};
+use crate::__bindings as b;
 use crate::{host, ipc};
 
 /// One item of a destination's input.
@@ -42,15 +42,15 @@ impl Input {
 
     /// Waits for the next batch, checkpoint boundary or end of stream.
     pub fn next(&mut self) -> Result<Incoming, ConnectorError> {
-        match wit_host::next_batch().map_err(ConnectorError::from)? {
-            wit::NextItem::Batch(frame) => {
+        match b::host_next_batch()? {
+            rapidbyte_protocol::NextItem::Batch(frame) => {
                 let started = Instant::now();
                 let batch = ipc::decode_batch(&frame)?;
                 self.decode_ms += started.elapsed().as_secs_f64() * 1e3;
                 Ok(Incoming::Batch(batch, frame.len()))
             }
-            wit::NextItem::Checkpoint(cp) => Ok(Incoming::Checkpoint(cp.into())),
-            wit::NextItem::EndOfStream => Ok(Incoming::End),
+            rapidbyte_protocol::NextItem::Checkpoint(cp) => Ok(Incoming::Checkpoint(cp)),
+            rapidbyte_protocol::NextItem::EndOfStream => Ok(Incoming::End),
         }
     }
 

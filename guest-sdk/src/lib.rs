@@ -53,7 +53,7 @@
 #[doc(hidden)]
 pub mod __bindings;
 #[doc(hidden)]
-pub mod __export;
+pub use __bindings::export as __export;
 pub mod config;
 mod emit;
 pub mod host;

@@ -83,3 +83,38 @@ fn a_core_module_or_foreign_component_is_not_a_connector() {
     let foreign = wat::parse_str(r#"(component (instance $i) (export "wasi:cli/run@0.2.0" (instance $i)))"#).unwrap();
     assert!(matches!(rt.load_bytes(Path::new("foreign.wasm"), &foreign).unwrap_err(), LoadError::NotAConnector { .. }));
 }
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Generated types never leave the bindings modules (ARCHITECTURE.md).
+#[test]
+fn generated_types_stay_in_bindings() {
+    let root = workspace();
+    let rules: &[(&str, &str, &[&str])] = &[
+        ("host/src", "host/src/bindings", &["bindgen!", "generated::", "wit::", "wit_host"]),
+        ("guest-sdk/src", "guest-sdk/src/__bindings", &["generate!", "wit::", "wit_host", "wit_bindgen"]),
+        ("connectors", "<none>", &["wit_bindgen", "__bindings", "__export::"]),
+    ];
+    let mut checked = 0;
+    for (dir, allowed, needles) in rules {
+        let mut files = Vec::new();
+        rust_files(&root.join(dir), &mut files);
+        for f in files.iter().filter(|f| !f.starts_with(root.join(allowed))) {
+            checked += 1;
+            let text = std::fs::read_to_string(f).unwrap();
+            for needle in *needles {
+                assert!(!text.contains(needle), "{} uses `{needle}`: generated bindings must stay in {allowed}", f.display());
+            }
+        }
+    }
+    assert!(checked > 20, "the scan found only {checked} files");
+}

@@ -11,7 +11,7 @@ use std::cell::RefCell;
 
 use rapidbyte_protocol::{ConnectorError, Manifest, OpenInfo};
 
-use crate::__bindings::{self as b, wit};
+use super::{self as b, wit};
 #[allow(unused_imports)]
 use crate::{Destination, Emitter, Input, Source, Transform};
 

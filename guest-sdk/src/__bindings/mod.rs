@@ -66,7 +66,9 @@ pub mod transform {
     });
 }
 
-pub use imports::rapidbyte::connector::host as wit_host;
+pub mod export;
+
+use imports::rapidbyte::connector::host as wit_host;
 pub use imports::rapidbyte::connector::types as wit;
 
 use rapidbyte_protocol as p;
@@ -375,7 +377,7 @@ impl From<p::Metric> for wit::MetricRecord {
     }
 }
 
-pub fn log_level(l: p::LogLevel) -> wit::LogLevel {
+fn log_level(l: p::LogLevel) -> wit::LogLevel {
     match l {
         p::LogLevel::Trace => wit::LogLevel::Trace,
         p::LogLevel::Debug => wit::LogLevel::Debug,
@@ -385,9 +387,54 @@ pub fn log_level(l: p::LogLevel) -> wit::LogLevel {
     }
 }
 
-pub fn state_scope(s: p::StateScope) -> wit::StateScope {
+fn state_scope(s: p::StateScope) -> wit::StateScope {
     match s {
         p::StateScope::Pipeline => wit::StateScope::Pipeline,
         p::StateScope::Stream => wit::StateScope::Stream,
     }
+}
+
+// ---- host calls in plain types (the rest of the SDK uses only these) ----
+
+pub fn host_log(level: p::LogLevel, message: &str, fields: &[(&str, &str)]) {
+    let fields: Vec<wit::Label> =
+        fields.iter().map(|(k, v)| wit::Label { key: (*k).to_string(), value: (*v).to_string() }).collect();
+    wit_host::log(log_level(level), message, &fields);
+}
+
+pub fn host_metric(m: p::Metric) {
+    wit_host::metric(&m.into());
+}
+
+pub fn host_emit_batch(frame: &[u8]) -> Result<(), p::ConnectorError> {
+    wit_host::emit_batch(frame).map_err(Into::into)
+}
+
+pub fn host_next_batch() -> Result<p::NextItem, p::ConnectorError> {
+    Ok(match wit_host::next_batch()? {
+        wit::NextItem::Batch(frame) => p::NextItem::Batch(frame),
+        wit::NextItem::Checkpoint(cp) => p::NextItem::Checkpoint(cp.into()),
+        wit::NextItem::EndOfStream => p::NextItem::EndOfStream,
+    })
+}
+
+pub fn host_checkpoint(cp: p::Checkpoint) -> Result<(), p::ConnectorError> {
+    wit_host::emit_checkpoint(&cp.into()).map_err(Into::into)
+}
+
+pub fn host_state_get(scope: p::StateScope, key: &str) -> Result<Option<String>, p::ConnectorError> {
+    wit_host::state_get(state_scope(scope), key).map_err(Into::into)
+}
+
+pub fn host_state_put(scope: p::StateScope, key: &str, value: &str) -> Result<(), p::ConnectorError> {
+    wit_host::state_put(state_scope(scope), key, value).map_err(Into::into)
+}
+
+pub fn host_state_compare_and_set(
+    scope: p::StateScope,
+    key: &str,
+    expected: Option<&str>,
+    value: &str,
+) -> Result<bool, p::ConnectorError> {
+    wit_host::state_compare_and_set(state_scope(scope), key, expected, value).map_err(Into::into)
 }
