@@ -73,6 +73,15 @@ async fn endless_loop_is_stopped_by_the_deadline() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_on_io_is_stopped_by_the_deadline() {
+    let started = std::time::Instant::now();
+    let r = hostile_beside_healthy(json!({"attempt": "sleep"}), vec![]).await;
+    let e = r.source.error.as_ref().unwrap();
+    assert!(matches!(e, InstanceError::Deadline { call: "run", .. }), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "the deadline did not hold during the wait");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unbounded_allocation_hits_the_memory_cap() {
     let r = hostile_beside_healthy(json!({"attempt": "alloc"}), vec![]).await;
     let e = r.source.error.as_ref().unwrap();

@@ -1,13 +1,13 @@
 //! A hostile source for sandbox tests: on `run-read` it attempts the one
 //! forbidden thing its config names, and reports what happened.
 //!
-//! Config: `{"attempt": "env" | "file" | "connect" | "loop" | "alloc" | "bad-ipc" | "oversize" | "error", "address": "127.0.0.1:9", "error": {…}}`
+//! Config: `{"attempt": "env" | "file" | "connect" | "loop" | "sleep" | "alloc" | "bad-ipc" | "oversize" | "error", "address": "127.0.0.1:9", "error": {…}}`
 //! (`error` returns the given error record unchanged, to test the boundary).
 //!
 //! When the sandbox holds, `env`, `file` and `connect` end with a
 //! `permission` error of code `DENIED` carrying what the guest observed;
 //! if the attempt succeeds the error code is `ESCAPED` (a test failure).
-//! `loop` and `alloc` never return: the host must stop them. `bad-ipc` and
+//! `loop`, `sleep` and `alloc` never return: the host must stop them. `bad-ipc` and
 //! `oversize` emit frames the host must refuse.
 
 use rapidbyte_sdk::{config, ConnectorError, Emitter, ReadSummary, Source, StreamContext};
@@ -77,6 +77,12 @@ impl Source for Hostile {
                 loop {
                     x = std::hint::black_box(x.wrapping_add(1));
                 }
+            }
+            // Blocks in a host wait (WASI poll), not in wasm code: only the
+            // async host's timeout can stop it.
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                Err(escaped("slept an hour without being stopped".into()))
             }
             "alloc" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
