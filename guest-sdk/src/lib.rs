@@ -116,7 +116,7 @@ macro_rules! __manifest_section {
 /// `endpoints` lists `"host-pointer,port-pointer,default-port"` entries
 /// naming the config fields it connects to.
 ///
-/// ```ignore
+/// ```text
 /// rapidbyte_sdk::export_source!(MySource, features: ["incremental"], endpoints: ["/host,/port,5432"]);
 /// ```
 #[cfg(feature = "source")]

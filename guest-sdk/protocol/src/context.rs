@@ -249,7 +249,7 @@ pub struct CommitTokenBase {
     /// The pipeline's name.
     pub pipeline: String,
     /// The stream's name.
-    pub stream: String,
+    pub stream_name: String,
     /// The run's id.
     pub run_id: String,
 }

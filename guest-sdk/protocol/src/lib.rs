@@ -22,6 +22,7 @@ mod context;
 mod error;
 mod manifest;
 mod telemetry;
+mod wit_conversions;
 
 pub use context::*;
 pub use error::*;
