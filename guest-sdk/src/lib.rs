@@ -144,6 +144,16 @@ macro_rules! export_source {
                     $crate::__export::source_close::<$ty>()
                 }
             }
+            // Natively the adapter is still compiled and type-checked, and
+            // counts as used, so a connector's code gets no dead-code noise.
+            #[cfg(not(target_arch = "wasm32"))]
+            #[allow(dead_code)]
+            fn __rapidbyte_keep() {
+                let _ = <__RapidbyteSource as $crate::__export::SourceGuest>::open;
+            }
+            // Export symbols only for the component; native builds (unit
+            // tests of a connector's pure logic) link as plain libraries.
+            #[cfg(target_arch = "wasm32")]
             $crate::__bindings::source::__export_source_world!(__RapidbyteSource with_types_in $crate::__bindings::source);
         };
     };
@@ -176,6 +186,16 @@ macro_rules! export_destination {
                     $crate::__export::destination_close::<$ty>()
                 }
             }
+            // Natively the adapter is still compiled and type-checked, and
+            // counts as used, so a connector's code gets no dead-code noise.
+            #[cfg(not(target_arch = "wasm32"))]
+            #[allow(dead_code)]
+            fn __rapidbyte_keep() {
+                let _ = <__RapidbyteDestination as $crate::__export::DestinationGuest>::open;
+            }
+            // Export symbols only for the component; native builds (unit
+            // tests of a connector's pure logic) link as plain libraries.
+            #[cfg(target_arch = "wasm32")]
             $crate::__bindings::destination::__export_destination_world!(__RapidbyteDestination with_types_in $crate::__bindings::destination);
         };
     };
@@ -205,6 +225,16 @@ macro_rules! export_transform {
                     $crate::__export::transform_close::<$ty>()
                 }
             }
+            // Natively the adapter is still compiled and type-checked, and
+            // counts as used, so a connector's code gets no dead-code noise.
+            #[cfg(not(target_arch = "wasm32"))]
+            #[allow(dead_code)]
+            fn __rapidbyte_keep() {
+                let _ = <__RapidbyteTransform as $crate::__export::TransformGuest>::open;
+            }
+            // Export symbols only for the component; native builds (unit
+            // tests of a connector's pure logic) link as plain libraries.
+            #[cfg(target_arch = "wasm32")]
             $crate::__bindings::transform::__export_transform_world!(__RapidbyteTransform with_types_in $crate::__bindings::transform);
         };
     };

@@ -155,6 +155,49 @@ pub async fn run_stream(runtime: Arc<Runtime>, mut job: StreamJob, services: Run
     }
 }
 
+/// Runs only the source side of a stream, handing every item it emits to
+/// `sink` on the host (for discover-and-read tools, benchmarks and tests).
+/// No destination means no destination checkpoints, so no cursor advances.
+pub async fn read_stream(
+    runtime: Arc<Runtime>,
+    source: ConnectorSpec,
+    context: StreamContext,
+    services: RunServices,
+    mut sink: impl FnMut(Item) + Send,
+    max_inflight_bytes: usize,
+) -> SideReport {
+    let (tx, mut rx) = batch_channel(max_inflight_bytes, context.limits.max_inflight_batches as usize);
+    let coordinator = Arc::new(Coordinator::new(
+        format!("{}/{}", context.pipeline, context.stream_name),
+        Arc::clone(&services.state),
+    ));
+    let labels = InstanceLabels {
+        pipeline: context.pipeline.clone(),
+        stream: context.stream_name.clone(),
+        connector: source.component.manifest.name.clone(),
+        role: Role::Source,
+        run_id: context.run_id.clone(),
+    };
+    let side = tokio::spawn(run_side(runtime, source, labels, services, StreamIo::Output(tx), coordinator, context));
+    loop {
+        let item = rx.recv().await;
+        let done = matches!(item, Item::End | Item::Abort(_));
+        sink(item);
+        if done {
+            break;
+        }
+    }
+    side.await.unwrap_or_else(|e| SideReport {
+        error: Some(InstanceError::Trap {
+            connector: String::new(),
+            stream: String::new(),
+            call: "run",
+            reason: format!("the host task failed: {e}"),
+        }),
+        ..Default::default()
+    })
+}
+
 /// open → run → close on a fresh instance; `close` runs even after a failure.
 async fn run_side(
     runtime: Arc<Runtime>,

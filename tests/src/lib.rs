@@ -2,6 +2,8 @@
 //! a runtime with a compile cache under `target/`, and stream jobs built
 //! from the test connectors.
 
+pub mod pg;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

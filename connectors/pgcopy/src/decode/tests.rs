@@ -1,0 +1,1608 @@
+//! Binary COPY streams written by hand, byte for byte as PostgreSQL's
+//! `*_send` functions write them, decoded and checked value by value.
+
+use super::*;
+use crate::types::oid;
+use arrow_array::Array;
+use arrow_array::cast::AsArray;
+use arrow_schema::{DataType, IntervalUnit, TimeUnit};
+
+// ---------------------------------------------------------------------------
+// Stream writers.
+
+type Row = Vec<Option<Vec<u8>>>;
+
+fn header() -> Vec<u8> {
+    let mut out = COPY_SIGNATURE.to_vec();
+    out.extend_from_slice(&0i32.to_be_bytes()); // flags
+    out.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+    out
+}
+
+fn tuple(out: &mut Vec<u8>, row: &Row) {
+    out.extend_from_slice(&(row.len() as i16).to_be_bytes());
+    for field in row {
+        match field {
+            None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+            Some(bytes) => {
+                out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+                out.extend_from_slice(bytes);
+            }
+        }
+    }
+}
+
+fn trailer(out: &mut Vec<u8>) {
+    out.extend_from_slice(&(-1i16).to_be_bytes());
+}
+
+fn stream(rows: &[Row]) -> Vec<u8> {
+    let mut out = header();
+    for row in rows {
+        tuple(&mut out, row);
+    }
+    trailer(&mut out);
+    out
+}
+
+// Value writers (the `*_send` formats).
+
+fn i2(v: i16) -> Option<Vec<u8>> {
+    Some(v.to_be_bytes().to_vec())
+}
+fn i4(v: i32) -> Option<Vec<u8>> {
+    Some(v.to_be_bytes().to_vec())
+}
+fn i8(v: i64) -> Option<Vec<u8>> {
+    Some(v.to_be_bytes().to_vec())
+}
+fn f4(v: f32) -> Option<Vec<u8>> {
+    Some(v.to_be_bytes().to_vec())
+}
+fn f8(v: f64) -> Option<Vec<u8>> {
+    Some(v.to_be_bytes().to_vec())
+}
+fn txt(v: &str) -> Option<Vec<u8>> {
+    Some(v.as_bytes().to_vec())
+}
+fn bytes(v: &[u8]) -> Option<Vec<u8>> {
+    Some(v.to_vec())
+}
+fn boolean(v: bool) -> Option<Vec<u8>> {
+    Some(vec![v as u8])
+}
+fn jsonb(v: &str) -> Option<Vec<u8>> {
+    let mut out = vec![1u8];
+    out.extend_from_slice(v.as_bytes());
+    Some(out)
+}
+fn interval(micros: i64, days: i32, months: i32) -> Option<Vec<u8>> {
+    let mut out = micros.to_be_bytes().to_vec();
+    out.extend_from_slice(&days.to_be_bytes());
+    out.extend_from_slice(&months.to_be_bytes());
+    Some(out)
+}
+fn inet(family: u8, bits: u8, is_cidr: bool, addr: &[u8]) -> Option<Vec<u8>> {
+    let mut out = vec![family, bits, is_cidr as u8, addr.len() as u8];
+    out.extend_from_slice(addr);
+    Some(out)
+}
+fn v6(words: [u16; 8]) -> Vec<u8> {
+    words.iter().flat_map(|w| w.to_be_bytes()).collect()
+}
+
+/// `numeric_send` output from its parts.
+fn numeric_raw(weight: i16, sign: u16, dscale: u16, digits: &[i16]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&(digits.len() as i16).to_be_bytes());
+    out.extend_from_slice(&weight.to_be_bytes());
+    out.extend_from_slice(&sign.to_be_bytes());
+    out.extend_from_slice(&dscale.to_be_bytes());
+    for d in digits {
+        out.extend_from_slice(&d.to_be_bytes());
+    }
+    out
+}
+
+/// `numeric_send` output for a decimal literal, the way PostgreSQL stores it:
+/// base-10000 digits aligned on the decimal point, leading and trailing zero
+/// digits stripped, dscale = the literal's fractional digits, zero positive.
+fn numeric_bytes(text: &str) -> Vec<u8> {
+    match text {
+        "NaN" => return numeric_raw(0, 0xC000, 0, &[]),
+        "Infinity" => return numeric_raw(0, 0xD000, 0, &[]),
+        "-Infinity" => return numeric_raw(0, 0xF000, 0, &[]),
+        _ => {}
+    }
+    let (neg, t) = match text.strip_prefix('-') {
+        Some(t) => (true, t),
+        None => (false, text),
+    };
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    let dscale = frac.len() as u16;
+    let int = int.trim_start_matches('0');
+    let int = format!("{}{int}", "0".repeat((4 - int.len() % 4) % 4));
+    let frac = format!("{frac}{}", "0".repeat((4 - frac.len() % 4) % 4));
+    let mut weight = (int.len() / 4) as i16 - 1;
+    let mut groups: Vec<i16> = int
+        .as_bytes()
+        .chunks(4)
+        .chain(frac.as_bytes().chunks(4))
+        .map(|c| std::str::from_utf8(c).unwrap().parse().unwrap())
+        .collect();
+    while groups.first() == Some(&0) {
+        groups.remove(0);
+        weight -= 1;
+    }
+    while groups.last() == Some(&0) {
+        groups.pop();
+    }
+    if groups.is_empty() {
+        return numeric_raw(0, 0, dscale, &[]);
+    }
+    numeric_raw(weight, if neg { 0x4000 } else { 0 }, dscale, &groups)
+}
+
+fn numeric(text: &str) -> Option<Vec<u8>> {
+    Some(numeric_bytes(text))
+}
+
+/// `array_send` output for a one-dimensional array (lower bound 1).
+fn array(element_oid: u32, elements: &[Option<Vec<u8>>]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&1i32.to_be_bytes());
+    out.extend_from_slice(&(elements.iter().any(Option::is_none) as i32).to_be_bytes());
+    out.extend_from_slice(&element_oid.to_be_bytes());
+    out.extend_from_slice(&(elements.len() as i32).to_be_bytes());
+    out.extend_from_slice(&1i32.to_be_bytes());
+    for e in elements {
+        match e {
+            None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+            Some(b) => {
+                out.extend_from_slice(&(b.len() as i32).to_be_bytes());
+                out.extend_from_slice(b);
+            }
+        }
+    }
+    Some(out)
+}
+
+/// `array_send` output for `'{}'`: zero dimensions.
+fn empty_array(element_oid: u32) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0i32.to_be_bytes());
+    out.extend_from_slice(&0i32.to_be_bytes());
+    out.extend_from_slice(&element_oid.to_be_bytes());
+    Some(out)
+}
+
+// ---------------------------------------------------------------------------
+// Decoding helpers.
+
+fn col(name: &str, ty: PgType) -> Column {
+    Column {
+        name: name.into(),
+        ty,
+        nullable: true,
+    }
+}
+
+fn decode(columns: Vec<Column>, bytes: &[u8]) -> RecordBatch {
+    let mut d = CopyDecoder::new(columns);
+    d.feed(bytes).unwrap();
+    d.finish().unwrap();
+    assert!(d.finished());
+    let batch = d.take_batch().unwrap().unwrap();
+    assert_eq!(d.buffered_rows(), 0);
+    assert!(d.take_batch().unwrap().is_none());
+    batch
+}
+
+/// Decodes a single-column stream.
+fn decode_one(ty: PgType, values: Vec<Option<Vec<u8>>>) -> RecordBatch {
+    let rows: Vec<Row> = values.into_iter().map(|v| vec![v]).collect();
+    decode(vec![col("c", ty)], &stream(&rows))
+}
+
+/// Decodes a single-column stream in which some rows are rejected with value
+/// errors; returns those errors and the batch of the other rows.
+fn decode_rejecting(ty: PgType, values: Vec<Option<Vec<u8>>>) -> (Vec<DecodeError>, RecordBatch) {
+    let rows: Vec<Row> = values.into_iter().map(|v| vec![v]).collect();
+    let mut d = CopyDecoder::new(vec![col("c", ty)]);
+    let mut errors = Vec::new();
+    let mut input: &[u8] = &stream(&rows);
+    loop {
+        match d.feed(input) {
+            Ok(()) => break,
+            Err(e) => {
+                assert_eq!(e.kind, DecodeErrorKind::Value, "{e}");
+                errors.push(e);
+                input = &[];
+            }
+        }
+    }
+    d.finish().unwrap();
+    (errors, d.take_batch().unwrap().unwrap())
+}
+
+fn strings(batch: &RecordBatch, i: usize) -> Vec<Option<String>> {
+    batch
+        .column(i)
+        .as_string::<i32>()
+        .iter()
+        .map(|v| v.map(str::to_string))
+        .collect()
+}
+
+fn s(v: &str) -> Option<String> {
+    Some(v.to_string())
+}
+
+fn numeric_text(text_in: &str) -> String {
+    let batch = decode_one(
+        PgType::Numeric {
+            precision: None,
+            scale: None,
+        },
+        vec![numeric(text_in)],
+    );
+    strings(&batch, 0)[0].clone().unwrap()
+}
+
+fn dec(p: u32, s: i32) -> PgType {
+    PgType::Numeric {
+        precision: Some(p),
+        scale: Some(s),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Integers and floats.
+
+#[test]
+fn integers_keep_their_extremes() {
+    let rows = vec![
+        vec![i2(i16::MIN), i4(i32::MIN), i8(i64::MIN)],
+        vec![i2(i16::MAX), i4(i32::MAX), i8(i64::MAX)],
+        vec![i2(0), i4(-1), i8(1)],
+        vec![None, None, None],
+    ];
+    let batch = decode(
+        vec![
+            col("a", PgType::Int2),
+            col("b", PgType::Int4),
+            col("c", PgType::Int8),
+        ],
+        &stream(&rows),
+    );
+    assert_eq!(batch.num_rows(), 4);
+    let a = batch.column(0).as_primitive::<Int16Type>();
+    let b = batch.column(1).as_primitive::<Int32Type>();
+    let c = batch.column(2).as_primitive::<Int64Type>();
+    assert_eq!(
+        (a.value(0), a.value(1), a.value(2)),
+        (i16::MIN, i16::MAX, 0)
+    );
+    assert_eq!(
+        (b.value(0), b.value(1), b.value(2)),
+        (i32::MIN, i32::MAX, -1)
+    );
+    assert_eq!(
+        (c.value(0), c.value(1), c.value(2)),
+        (i64::MIN, i64::MAX, 1)
+    );
+    for col in batch.columns() {
+        assert_eq!(col.null_count(), 1);
+        assert!(col.is_null(3));
+        assert!(col.is_valid(0));
+    }
+}
+
+#[test]
+fn floats_keep_nan_infinities_and_signed_zero() {
+    let rows = vec![
+        vec![f4(f32::NAN), f8(f64::NAN)],
+        vec![f4(f32::INFINITY), f8(f64::INFINITY)],
+        vec![f4(f32::NEG_INFINITY), f8(f64::NEG_INFINITY)],
+        vec![f4(-0.0), f8(-0.0)],
+        vec![f4(f32::MIN_POSITIVE / 2.0), f8(f64::MIN_POSITIVE / 2.0)],
+        vec![f4(1.5e38), f8(-1.7976931348623157e308)],
+        vec![None, None],
+    ];
+    let batch = decode(
+        vec![col("r", PgType::Float4), col("d", PgType::Float8)],
+        &stream(&rows),
+    );
+    let r = batch.column(0).as_primitive::<Float32Type>();
+    let d = batch.column(1).as_primitive::<Float64Type>();
+    assert!(r.value(0).is_nan() && d.value(0).is_nan());
+    assert_eq!((r.value(1), d.value(1)), (f32::INFINITY, f64::INFINITY));
+    assert_eq!(
+        (r.value(2), d.value(2)),
+        (f32::NEG_INFINITY, f64::NEG_INFINITY)
+    );
+    assert_eq!(r.value(3).to_bits(), (-0.0f32).to_bits());
+    assert_eq!(d.value(3).to_bits(), (-0.0f64).to_bits());
+    assert_eq!(r.value(4), f32::MIN_POSITIVE / 2.0);
+    assert_eq!(d.value(4), f64::MIN_POSITIVE / 2.0);
+    assert_eq!((r.value(5), d.value(5)), (1.5e38, -1.7976931348623157e308));
+    assert!(r.is_null(6) && d.is_null(6));
+}
+
+// ---------------------------------------------------------------------------
+// numeric
+
+#[test]
+fn numeric_test_writer_matches_postgres_encoding() {
+    // SELECT numeric_send(1234567.89): ndigits 3, weight 1, dscale 2, digits 123 4567 8900.
+    assert_eq!(
+        numeric_bytes("1234567.89"),
+        [0, 3, 0, 1, 0, 0, 0, 2, 0, 123, 0x11, 0xd7, 0x22, 0xc4]
+    );
+    // numeric_send(0.0001): ndigits 1, weight -1, dscale 4, digit 1.
+    assert_eq!(
+        numeric_bytes("0.0001"),
+        [0, 1, 0xff, 0xff, 0, 0, 0, 4, 0, 1]
+    );
+    // numeric_send(-10000): ndigits 1, weight 1, sign neg, dscale 0, digit 1.
+    assert_eq!(numeric_bytes("-10000"), [0, 1, 0, 1, 0x40, 0, 0, 0, 0, 1]);
+    // numeric_send(0.00): no digits, dscale 2.
+    assert_eq!(numeric_bytes("0.00"), [0, 0, 0, 0, 0, 0, 0, 2]);
+}
+
+#[test]
+fn numeric_decimal128_is_exact() {
+    let batch = decode_one(
+        dec(12, 2),
+        vec![
+            numeric("1234567890.12"),
+            numeric("-1234567890.12"),
+            numeric("-0.01"),
+            numeric("0.00"),
+            numeric("0"),
+            numeric("5"),   // dscale 0 inside a scale-2 column
+            numeric("0.5"), // dscale 1
+            numeric("9999999999.99"),
+            numeric("10000.00"),
+            None,
+        ],
+    );
+    assert_eq!(
+        batch.schema().field(0).data_type(),
+        &DataType::Decimal128(12, 2)
+    );
+    let a = batch.column(0).as_primitive::<Decimal128Type>();
+    assert_eq!((a.precision(), a.scale()), (12, 2));
+    let got: Vec<Option<i128>> = a.iter().collect();
+    assert_eq!(
+        got,
+        vec![
+            Some(123_456_789_012),
+            Some(-123_456_789_012),
+            Some(-1),
+            Some(0),
+            Some(0),
+            Some(500),
+            Some(50),
+            Some(999_999_999_999),
+            Some(1_000_000),
+            None
+        ]
+    );
+}
+
+#[test]
+fn numeric_decimal128_at_38_digits() {
+    let max = "9".repeat(38);
+    let batch = decode_one(dec(38, 0), vec![numeric(&max), numeric(&format!("-{max}"))]);
+    let a = batch.column(0).as_primitive::<Decimal128Type>();
+    let expect: i128 = max.parse().unwrap();
+    assert_eq!(a.value(0), expect);
+    assert_eq!(a.value(1), -expect);
+
+    let frac = "0.12345678901234567890123456789012345678";
+    let batch = decode_one(
+        dec(38, 38),
+        vec![
+            numeric(frac),
+            numeric("-0.00000000000000000000000000000000000001"),
+        ],
+    );
+    let a = batch.column(0).as_primitive::<Decimal128Type>();
+    assert_eq!(a.value(0), 12345678901234567890123456789012345678i128);
+    assert_eq!(a.value(1), -1);
+
+    let batch = decode_one(dec(20, 10), vec![numeric("1234567890.0123456789")]);
+    let a = batch.column(0).as_primitive::<Decimal128Type>();
+    assert_eq!(a.value(0), 12345678900123456789i128);
+}
+
+#[test]
+fn numeric_specials_and_overflow_in_decimal128_are_value_errors() {
+    let (errors, batch) = decode_rejecting(
+        dec(12, 2),
+        vec![
+            numeric("1.00"),
+            numeric("NaN"),
+            numeric("Infinity"),
+            numeric("-Infinity"),
+            numeric("10000000000.00"), // 13 digits > precision 12
+            numeric("0.001"),          // a third fractional digit would be lost
+            numeric("2.50"),
+        ],
+    );
+    assert_eq!(errors.len(), 5);
+    assert_eq!(
+        errors.iter().map(|e| e.row).collect::<Vec<_>>(),
+        vec![2, 3, 4, 5, 6]
+    );
+    for e in &errors {
+        assert_eq!(e.column.as_deref(), Some("c"));
+    }
+    assert!(errors[0].message.contains("NaN"), "{}", errors[0]);
+    assert!(errors[0].message.contains("Decimal128(12,2)"));
+    assert!(errors[1].message.contains("Infinity"));
+    assert!(errors[2].message.contains("-Infinity"));
+    assert!(
+        errors[3].message.contains("10000000000.00"),
+        "{}",
+        errors[3]
+    );
+    assert!(errors[4].message.contains("fractional"), "{}", errors[4]);
+    assert_eq!(
+        errors[0].to_string(),
+        "binary COPY row 2, column `c`: numeric NaN cannot be represented in Decimal128(12,2)"
+    );
+    let a = batch.column(0).as_primitive::<Decimal128Type>();
+    assert_eq!(a.iter().collect::<Vec<_>>(), vec![Some(100), Some(250)]);
+}
+
+#[test]
+fn numeric_text_is_exactly_numeric_out() {
+    for t in [
+        "123.4500",
+        "0",
+        "0.00",
+        "-0.5",
+        "1",
+        "10000",
+        "100000000",
+        "-99999.9999",
+        "0.000001",
+        "0.0001",
+        "0.00010000",
+        "1234567.89",
+        "42.000000000000000000000000000000000000000000000000",
+        "1234567890123456789012345678901234567890.0123456789",
+        "-98765432109876543210987654321098765432109876543210",
+    ] {
+        assert_eq!(numeric_text(t), t, "numeric_out of {t}");
+    }
+    let googol = format!("1{}", "0".repeat(100));
+    assert_eq!(numeric_text(&googol), googol);
+    assert_eq!(numeric_text("NaN"), "NaN");
+    assert_eq!(numeric_text("Infinity"), "Infinity");
+    assert_eq!(numeric_text("-Infinity"), "-Infinity");
+}
+
+#[test]
+fn numeric_text_follows_display_scale_not_digits() {
+    let unconstrained = PgType::Numeric {
+        precision: None,
+        scale: None,
+    };
+    let batch = decode_one(
+        unconstrained,
+        vec![
+            // 12.34 stored with dscale 6 prints 12.340000.
+            Some(numeric_raw(0, 0, 6, &[12, 3400])),
+            // Digits beyond dscale are cut, as get_str_from_var does.
+            Some(numeric_raw(0, 0, 1, &[12, 3400])),
+            // weight -2: 0.00001234, dscale 8.
+            Some(numeric_raw(-2, 0, 8, &[1234])),
+            // A non-normalised leading zero digit still prints one "0".
+            Some(numeric_raw(0, 0, 0, &[0])),
+            // Weight 1, one stored digit: the missing lower digit prints as 0000.
+            Some(numeric_raw(1, 0, 0, &[5])),
+            None,
+        ],
+    );
+    assert_eq!(
+        strings(&batch, 0),
+        vec![
+            s("12.340000"),
+            s("12.3"),
+            s("0.00001234"),
+            s("0"),
+            s("50000"),
+            None
+        ]
+    );
+}
+
+#[test]
+fn numeric_wide_or_odd_typmods_are_text() {
+    let batch = decode_one(
+        dec(40, 2),
+        vec![numeric("12345678901234567890123456789012345678.90")],
+    );
+    assert_eq!(batch.schema().field(0).data_type(), &DataType::Utf8);
+    assert_eq!(
+        strings(&batch, 0),
+        vec![s("12345678901234567890123456789012345678.90")]
+    );
+    // numeric(5,-2): PostgreSQL rounds to hundreds and prints dscale 0.
+    let batch = decode_one(dec(5, -2), vec![numeric("12300")]);
+    assert_eq!(strings(&batch, 0), vec![s("12300")]);
+}
+
+#[test]
+fn malformed_numeric_is_a_value_error() {
+    let (errors, batch) = decode_rejecting(
+        PgType::Numeric {
+            precision: None,
+            scale: None,
+        },
+        vec![
+            Some(numeric_raw(0, 0x1234, 0, &[1])),
+            Some(numeric_raw(0, 0, 0, &[10000])),
+            Some(vec![0, 2, 0, 0, 0, 0, 0, 0, 0, 1]), // says 2 digits, has 1
+            Some(vec![0, 0, 0]),
+            numeric("7"),
+        ],
+    );
+    assert_eq!(errors.len(), 4);
+    assert!(errors[0].message.contains("sign"));
+    assert!(errors[1].message.contains("digit 10000"));
+    assert!(errors[2].message.contains("2 digits"));
+    assert_eq!(strings(&batch, 0), vec![s("7")]);
+}
+
+// ---------------------------------------------------------------------------
+// Text-like types.
+
+#[test]
+fn text_types_keep_their_bytes() {
+    let rows = vec![
+        vec![txt(""), txt(""), txt("   "), txt("")],
+        vec![
+            txt("héllo wörld 日本語 🎉"),
+            txt("ünïcödé"),
+            txt("ab "),
+            txt("happy"),
+        ],
+        vec![
+            txt("line\nbreak\ttab\\back"),
+            txt("x"),
+            txt("日  "),
+            txt("sad"),
+        ],
+        vec![None, None, None, None],
+    ];
+    let batch = decode(
+        vec![
+            col("t", PgType::Text),
+            col("v", PgType::Varchar(Some(20))),
+            col("b", PgType::Bpchar(Some(3))),
+            col("e", PgType::Enum("mood".into())),
+        ],
+        &stream(&rows),
+    );
+    assert_eq!(
+        strings(&batch, 0),
+        vec![
+            s(""),
+            s("héllo wörld 日本語 🎉"),
+            s("line\nbreak\ttab\\back"),
+            None
+        ]
+    );
+    assert_eq!(strings(&batch, 1), vec![s(""), s("ünïcödé"), s("x"), None]);
+    assert_eq!(
+        strings(&batch, 2),
+        vec![s("   "), s("ab "), s("日  "), None]
+    );
+    assert_eq!(strings(&batch, 3), vec![s(""), s("happy"), s("sad"), None]);
+    for i in 0..4 {
+        assert_eq!(batch.schema().field(i).data_type(), &DataType::Utf8);
+    }
+}
+
+#[test]
+fn invalid_utf8_is_a_value_error() {
+    let (errors, batch) = decode_rejecting(
+        PgType::Text,
+        vec![txt("ok"), bytes(&[0x66, 0xff, 0x66]), txt("fine")],
+    );
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].row, 2);
+    assert!(errors[0].message.contains("UTF-8"), "{}", errors[0]);
+    assert_eq!(strings(&batch, 0), vec![s("ok"), s("fine")]);
+}
+
+#[test]
+fn json_and_jsonb() {
+    let rows = vec![
+        vec![
+            txt(r#"{"b": 1,   "a": [1, 2]}"#),
+            jsonb(r#"{"a": [1, 2], "b": 1}"#),
+        ],
+        vec![txt("\"ünï\""), jsonb("\"ünï\"")],
+        vec![txt("null"), jsonb("null")],
+        vec![None, None],
+    ];
+    let batch = decode(
+        vec![col("j", PgType::Json), col("jb", PgType::Jsonb)],
+        &stream(&rows),
+    );
+    assert_eq!(
+        strings(&batch, 0),
+        vec![
+            s(r#"{"b": 1,   "a": [1, 2]}"#),
+            s("\"ünï\""),
+            s("null"),
+            None
+        ]
+    );
+    assert_eq!(
+        strings(&batch, 1),
+        vec![s(r#"{"a": [1, 2], "b": 1}"#), s("\"ünï\""), s("null"), None]
+    );
+}
+
+#[test]
+fn jsonb_needs_version_one() {
+    let (errors, batch) = decode_rejecting(
+        PgType::Jsonb,
+        vec![Some(b"\x02{}".to_vec()), Some(Vec::new()), jsonb("{}")],
+    );
+    assert_eq!(errors.len(), 2);
+    assert!(errors[0].message.contains("version 2"), "{}", errors[0]);
+    assert!(errors[1].message.contains("version byte"), "{}", errors[1]);
+    assert_eq!(strings(&batch, 0), vec![s("{}")]);
+}
+
+// ---------------------------------------------------------------------------
+// bool, bytea, uuid
+
+#[test]
+fn bool_bytea_uuid() {
+    let id = [
+        0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38, 0x0a,
+        0x11,
+    ];
+    let rows = vec![
+        vec![boolean(true), bytes(&[0, 1, 0xff, b'\\']), bytes(&id)],
+        vec![boolean(false), bytes(&[]), bytes(&[0; 16])],
+        vec![None, None, None],
+        vec![bytes(&[2]), bytes(&[7; 3]), bytes(&[0xff; 16])],
+    ];
+    let batch = decode(
+        vec![
+            col("b", PgType::Bool),
+            col("y", PgType::Bytea),
+            col("u", PgType::Uuid),
+        ],
+        &stream(&rows),
+    );
+    let b = batch.column(0).as_boolean();
+    assert_eq!(
+        b.iter().collect::<Vec<_>>(),
+        vec![Some(true), Some(false), None, Some(true)]
+    );
+    let y = batch.column(1).as_binary::<i32>();
+    assert_eq!(
+        y.iter().collect::<Vec<_>>(),
+        vec![
+            Some(&[0u8, 1, 0xff, b'\\'][..]),
+            Some(&[][..]),
+            None,
+            Some(&[7u8, 7, 7][..])
+        ]
+    );
+    let u = batch.column(2).as_fixed_size_binary();
+    assert_eq!(u.value_length(), 16);
+    assert_eq!(u.value(0), id);
+    assert_eq!(u.value(1), [0; 16]);
+    assert!(u.is_null(2));
+    assert_eq!(u.value(3), [0xff; 16]);
+    assert_eq!(
+        batch.schema().field(2).data_type(),
+        &DataType::FixedSizeBinary(16)
+    );
+}
+
+#[test]
+fn fixed_width_values_of_the_wrong_length_are_value_errors() {
+    for (ty, bad) in [
+        (PgType::Int2, vec![0u8; 4]),
+        (PgType::Int4, vec![0u8; 2]),
+        (PgType::Int8, vec![0u8; 4]),
+        (PgType::Float4, vec![0u8; 8]),
+        (PgType::Float8, vec![0u8; 4]),
+        (PgType::Bool, vec![]),
+        (PgType::Uuid, vec![0u8; 15]),
+        (PgType::Date, vec![0u8; 8]),
+        (PgType::Time, vec![0u8; 4]),
+        (PgType::Timestamp, vec![0u8; 4]),
+        (PgType::Timestamptz, vec![0u8; 7]),
+        (PgType::Interval, vec![0u8; 12]),
+    ] {
+        let name = ty.sql_name();
+        let (errors, batch) = decode_rejecting(ty, vec![None, Some(bad.clone()), None]);
+        assert_eq!(errors.len(), 1, "{name}");
+        assert_eq!(errors[0].row, 2, "{name}");
+        assert_eq!(errors[0].column.as_deref(), Some("c"));
+        assert!(
+            errors[0]
+                .message
+                .contains(&format!("got {} bytes", bad.len())),
+            "{name}: {}",
+            errors[0]
+        );
+        assert_eq!(batch.num_rows(), 2, "{name}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Dates and times.
+
+#[test]
+fn dates_shift_to_the_unix_epoch_and_keep_infinities() {
+    let pg = |unix_days: i32| i4(unix_days - 10_957);
+    let batch = decode_one(
+        PgType::Date,
+        vec![
+            i4(0),          // 2000-01-01
+            pg(0),          // 1970-01-01
+            pg(-25_567),    // 1900-01-01
+            pg(2_932_896),  // 9999-12-31
+            pg(-719_162),   // 0001-01-01
+            i4(-2_451_545), // 4713-11-24 BC, PostgreSQL's first day
+            i4(i32::MAX),   // infinity
+            i4(i32::MIN),   // -infinity
+            None,
+        ],
+    );
+    assert_eq!(batch.schema().field(0).data_type(), &DataType::Date32);
+    let d = batch.column(0).as_primitive::<Date32Type>();
+    assert_eq!(
+        d.iter().collect::<Vec<_>>(),
+        vec![
+            Some(10_957),
+            Some(0),
+            Some(-25_567),
+            Some(2_932_896),
+            Some(-719_162),
+            Some(-2_451_545 + 10_957),
+            Some(i32::MAX),
+            Some(i32::MIN),
+            None
+        ]
+    );
+}
+
+#[test]
+fn times_are_microseconds_since_midnight() {
+    let batch = decode_one(
+        PgType::Time,
+        vec![
+            i8(0),
+            i8(((12 * 60 + 34) * 60 + 56) * 1_000_000 + 789_012),
+            i8(86_400_000_000), // 24:00:00
+            None,
+        ],
+    );
+    assert_eq!(
+        batch.schema().field(0).data_type(),
+        &DataType::Time64(TimeUnit::Microsecond)
+    );
+    let t = batch.column(0).as_primitive::<Time64MicrosecondType>();
+    assert_eq!(
+        t.iter().collect::<Vec<_>>(),
+        vec![Some(0), Some(45_296_789_012), Some(86_400_000_000), None]
+    );
+}
+
+#[test]
+fn timestamps_shift_to_the_unix_epoch() {
+    const E: i64 = 946_684_800_000_000;
+    let unix = |secs: i64, micros: i64| secs * 1_000_000 + micros;
+    let pg = |v: i64| i8(v - E);
+    let values = vec![
+        i8(0),                            // 2000-01-01 00:00:00
+        pg(unix(0, 0)),                   // 1970-01-01
+        pg(unix(-14_182_940, 0)),         // 1969-07-20 20:17:40
+        pg(unix(-2_208_988_800, 1)),      // 1900-01-01 00:00:00.000001
+        pg(unix(2_147_483_648, 0)),       // 2038-01-19 03:14:08, past i32 seconds
+        pg(unix(4_102_444_800, 999_999)), // 2100-01-01 00:00:00.999999
+        i8(i64::MAX),                     // infinity
+        i8(i64::MIN),                     // -infinity
+        None,
+    ];
+    let expect = vec![
+        Some(E),
+        Some(0),
+        Some(-14_182_940_000_000),
+        Some(-2_208_988_799_999_999),
+        Some(2_147_483_648_000_000),
+        Some(4_102_444_800_999_999),
+        Some(i64::MAX),
+        Some(i64::MIN),
+        None,
+    ];
+    let batch = decode_one(PgType::Timestamp, values.clone());
+    assert_eq!(
+        batch.schema().field(0).data_type(),
+        &DataType::Timestamp(TimeUnit::Microsecond, None)
+    );
+    let t = batch.column(0).as_primitive::<TimestampMicrosecondType>();
+    assert_eq!(t.iter().collect::<Vec<_>>(), expect);
+
+    let batch = decode_one(PgType::Timestamptz, values);
+    assert_eq!(
+        batch.schema().field(0).data_type(),
+        &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+    );
+    let t = batch.column(0).as_primitive::<TimestampMicrosecondType>();
+    assert_eq!(t.timezone(), Some("UTC"));
+    assert_eq!(t.iter().collect::<Vec<_>>(), expect);
+}
+
+#[test]
+fn timestamptz_is_the_utc_instant() {
+    // '2024-03-10 13:00:00+01' is sent as UTC 12:00:00.
+    let utc_noon = 1_710_072_000i64 * 1_000_000;
+    let batch = decode_one(
+        PgType::Timestamptz,
+        vec![i8(utc_noon - 946_684_800_000_000)],
+    );
+    let t = batch.column(0).as_primitive::<TimestampMicrosecondType>();
+    assert_eq!(t.value(0), utc_noon);
+}
+
+#[test]
+fn timestamps_beyond_the_arrow_range_are_value_errors() {
+    // PostgreSQL's last timestamp (294276-12-31 23:59:59.999999) plus the epoch shift overflows i64.
+    let last = 9_223_371_331_199_999_999i64;
+    let (errors, batch) = decode_rejecting(PgType::Timestamp, vec![i8(last), i8(0)]);
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].message.contains("out of the Unix-epoch range"));
+    assert_eq!(batch.num_rows(), 1);
+}
+
+#[test]
+fn intervals_become_month_day_nano() {
+    let batch = decode_one(
+        PgType::Interval,
+        vec![
+            // 1 year 2 mons 3 days 04:05:06.789
+            interval(((4 * 60 + 5) * 60 + 6) * 1_000_000 + 789_000, 3, 14),
+            // -1 mons +2 days -00:00:00.000001
+            interval(-1, 2, -1),
+            interval(0, 0, 0),
+            interval(i64::MAX, i32::MAX, i32::MAX), // infinity (PostgreSQL 17)
+            interval(i64::MIN, i32::MIN, i32::MIN), // -infinity
+            None,
+        ],
+    );
+    assert_eq!(
+        batch.schema().field(0).data_type(),
+        &DataType::Interval(IntervalUnit::MonthDayNano)
+    );
+    let v = batch.column(0).as_primitive::<IntervalMonthDayNanoType>();
+    assert_eq!(
+        v.iter().collect::<Vec<_>>(),
+        vec![
+            Some(IntervalMonthDayNano::new(14, 3, 14_706_789_000_000)),
+            Some(IntervalMonthDayNano::new(-1, 2, -1_000)),
+            Some(IntervalMonthDayNano::new(0, 0, 0)),
+            Some(IntervalMonthDayNano::new(i32::MAX, i32::MAX, i64::MAX)),
+            Some(IntervalMonthDayNano::new(i32::MIN, i32::MIN, i64::MIN)),
+            None
+        ]
+    );
+    let (errors, batch) = decode_rejecting(
+        PgType::Interval,
+        vec![interval(i64::MAX / 10, 0, 0), interval(1, 0, 0)],
+    );
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].message.contains("overflows"), "{}", errors[0]);
+    assert_eq!(
+        batch
+            .column(0)
+            .as_primitive::<IntervalMonthDayNanoType>()
+            .value(0),
+        IntervalMonthDayNano::new(0, 0, 1_000)
+    );
+}
+
+// ---------------------------------------------------------------------------
+// inet / cidr
+
+#[test]
+fn inet_prints_like_postgres() {
+    let batch = decode_one(
+        PgType::Inet,
+        vec![
+            inet(2, 32, false, &[192, 168, 0, 1]),
+            inet(2, 8, false, &[10, 1, 2, 3]),
+            inet(2, 0, false, &[0, 0, 0, 0]),
+            inet(3, 128, false, &v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1])),
+            inet(3, 128, false, &v6([0, 0, 0, 0, 0, 0, 0, 1])),
+            inet(3, 128, false, &v6([0; 8])),
+            inet(3, 64, false, &v6([0xfe80, 0, 0, 0, 0, 0, 0, 1])),
+            inet(3, 128, false, &v6([0, 0, 0, 0, 0, 0xffff, 0x0102, 0x0304])),
+            // IPv4-compatible: PostgreSQL prints ::1.2.3.4 (Rust's Display would not).
+            inet(3, 128, false, &v6([0, 0, 0, 0, 0, 0, 0x0102, 0x0304])),
+            // Two equal runs: the first is compressed.
+            inet(3, 128, false, &v6([0x2001, 0xdb8, 0, 0, 1, 0, 0, 1])),
+            // A single zero group is not compressed.
+            inet(3, 128, false, &v6([1, 0, 2, 3, 4, 5, 6, 7])),
+            // The longer run wins even when later.
+            inet(3, 128, false, &v6([1, 0, 0, 2, 0, 0, 0, 3])),
+            // Trailing run.
+            inet(3, 128, false, &v6([1, 0, 0, 0, 0, 0, 0, 0])),
+            inet(
+                3,
+                128,
+                false,
+                &v6([
+                    0xabcd, 0xef01, 0x2345, 0x6789, 0xabcd, 0xef01, 0x2345, 0x6789,
+                ]),
+            ),
+            None,
+        ],
+    );
+    assert_eq!(
+        strings(&batch, 0),
+        vec![
+            s("192.168.0.1"),
+            s("10.1.2.3/8"),
+            s("0.0.0.0/0"),
+            s("2001:db8::1"),
+            s("::1"),
+            s("::"),
+            s("fe80::1/64"),
+            s("::ffff:1.2.3.4"),
+            s("::1.2.3.4"),
+            s("2001:db8::1:0:0:1"),
+            s("1:0:2:3:4:5:6:7"),
+            s("1:0:0:2::3"),
+            s("1::"),
+            s("abcd:ef01:2345:6789:abcd:ef01:2345:6789"),
+            None
+        ]
+    );
+}
+
+#[test]
+fn cidr_always_prints_its_prefix() {
+    let batch = decode_one(
+        PgType::Cidr,
+        vec![
+            inet(2, 8, true, &[10, 0, 0, 0]),
+            inet(2, 32, true, &[192, 168, 1, 1]),
+            inet(2, 25, true, &[192, 168, 100, 128]),
+            inet(3, 32, true, &v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0])),
+            inet(3, 128, true, &v6([0, 0, 0, 0, 0, 0, 0, 1])),
+        ],
+    );
+    assert_eq!(
+        strings(&batch, 0),
+        vec![
+            s("10.0.0.0/8"),
+            s("192.168.1.1/32"),
+            s("192.168.100.128/25"),
+            s("2001:db8::/32"),
+            s("::1/128"),
+        ]
+    );
+}
+
+#[test]
+fn malformed_inet_is_a_value_error() {
+    let (errors, batch) = decode_rejecting(
+        PgType::Inet,
+        vec![
+            inet(2, 33, false, &[1, 2, 3, 4]),
+            inet(2, 32, false, &[1, 2, 3]),
+            inet(9, 32, false, &[1, 2, 3, 4]),
+            Some(vec![2, 32, 0, 4, 1, 2]),
+            inet(2, 32, false, &[1, 2, 3, 4]),
+        ],
+    );
+    assert_eq!(errors.len(), 4);
+    assert!(errors[0].message.contains("prefix length 33"));
+    assert_eq!(strings(&batch, 0), vec![s("1.2.3.4")]);
+}
+
+// ---------------------------------------------------------------------------
+// Arrays
+
+#[test]
+fn int_arrays_with_nulls_and_empties() {
+    let batch = decode_one(
+        PgType::Array(Box::new(PgType::Int4)),
+        vec![
+            array(oid::INT4, &[i4(1), None, i4(3)]),
+            empty_array(oid::INT4),
+            None,
+            array(oid::INT4, &[i4(i32::MIN)]),
+            array(oid::INT4, &[None]),
+        ],
+    );
+    assert_eq!(
+        batch.schema().field(0).data_type(),
+        &DataType::List(Field::new("item", DataType::Int32, true).into())
+    );
+    let list = batch.column(0).as_list::<i32>();
+    assert_eq!(list.len(), 5);
+    let ints = |i: usize| {
+        list.value(i)
+            .as_primitive::<Int32Type>()
+            .iter()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ints(0), vec![Some(1), None, Some(3)]);
+    assert!(list.is_valid(1));
+    assert_eq!(ints(1), vec![]);
+    assert!(list.is_null(2));
+    assert_eq!(list.value_length(2), 0);
+    assert_eq!(ints(3), vec![Some(i32::MIN)]);
+    assert_eq!(ints(4), vec![None]);
+}
+
+#[test]
+fn arrays_of_text_numeric_uuid_and_enum() {
+    let id = [7u8; 16];
+    let rows = vec![
+        vec![
+            array(oid::TEXT, &[txt("ä"), txt(""), None, txt("日本")]),
+            array(oid::NUMERIC, &[numeric("1.50"), numeric("-2"), None]),
+            array(oid::UUID, &[bytes(&id)]),
+            array(16_385, &[txt("happy"), txt("sad")]),
+            array(oid::TIMESTAMPTZ, &[i8(0)]),
+        ],
+        vec![
+            empty_array(oid::TEXT),
+            empty_array(oid::NUMERIC),
+            None,
+            empty_array(16_385),
+            None,
+        ],
+    ];
+    let batch = decode(
+        vec![
+            col("t", PgType::Array(Box::new(PgType::Text))),
+            col("n", PgType::Array(Box::new(dec(12, 2)))),
+            col("u", PgType::Array(Box::new(PgType::Uuid))),
+            col("e", PgType::Array(Box::new(PgType::Enum("mood".into())))),
+            col("ts", PgType::Array(Box::new(PgType::Timestamptz))),
+        ],
+        &stream(&rows),
+    );
+    let t = batch.column(0).as_list::<i32>();
+    assert_eq!(
+        t.value(0).as_string::<i32>().iter().collect::<Vec<_>>(),
+        vec![Some("ä"), Some(""), None, Some("日本")]
+    );
+    assert_eq!(t.value(1).len(), 0);
+    let n = batch.column(1).as_list::<i32>();
+    assert_eq!(
+        n.value(0)
+            .as_primitive::<Decimal128Type>()
+            .iter()
+            .collect::<Vec<_>>(),
+        vec![Some(150), Some(-200), None]
+    );
+    let u = batch.column(2).as_list::<i32>();
+    assert_eq!(u.value(0).as_fixed_size_binary().value(0), id);
+    assert!(u.is_null(1));
+    let e = batch.column(3).as_list::<i32>();
+    assert_eq!(
+        e.value(0).as_string::<i32>().iter().collect::<Vec<_>>(),
+        vec![Some("happy"), Some("sad")]
+    );
+    let ts = batch.column(4).as_list::<i32>();
+    assert_eq!(
+        ts.value(0)
+            .as_primitive::<TimestampMicrosecondType>()
+            .value(0),
+        946_684_800_000_000
+    );
+    assert_eq!(
+        batch.schema().field(4).data_type(),
+        &DataType::List(
+            Field::new(
+                "item",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true
+            )
+            .into()
+        )
+    );
+}
+
+#[test]
+fn bad_arrays_are_value_errors_and_roll_back_their_elements() {
+    let mut two_dim = Vec::new();
+    two_dim.extend_from_slice(&2i32.to_be_bytes());
+    two_dim.extend_from_slice(&0i32.to_be_bytes());
+    two_dim.extend_from_slice(&oid::INT4.to_be_bytes());
+    for _ in 0..2 {
+        two_dim.extend_from_slice(&1i32.to_be_bytes());
+        two_dim.extend_from_slice(&1i32.to_be_bytes());
+    }
+    two_dim.extend_from_slice(&4i32.to_be_bytes());
+    two_dim.extend_from_slice(&5i32.to_be_bytes());
+
+    let mut truncated = array(oid::INT4, &[i4(1), i4(2)]).unwrap();
+    truncated.truncate(truncated.len() - 2);
+
+    let (errors, batch) = decode_rejecting(
+        PgType::Array(Box::new(PgType::Int4)),
+        vec![
+            array(oid::INT4, &[i4(1)]),
+            Some(two_dim),
+            array(oid::INT8, &[i8(1)]),
+            // Good elements first, then a 2-byte int4: the good ones must not stay.
+            array(oid::INT4, &[i4(10), i4(11), i2(12)]),
+            Some(truncated),
+            array(oid::INT4, &[i4(2), i4(3)]),
+        ],
+    );
+    assert_eq!(errors.len(), 4);
+    assert!(errors[0].message.contains("2-dimensional"), "{}", errors[0]);
+    assert!(errors[1].message.contains("OID 20"), "{}", errors[1]);
+    assert!(errors[2].message.contains("element 3"), "{}", errors[2]);
+    assert!(errors[3].message.contains("truncated"), "{}", errors[3]);
+    let list = batch.column(0).as_list::<i32>();
+    assert_eq!(list.len(), 2);
+    assert_eq!(
+        list.values()
+            .as_primitive::<Int32Type>()
+            .iter()
+            .collect::<Vec<_>>(),
+        vec![Some(1), Some(2), Some(3)]
+    );
+    assert_eq!(list.value_offsets(), &[0, 1, 3]);
+}
+
+// ---------------------------------------------------------------------------
+// Schema
+
+#[test]
+fn schema_fields_carry_the_sql_type() {
+    let columns = vec![
+        Column {
+            name: "id".into(),
+            ty: PgType::Int8,
+            nullable: false,
+        },
+        col("price", dec(12, 2)),
+        col("tags", PgType::Array(Box::new(PgType::Varchar(Some(20))))),
+        col(
+            "big",
+            PgType::Numeric {
+                precision: None,
+                scale: None,
+            },
+        ),
+        col("m", PgType::Enum("mood".into())),
+    ];
+    let schema = schema(&columns);
+    let meta = |i: usize| schema.field(i).metadata()[PG_TYPE_KEY].clone();
+    assert_eq!(meta(0), "bigint");
+    assert_eq!(meta(1), "numeric(12,2)");
+    assert_eq!(meta(2), "varchar(20)[]");
+    assert_eq!(meta(3), "numeric");
+    assert_eq!(meta(4), "mood");
+    assert!(!schema.field(0).is_nullable());
+    assert!(schema.field(1).is_nullable());
+    assert_eq!(schema.field(1).name(), "price");
+    assert_eq!(CopyDecoder::new(columns).schema(), schema);
+}
+
+#[test]
+fn null_in_a_non_nullable_column_is_a_value_error() {
+    let columns = vec![
+        col("a", PgType::Int4),
+        Column {
+            name: "b".into(),
+            ty: PgType::Text,
+            nullable: false,
+        },
+    ];
+    let rows = vec![
+        vec![i4(1), txt("x")],
+        vec![i4(2), None],
+        vec![i4(3), txt("z")],
+    ];
+    let mut d = CopyDecoder::new(columns);
+    let err = d.feed(&stream(&rows)).unwrap_err();
+    assert_eq!(err.kind, DecodeErrorKind::Value);
+    assert_eq!((err.row, err.column.as_deref()), (2, Some("b")));
+    assert!(err.message.contains("NULL"));
+    d.finish().unwrap();
+    let batch = d.take_batch().unwrap().unwrap();
+    // Column `a` of the rejected row was rolled back too.
+    assert_eq!(
+        batch
+            .column(0)
+            .as_primitive::<Int32Type>()
+            .iter()
+            .collect::<Vec<_>>(),
+        vec![Some(1), Some(3)]
+    );
+    assert_eq!(strings(&batch, 1), vec![s("x"), s("z")]);
+    assert_eq!(batch.column(1).null_count(), 0);
+}
+
+// ---------------------------------------------------------------------------
+// Framing
+
+#[test]
+fn empty_result_has_no_batch() {
+    let mut d = CopyDecoder::new(vec![col("a", PgType::Int4)]);
+    d.feed(&stream(&[])).unwrap();
+    d.finish().unwrap();
+    assert!(d.finished());
+    assert!(d.take_batch().unwrap().is_none());
+}
+
+#[test]
+fn header_extension_is_skipped() {
+    let mut bytes = COPY_SIGNATURE.to_vec();
+    bytes.extend_from_slice(&0x0000_8001u32.to_be_bytes()); // non-critical low bits
+    bytes.extend_from_slice(&5i32.to_be_bytes());
+    bytes.extend_from_slice(b"hello");
+    tuple(&mut bytes, &vec![i4(9)]);
+    trailer(&mut bytes);
+    for chunk in [1, 3, bytes.len()] {
+        let mut d = CopyDecoder::new(vec![col("a", PgType::Int4)]);
+        for c in bytes.chunks(chunk) {
+            d.feed(c).unwrap();
+        }
+        d.finish().unwrap();
+        let batch = d.take_batch().unwrap().unwrap();
+        assert_eq!(batch.column(0).as_primitive::<Int32Type>().value(0), 9);
+    }
+}
+
+#[test]
+fn bad_headers_are_stream_errors() {
+    let mut d = CopyDecoder::new(vec![col("a", PgType::Int4)]);
+    let err = d.feed(b"COPY").unwrap_err();
+    assert_eq!((err.kind, err.row), (DecodeErrorKind::Stream, 0));
+    assert!(err.message.contains("signature"));
+    assert_eq!(
+        err.to_string(),
+        "binary COPY header: not a binary COPY stream (bad signature)"
+    );
+    // The decoder stays failed.
+    assert!(d.feed(&stream(&[])).is_err());
+
+    let mut with_oids = COPY_SIGNATURE.to_vec();
+    with_oids.extend_from_slice(&(1u32 << 16).to_be_bytes());
+    with_oids.extend_from_slice(&0i32.to_be_bytes());
+    let err = CopyDecoder::new(vec![]).feed(&with_oids).unwrap_err();
+    assert!(err.message.contains("OIDs"), "{err}");
+
+    let mut critical = COPY_SIGNATURE.to_vec();
+    critical.extend_from_slice(&(1u32 << 20).to_be_bytes());
+    critical.extend_from_slice(&0i32.to_be_bytes());
+    let err = CopyDecoder::new(vec![]).feed(&critical).unwrap_err();
+    assert!(err.message.contains("critical"), "{err}");
+
+    // A stream that stops inside the header.
+    let mut d = CopyDecoder::new(vec![]);
+    d.feed(&COPY_SIGNATURE[..]).unwrap();
+    let err = d.finish().unwrap_err();
+    assert_eq!((err.kind, err.row), (DecodeErrorKind::Stream, 0));
+    assert!(err.message.contains("header"));
+}
+
+#[test]
+fn field_count_mismatch_is_a_stream_error() {
+    let rows = vec![vec![i4(1), i4(2)], vec![i4(3)]];
+    let mut d = CopyDecoder::new(vec![col("a", PgType::Int4), col("b", PgType::Int4)]);
+    let err = d.feed(&stream(&rows)).unwrap_err();
+    assert_eq!(err.kind, DecodeErrorKind::Stream);
+    assert_eq!(err.row, 2);
+    assert!(err.message.contains("1 fields, expected 2"), "{err}");
+    assert!(d.feed(&[]).is_err());
+    assert!(d.finish().is_err());
+    // The complete first row is still there.
+    assert_eq!(d.take_batch().unwrap().unwrap().num_rows(), 1);
+}
+
+#[test]
+fn truncated_streams_name_row_and_column() {
+    let columns = || {
+        vec![
+            col("a", PgType::Int4),
+            col("b", PgType::Text),
+            col("c", PgType::Int8),
+        ]
+    };
+    let rows = vec![
+        vec![i4(1), txt("one"), i8(1)],
+        vec![i4(2), txt("two"), i8(2)],
+    ];
+    let full = stream(&rows);
+    let header_len = header().len();
+    let row_len = 2 + (4 + 4) + (4 + 3) + (4 + 8);
+    // (cut after this many bytes, expected row, expected column)
+    let cases = [
+        (header_len, 1, None),
+        (header_len + 1, 1, None),
+        (header_len + 2, 1, Some("a")),
+        (header_len + 2 + 4 + 2, 1, Some("a")),
+        (header_len + 2 + 8, 1, Some("b")),
+        (header_len + 2 + 8 + 4 + 1, 1, Some("b")),
+        (header_len + 2 + 8 + 7 + 3, 1, Some("c")),
+        (header_len + row_len, 2, None),
+        (header_len + row_len + 15, 2, Some("b")),
+        (header_len + 2 * row_len, 3, None),
+        (full.len() - 1, 3, None),
+    ];
+    for (cut, row, column) in cases {
+        let mut d = CopyDecoder::new(columns());
+        d.feed(&full[..cut]).unwrap();
+        assert!(!d.finished());
+        let err = d.finish().unwrap_err();
+        assert_eq!(err.kind, DecodeErrorKind::Stream, "cut {cut}");
+        assert_eq!(err.row, row, "cut {cut}: {err}");
+        assert_eq!(err.column.as_deref(), column, "cut {cut}: {err}");
+        assert_eq!(d.buffered_rows(), (row - 1) as usize);
+    }
+}
+
+#[test]
+fn data_after_the_trailer_is_a_stream_error() {
+    let mut bytes = stream(&[vec![i4(1)]]);
+    bytes.extend_from_slice(&[0, 1]);
+    let mut d = CopyDecoder::new(vec![col("a", PgType::Int4)]);
+    let err = d.feed(&bytes).unwrap_err();
+    assert_eq!(err.kind, DecodeErrorKind::Stream);
+    assert!(err.message.contains("after the COPY trailer"), "{err}");
+}
+
+#[test]
+fn invalid_field_length_is_a_stream_error() {
+    let mut bytes = header();
+    bytes.extend_from_slice(&1i16.to_be_bytes());
+    bytes.extend_from_slice(&(-2i32).to_be_bytes());
+    let mut d = CopyDecoder::new(vec![col("a", PgType::Int4)]);
+    let err = d.feed(&bytes).unwrap_err();
+    assert_eq!(err.kind, DecodeErrorKind::Stream);
+    assert_eq!((err.row, err.column.as_deref()), (1, Some("a")));
+}
+
+// ---------------------------------------------------------------------------
+// Chunking
+
+/// Every type, several rows, including NULLs.
+fn all_types() -> (Vec<Column>, Vec<u8>) {
+    let columns = vec![
+        col("i2", PgType::Int2),
+        col("i4", PgType::Int4),
+        col("i8", PgType::Int8),
+        col("f4", PgType::Float4),
+        col("f8", PgType::Float8),
+        col("dec", dec(12, 2)),
+        col(
+            "num",
+            PgType::Numeric {
+                precision: None,
+                scale: None,
+            },
+        ),
+        col("t", PgType::Text),
+        col("vc", PgType::Varchar(Some(10))),
+        col("bp", PgType::Bpchar(Some(4))),
+        col("b", PgType::Bool),
+        col("by", PgType::Bytea),
+        col("d", PgType::Date),
+        col("tm", PgType::Time),
+        col("ts", PgType::Timestamp),
+        col("tz", PgType::Timestamptz),
+        col("iv", PgType::Interval),
+        col("u", PgType::Uuid),
+        col("j", PgType::Json),
+        col("jb", PgType::Jsonb),
+        col("ip", PgType::Inet),
+        col("net", PgType::Cidr),
+        col("e", PgType::Enum("mood".into())),
+        col("arr", PgType::Array(Box::new(PgType::Int8))),
+        col("tarr", PgType::Array(Box::new(PgType::Text))),
+    ];
+    let mut rows = Vec::new();
+    for k in 0..40i64 {
+        let null = |v: Option<Vec<u8>>| if k % 7 == 3 { None } else { v };
+        rows.push(vec![
+            null(i2(k as i16 - 20)),
+            null(i4(k as i32 * 1000)),
+            null(i8(k * 1_000_000_007)),
+            null(f4(k as f32 / 3.0)),
+            null(f8(-(k as f64) / 7.0)),
+            null(numeric(&format!("{}.{:02}", k * 31, k % 100))),
+            null(numeric(&format!(
+                "-{}.{}",
+                k * 1_234_567_891,
+                "0".repeat(k as usize % 5)
+            ))),
+            null(txt(&"é".repeat(k as usize % 9))),
+            null(txt(&format!("v{k}"))),
+            null(txt("ab  ")),
+            null(boolean(k % 2 == 0)),
+            null(bytes(&vec![k as u8; k as usize % 5])),
+            null(i4(k as i32 * 400 - 8000)),
+            null(i8(k * 1_000_000)),
+            null(i8(k * 86_400_000_000 - 1)),
+            null(i8(-k * 3_600_000_000)),
+            null(interval(k, k as i32, -(k as i32))),
+            null(bytes(&[k as u8; 16])),
+            null(txt(&format!("{{\"k\": {k}}}"))),
+            null(jsonb(&format!("[{k}]"))),
+            null(inet(2, 24 + (k % 9) as u8, false, &[10, 0, k as u8, 1])),
+            null(inet(
+                3,
+                64,
+                true,
+                &v6([0x2001, 0xdb8, k as u16, 0, 0, 0, 0, 0]),
+            )),
+            null(txt(["happy", "sad", "ok"][k as usize % 3])),
+            null(if k % 5 == 0 {
+                empty_array(oid::INT8)
+            } else {
+                array(oid::INT8, &[i8(k), None, i8(-k)])
+            }),
+            null(array(oid::TEXT, &[txt("x"), txt(&k.to_string())])),
+        ]);
+    }
+    (columns, stream(&rows))
+}
+
+/// A small deterministic generator for chunk sizes.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, max: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        1 + (self.0 >> 33) as usize % max
+    }
+}
+
+#[test]
+fn all_types_decode_identically_whatever_the_chunking() {
+    let (columns, bytes) = all_types();
+    let whole = decode(columns.clone(), &bytes);
+    assert_eq!(whole.num_rows(), 40);
+    assert_eq!(whole.num_columns(), 25);
+    // Spot checks that the fixture really decodes to values.
+    assert_eq!(whole.column(1).as_primitive::<Int32Type>().value(5), 5000);
+    assert!(whole.column(1).is_null(3));
+    assert_eq!(strings(&whole, 6)[2], s("-2469135782.00"));
+    assert_eq!(strings(&whole, 20)[1], s("10.0.1.1/25"));
+    assert_eq!(strings(&whole, 21)[2], s("2001:db8:2::/64"));
+
+    // One byte at a time.
+    let mut d = CopyDecoder::new(columns.clone());
+    for b in &bytes {
+        d.feed(std::slice::from_ref(b)).unwrap();
+    }
+    d.finish().unwrap();
+    assert_eq!(d.take_batch().unwrap().unwrap(), whole);
+
+    // Random-ish chunk sizes, small and large, several seeds.
+    for (seed, max) in [(1u64, 7usize), (2, 64), (3, 300), (4, 5000)] {
+        let mut rng = Lcg(seed);
+        let mut d = CopyDecoder::new(columns.clone());
+        let mut rest: &[u8] = &bytes;
+        while !rest.is_empty() {
+            let n = rng.next(max).min(rest.len());
+            d.feed(&rest[..n]).unwrap();
+            rest = &rest[n..];
+            // Empty feeds are harmless.
+            d.feed(&[]).unwrap();
+        }
+        d.finish().unwrap();
+        assert_eq!(d.take_batch().unwrap().unwrap(), whole, "seed {seed}");
+    }
+}
+
+#[test]
+fn take_batch_mid_stream_then_continue() {
+    let (columns, bytes) = all_types();
+    let whole = decode(columns.clone(), &bytes);
+
+    let mut d = CopyDecoder::new(columns);
+    let mut batches = Vec::new();
+    let mut rng = Lcg(42);
+    let mut rest: &[u8] = &bytes;
+    while !rest.is_empty() {
+        let n = rng.next(400).min(rest.len());
+        d.feed(&rest[..n]).unwrap();
+        rest = &rest[n..];
+        if d.buffered_rows() >= 7 {
+            assert!(d.buffered_bytes() > 0);
+            batches.push(d.take_batch().unwrap().unwrap());
+            assert_eq!(d.buffered_rows(), 0);
+            assert_eq!(d.buffered_bytes(), 0);
+        }
+    }
+    d.finish().unwrap();
+    if let Some(b) = d.take_batch().unwrap() {
+        batches.push(b);
+    }
+    assert!(batches.len() >= 5, "{} batches", batches.len());
+    assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 40);
+    let mut start = 0;
+    for b in &batches {
+        assert_eq!(b, &whole.slice(start, b.num_rows()));
+        start += b.num_rows();
+    }
+}
+
+#[test]
+fn value_errors_in_split_chunks_resume_cleanly() {
+    let rows = vec![
+        vec![numeric("1.00"), txt("a")],
+        vec![numeric("NaN"), txt("b")],
+        vec![numeric("3.00"), txt("c")],
+        vec![numeric("Infinity"), txt("d")],
+        vec![numeric("5.00"), txt("e")],
+    ];
+    let bytes = stream(&rows);
+    for max in [1usize, 9, 40, 1000] {
+        let mut d = CopyDecoder::new(vec![col("n", dec(5, 2)), col("s", PgType::Text)]);
+        let mut rejected = Vec::new();
+        let mut rng = Lcg(max as u64);
+        let mut rest: &[u8] = &bytes;
+        while !rest.is_empty() {
+            let n = rng.next(max).min(rest.len());
+            let mut input = &rest[..n];
+            rest = &rest[n..];
+            while let Err(e) = d.feed(input) {
+                assert_eq!(e.kind, DecodeErrorKind::Value);
+                assert_eq!(e.column.as_deref(), Some("n"));
+                rejected.push(e.row);
+                input = &[];
+            }
+        }
+        while let Err(e) = d.finish() {
+            rejected.push(e.row);
+        }
+        assert_eq!(rejected, vec![2, 4], "max chunk {max}");
+        let batch = d.take_batch().unwrap().unwrap();
+        assert_eq!(strings(&batch, 1), vec![s("a"), s("c"), s("e")]);
+        assert_eq!(
+            batch
+                .column(0)
+                .as_primitive::<Decimal128Type>()
+                .iter()
+                .collect::<Vec<_>>(),
+            vec![Some(100), Some(300), Some(500)]
+        );
+    }
+}
+
+#[test]
+fn buffered_bytes_tracks_the_builders() {
+    let mut d = CopyDecoder::new(vec![col("a", PgType::Int8), col("t", PgType::Text)]);
+    assert_eq!(d.buffered_bytes(), 0);
+    let mut bytes = header();
+    for _ in 0..100 {
+        tuple(&mut bytes, &vec![i8(1), txt(&"x".repeat(100))]);
+    }
+    d.feed(&bytes).unwrap();
+    assert_eq!(d.buffered_rows(), 100);
+    // 100 * 8 (int8) + 100 * 100 (text) + offsets + validity: a little over 11 KB.
+    let n = d.buffered_bytes();
+    assert!((10_800..12_000).contains(&n), "{n}");
+    assert!(!d.finished());
+}
