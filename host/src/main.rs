@@ -46,26 +46,8 @@ enum Command {
     Connectors,
 }
 
-/// Batch frames (up to `max_batch_bytes`, MiBs) are allocated on one thread
-/// and freed on another. glibc's dynamic mmap threshold then keeps freed
-/// frames in per-thread arenas, and peak RSS grew with row count (92 MiB at
-/// 1M rows, 169 MiB at 5M). A fixed threshold hands large blocks straight
-/// back to the OS, keeping memory bounded by the limits (SPEC § Performance).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn bound_large_allocations() {
-    // SAFETY: mallopt only changes allocator tuning; called once at start-up
-    // before any other thread exists.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn bound_large_allocations() {}
-
 fn main() -> ExitCode {
-    bound_large_allocations();
+    rapidbyte::run::bound_large_allocations();
     let cli = Cli::parse();
     init_tracing(cli.verbose, cli.quiet);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");

@@ -195,3 +195,23 @@ pub fn peak_rss_bytes() -> Option<u64> {
 pub fn since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64()
 }
+
+/// Batch frames (up to `max_batch_bytes`, MiBs) are allocated on one thread
+/// and freed on another. glibc's dynamic mmap threshold then keeps freed
+/// frames in per-thread arenas, and peak RSS grew with row count (92 MiB at
+/// 1M rows, 169 MiB at 5M). A fixed threshold hands large blocks straight
+/// back to the OS, keeping memory bounded by the limits (SPEC § Performance).
+/// Call it first thing in `main`, before other threads start.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn bound_large_allocations() {
+    // SAFETY: mallopt only changes allocator tuning; called once at start-up
+    // before any other thread exists.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn bound_large_allocations() {}
+

@@ -44,6 +44,7 @@ async fn client(url: &str) -> tokio_postgres::Client {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    rapidbyte::run::bound_large_allocations();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("seed") => seed(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1_000_000)).await,
@@ -68,11 +69,11 @@ async fn seed(rows: i64) {
            (i % 100000) / 100.0, i * 0.5, '2024-01-01 00:00:00+00'::timestamptz + i * interval '1 second',
            CASE WHEN i % 3 = 0 THEN NULL ELSE i % 2 = 0 END,
            jsonb_build_object('k', i % 10, 'tag', 't' || (i % 7)), md5(i::text)::uuid
-         FROM generate_series(1, {rows}) i;
-         VACUUM ANALYZE {TABLE};"
+         FROM generate_series(1, {rows}) i;"
     ))
     .await
     .expect("seed");
+    c.batch_execute(&format!("VACUUM ANALYZE {TABLE}")).await.expect("vacuum");
     let size: String = c.query_one(&format!("SELECT pg_size_pretty(pg_table_size('{TABLE}'))"), &[]).await.unwrap().get(0);
     println!("seeded {rows} rows into {DB}.{TABLE} ({size}) in {:.1} s", started.elapsed().as_secs_f64());
 }
@@ -115,11 +116,9 @@ async fn host() {
 
 async fn native(decode: bool) {
     let c = client(&db_url()).await;
-    let started = Instant::now();
-    let copy = c.copy_out(&format!("COPY (SELECT * FROM {TABLE}) TO STDOUT (FORMAT binary)")).await.expect("copy");
-    futures_util::pin_mut!(copy);
     let mut decoder = if decode {
-        // Same column mapping the connector uses.
+        // Same column mapping the connector uses (asked before COPY starts:
+        // the connection is busy while it streams).
         let cols = c
             .query(
                 "SELECT a.attname, t.oid, t.typname, t.typtype::text, a.atttypmod, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull
@@ -148,6 +147,9 @@ async fn native(decode: bool) {
     } else {
         None
     };
+    let started = Instant::now();
+    let copy = c.copy_out(&format!("COPY (SELECT * FROM {TABLE}) TO STDOUT (FORMAT binary)")).await.expect("copy");
+    futures_util::pin_mut!(copy);
     let (mut rows, mut bytes) = (0u64, 0u64);
     while let Some(chunk) = copy.next().await {
         let chunk = chunk.expect("chunk");
