@@ -66,7 +66,7 @@ pub use input::{Incoming, Input};
 pub use traits::{Destination, Source, Transform};
 
 pub use rapidbyte_protocol::{
-    metric_names, BackoffClass, Checkpoint, CheckpointKind, CommitState, CommitTokenBase, CommittedToken,
+    metric_names, schema_metadata, BackoffClass, Checkpoint, CheckpointKind, CommitState, CommitTokenBase, CommittedToken,
     ConnectorError, CursorInfo, DataErrorPolicy, ErrorCategory, Feature, Label, Limits, LogLevel, Metric,
     MetricValue, PhaseTiming, Policies, ReadSummary, SchemaPolicy, StateScope, StreamContext, StreamSchema,
     SyncMode, TransformSummary, WriteMode, WriteSummary, CONTRACT_VERSION,

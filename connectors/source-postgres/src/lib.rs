@@ -7,10 +7,9 @@
 //! strictly after the committed (cursor, tie-breaker) position, ordered by
 //! them, and checkpoint the position reached (SPEC § State and checkpoints).
 
-mod catalog;
-mod config;
-mod errors;
 mod sql;
+
+use rapidbyte_pgconnect::catalog;
 
 use std::time::Instant;
 
@@ -22,10 +21,18 @@ use rapidbyte_sdk::{
     host, metric_names as m, ConnectorError, CursorInfo, Emitter, PhaseTiming, ReadSummary, Source, StreamContext,
     StreamSchema, SyncMode,
 };
-use tokio_postgres::{Client, NoTls};
+use rapidbyte_pgconnect::{classify, ConnectionConfig};
+use serde::Deserialize;
+use tokio_postgres::Client;
 
-use crate::config::Config;
-use crate::errors::{classify, connect_failed};
+/// The source's config: just the connection (see `rapidbyte-pgconnect`).
+#[derive(Debug, Clone, Deserialize)]
+struct Config {
+    #[serde(flatten)]
+    connection: ConnectionConfig,
+    #[serde(flatten)]
+    unknown: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
+}
 
 struct PgSource {
     config: Config,
@@ -37,35 +44,7 @@ impl PgSource {
     /// Connects once per instance; later calls reuse the connection.
     fn client(&mut self) -> Result<&Client, ConnectorError> {
         if self.client.is_none() {
-            let c = &self.config;
-            let endpoint = format!("{}:{}", c.host, c.port);
-            let client = self.rt.block_on(async {
-                let stream = tokio::time::timeout(c.connect_timeout(), tokio::net::TcpStream::connect((c.host.as_str(), c.port)))
-                    .await
-                    .map_err(|_| {
-                        ConnectorError::transient_network(
-                            "CONNECT_TIMEOUT",
-                            format!("no answer from {endpoint} within {} s", c.connect_timeout_seconds),
-                        )
-                    })?
-                    .map_err(|e| connect_failed(&e, &endpoint))?;
-                let _ = stream.set_nodelay(true);
-                let mut pg = tokio_postgres::Config::new();
-                pg.user(&c.user).dbname(&c.database).application_name(&c.application_name);
-                if let Some(p) = &c.password {
-                    pg.password(p);
-                }
-                let (client, connection) = pg.connect_raw(stream, NoTls).await.map_err(|e| classify(&e, None))?;
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-                // Cursor values travel as text: make timestamptz text UTC and exact.
-                client
-                    .batch_execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'")
-                    .await
-                    .map_err(|e| classify(&e, None))?;
-                Ok::<_, ConnectorError>(client)
-            })?;
+            let client = self.rt.block_on(rapidbyte_pgconnect::connect(&self.config.connection))?;
             self.client = Some(client);
         }
         Ok(self.client.as_ref().expect("connected"))
@@ -74,23 +53,21 @@ impl PgSource {
 
 impl Source for PgSource {
     fn open(json: &str) -> Result<Self, ConnectorError> {
-        let config = Config::parse(json)?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| ConnectorError::internal("RUNTIME", e.to_string()))?;
-        Ok(Self { config, rt, client: None })
+        let config: Config = rapidbyte_sdk::config::parse(json)?;
+        rapidbyte_pgconnect::reject_unknown(&config.unknown)?;
+        config.connection.check()?;
+        Ok(Self { config, rt: rapidbyte_pgconnect::runtime()?, client: None })
     }
 
     fn validate(&mut self) -> Result<(), ConnectorError> {
-        let schema = self.config.schema.clone();
+        let schema = self.config.connection.schema.clone();
         self.client()?;
         let client = self.client.as_ref().expect("connected");
         self.rt.block_on(catalog::tables(client, &schema)).map(|_| ())
     }
 
     fn discover(&mut self) -> Result<Vec<StreamSchema>, ConnectorError> {
-        let schema = self.config.schema.clone();
+        let schema = self.config.connection.schema.clone();
         self.client()?;
         let client = self.client.as_ref().expect("connected");
         self.rt.block_on(async {
@@ -116,7 +93,7 @@ impl Source for PgSource {
     }
 
     fn read(&mut self, ctx: &StreamContext, out: &mut Emitter) -> Result<ReadSummary, ConnectorError> {
-        let default_schema = self.config.schema.clone();
+        let default_schema = self.config.connection.schema.clone();
         self.client()?;
         let client = self.client.as_ref().expect("connected");
         let stream = ctx.stream_name.as_str();
@@ -154,6 +131,16 @@ impl Source for PgSource {
             }
             let query = sql::copy_query(&schema, &table, &names, inc.as_ref());
             let mut decoder = CopyDecoder::new(columns);
+            // § Schema: the primary key travels in the schema metadata so a
+            // destination can recreate it (only when every key column is read).
+            let key = catalog::primary_key(client, &schema, &table).await?;
+            let decoded = decoder.schema();
+            let fields: Vec<_> = decoded.fields().iter().take(data_columns).cloned().collect();
+            let mut metadata = std::collections::HashMap::new();
+            if !key.is_empty() && key.iter().all(|k| names.contains(k)) {
+                metadata.insert(rapidbyte_sdk::schema_metadata::PRIMARY_KEY.to_string(), key.join(","));
+            }
+            let data_schema = std::sync::Arc::new(rapidbyte_sdk::arrow::datatypes::Schema::new_with_metadata(fields, metadata));
             let target = (out.limits().max_batch_bytes as usize).saturating_mul(3) / 4;
             let copy = client.copy_out(query.as_str()).await.map_err(|e| classify(&e, Some(stream)))?;
             futures_util::pin_mut!(copy);
@@ -170,7 +157,7 @@ impl Source for PgSource {
                 decoder.feed(&chunk).map_err(|e| decode_error(stream, e))?;
                 batch_decode += started.elapsed().as_secs_f64() * 1e3;
                 if decoder.buffered_bytes() >= target {
-                    emit(&mut decoder, out, data_columns, position.as_ref(), &mut cursor, stream)?;
+                    emit(&mut decoder, out, &data_schema, position.as_ref(), &mut cursor, stream)?;
                     report_phases(&mut fetch_ms, &mut decode_ms, &mut batch_fetch, &mut batch_decode);
                     if out.checkpoint_due() {
                         out.checkpoint(cursor.clone())?;
@@ -178,7 +165,7 @@ impl Source for PgSource {
                 }
             }
             decoder.finish().map_err(|e| decode_error(stream, e))?;
-            emit(&mut decoder, out, data_columns, position.as_ref(), &mut cursor, stream)?;
+            emit(&mut decoder, out, &data_schema, position.as_ref(), &mut cursor, stream)?;
             report_phases(&mut fetch_ms, &mut decode_ms, &mut batch_fetch, &mut batch_decode);
             out.checkpoint(cursor)?;
             let mut summary = out.summary();
@@ -217,7 +204,7 @@ fn report_phases(fetch_total: &mut f64, decode_total: &mut f64, fetch: &mut f64,
 fn emit(
     decoder: &mut CopyDecoder,
     out: &mut Emitter,
-    data_columns: usize,
+    data_schema: &rapidbyte_sdk::arrow::datatypes::SchemaRef,
     position: Option<&Position>,
     cursor: &mut Option<CursorInfo>,
     stream: &str,
@@ -225,6 +212,7 @@ fn emit(
     let Some(batch) = decoder.take_batch().map_err(|e| decode_error(stream, e))? else {
         return Ok(());
     };
+    let data_columns = data_schema.fields().len();
     if let Some(p) = position {
         let last = batch.num_rows() - 1;
         let text = |i: usize| {
@@ -240,6 +228,7 @@ fn emit(
     }
     let data: RecordBatch = batch
         .project(&(0..data_columns).collect::<Vec<_>>())
+        .and_then(|b| b.with_schema(std::sync::Arc::clone(data_schema)))
         .map_err(|e| ConnectorError::internal("PROJECT", e.to_string()))?;
     out.emit(&data)
 }

@@ -1,16 +1,7 @@
 //! SQL text the source sends. COPY takes no parameters, so literals are
 //! quoted here; identifiers are always quoted.
 
-/// `"name"` with embedded quotes doubled.
-pub fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// `'value'` with embedded quotes doubled (standard_conforming_strings is on
-/// since PostgreSQL 9.1; backslashes are literal).
-pub fn literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
-}
+pub use rapidbyte_pgconnect::{ident, literal};
 
 /// The stream's table: `schema.table` in the stream name wins over the
 /// configured schema.

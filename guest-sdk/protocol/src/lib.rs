@@ -31,3 +31,9 @@ pub use telemetry::*;
 
 /// The contract version this crate describes (`rapidbyte:connector@0.1.0`).
 pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// Arrow metadata keys shared by connectors (SPEC § Schema).
+pub mod schema_metadata {
+    /// Schema-level: the stream's primary key columns, comma-separated, in key order.
+    pub const PRIMARY_KEY: &str = "rapidbyte.primary_key";
+}

@@ -92,11 +92,12 @@ async fn host() {
     };
     let (mut rows, mut bytes) = (0u64, 0u64);
     let started = Instant::now();
+    let svc = services();
     let report = read_stream(
         rt,
         ConnectorSpec { component: source, config_json: config.to_string(), sandbox: SandboxSpec::default() },
         ctx,
-        services(),
+        svc.clone(),
         |item| {
             if let Item::Batch { frame, rows: r } = item {
                 rows += r;
@@ -112,6 +113,13 @@ async fn host() {
         std::process::exit(1);
     }
     print_line("host (source-postgres.wasm → host, discarded)", rows, bytes, secs);
+    let phase = |name: &str| svc.metrics.histogram_sum(TABLE, rapidbyte_protocol::Role::Source, name) / 1e3;
+    println!(
+        "  source phases: fetch {:.3} s, decode {:.3} s, encode {:.3} s (the rest: host validation, copies, scheduling)",
+        phase("fetch_ms"),
+        phase("decode_ms"),
+        phase("encode_ms")
+    );
 }
 
 async fn native(decode: bool) {

@@ -4,12 +4,15 @@ use rapidbyte_pgcopy::{CatalogType, Column, PgType};
 use rapidbyte_sdk::ConnectorError;
 use tokio_postgres::Client;
 
-use crate::errors::classify;
+use crate::classify;
 
 /// One column as the catalog describes it.
 pub struct CatalogColumn {
+    /// Column name.
     pub name: String,
+    /// Its type as the catalog describes it.
     pub ty: CatalogType,
+    /// Whether it accepts NULL.
     pub nullable: bool,
 }
 
@@ -24,44 +27,50 @@ LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
 WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum";
 
+/// The columns of `schema.table`, in table order (empty when the table does
+/// not exist).
+pub async fn try_columns(client: &Client, schema: &str, table: &str, stream: &str) -> Result<Vec<CatalogColumn>, ConnectorError> {
+    let rows = client.query(COLUMNS, &[&schema, &table]).await.map_err(|e| classify(&e, Some(stream)))?;
+    Ok(rows.iter().map(row_to_column).collect())
+}
+
+fn row_to_column(r: &tokio_postgres::Row) -> CatalogColumn {
+    let typmod: i32 = r.get(4);
+    let element = r.get::<_, Option<u32>>(7).map(|oid| {
+        Box::new(CatalogType {
+            oid,
+            name: r.get(8),
+            category: r.get::<_, String>(9).chars().next().unwrap_or('b'),
+            typmod,
+            formatted: String::new(),
+            element: None,
+        })
+    });
+    CatalogColumn {
+        name: r.get(0),
+        ty: CatalogType {
+            oid: r.get(1),
+            name: r.get(2),
+            category: r.get::<_, String>(3).chars().next().unwrap_or('b'),
+            typmod,
+            formatted: r.get(5),
+            element,
+        },
+        nullable: r.get(6),
+    }
+}
+
 /// The columns of `schema.table`, in table order; a `config` error when the
 /// table does not exist.
 pub async fn columns(client: &Client, schema: &str, table: &str, stream: &str) -> Result<Vec<CatalogColumn>, ConnectorError> {
-    let rows = client.query(COLUMNS, &[&schema, &table]).await.map_err(|e| classify(&e, Some(stream)))?;
-    if rows.is_empty() {
+    let cols = try_columns(client, schema, table, stream).await?;
+    if cols.is_empty() {
         return Err(ConnectorError::config(
             "TABLE_NOT_FOUND",
             format!("stream `{stream}`: table {schema}.{table} does not exist or has no columns visible to this user"),
         ));
     }
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let typmod: i32 = r.get(4);
-            let element = r.get::<_, Option<u32>>(7).map(|oid| {
-                Box::new(CatalogType {
-                    oid,
-                    name: r.get(8),
-                    category: r.get::<_, String>(9).chars().next().unwrap_or('b'),
-                    typmod,
-                    formatted: String::new(),
-                    element: None,
-                })
-            });
-            CatalogColumn {
-                name: r.get(0),
-                ty: CatalogType {
-                    oid: r.get(1),
-                    name: r.get(2),
-                    category: r.get::<_, String>(3).chars().next().unwrap_or('b'),
-                    typmod,
-                    formatted: r.get(5),
-                    element,
-                },
-                nullable: r.get(6),
-            }
-        })
-        .collect())
+    Ok(cols)
 }
 
 /// Maps catalog columns to decoder columns; an unsupported type is a

@@ -1,15 +1,15 @@
-//! The connector's config: its section of the pipeline file.
+//! The connection part of a PostgreSQL connector's config.
 
 use std::time::Duration;
 
 use rapidbyte_sdk::ConnectorError;
 use serde::Deserialize;
 
-/// Connection settings. The host grants network access to exactly
-/// `host:port` (declared in the export macro as an endpoint).
+/// Connection settings, flattened into each connector's config. The host
+/// grants network access to exactly `host:port` (declared in the export
+/// macro as an endpoint).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
+pub struct ConnectionConfig {
     /// Server host name or address.
     pub host: String,
     /// Server port.
@@ -46,17 +46,17 @@ fn default_application_name() -> String {
     "rapidbyte".into()
 }
 
-impl Config {
-    /// Parses and checks the config (no I/O).
-    pub fn parse(json: &str) -> Result<Self, ConnectorError> {
-        let c: Config = rapidbyte_sdk::config::parse(json)?;
+impl ConnectionConfig {
+    /// Checks the fields (no I/O).
+    pub fn check(&self) -> Result<(), ConnectorError> {
+        let c = self;
         if c.host.trim().is_empty() || c.user.trim().is_empty() || c.database.trim().is_empty() {
             return Err(ConnectorError::config("INVALID_CONFIG", "host, user and database must not be empty"));
         }
         if c.connect_timeout_seconds == 0 {
             return Err(ConnectorError::config("INVALID_CONFIG", "connect_timeout_seconds must be at least 1"));
         }
-        Ok(c)
+        Ok(())
     }
 
     /// The connect timeout.

@@ -10,7 +10,11 @@ use tokio_postgres::error::SqlState;
 pub fn classify(e: &tokio_postgres::Error, stream: Option<&str>) -> ConnectorError {
     let on = stream.map(|s| format!(" (stream `{s}`)")).unwrap_or_default();
     if let Some(db) = e.as_db_error() {
-        let msg = format!("{}{on}: {}", db.code().code(), db.message());
+        let mut msg = format!("{}{on}: {}", db.code().code(), db.message());
+        // For COPY this names the row: "COPY t, line 42".
+        if let Some(place) = db.where_() {
+            msg.push_str(&format!(" ({place})"));
+        }
         let code = db.code();
         return if *code == SqlState::INVALID_PASSWORD || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
             ConnectorError::auth("AUTH_FAILED", format!("{msg}; check user and password"))
@@ -28,6 +32,8 @@ pub fn classify(e: &tokio_postgres::Error, stream: Option<&str>) -> ConnectorErr
             || *code == SqlState::TOO_MANY_CONNECTIONS
             || *code == SqlState::QUERY_CANCELED
         {
+            ConnectorError::transient_db("DB_TRANSIENT", msg)
+        } else if *code == SqlState::DISK_FULL || *code == SqlState::OUT_OF_MEMORY || *code == SqlState::LOCK_NOT_AVAILABLE {
             ConnectorError::transient_db("DB_TRANSIENT", msg)
         } else if code.code().starts_with("22") || code.code().starts_with("23") {
             ConnectorError::data("BAD_VALUE", msg)
