@@ -274,3 +274,43 @@ fn check_open_info(component: &LoadedComponent, info: &OpenInfo, stream: &str) -
     }
     Ok(())
 }
+
+/// What a connector says about itself and its system without moving data:
+/// `open`, then `validate` and (for sources) `discover`, then `close`.
+#[derive(Debug)]
+pub struct Probe {
+    /// What `open` returned.
+    pub open_info: OpenInfo,
+    /// `validate`'s outcome.
+    pub validation: Result<(), InstanceError>,
+    /// `discover`'s outcome (sources only).
+    pub streams: Option<Result<Vec<rapidbyte_protocol::StreamSchema>, InstanceError>>,
+}
+
+/// Opens a fresh instance and asks `validate` (and `discover` for a source):
+/// the path `rapidbyte check` and `rapidbyte discover` take.
+pub async fn probe(runtime: &Runtime, spec: &ConnectorSpec, pipeline: &str, services: RunServices) -> Result<Probe, InstanceError> {
+    let labels = InstanceLabels {
+        pipeline: pipeline.to_string(),
+        stream: String::new(),
+        connector: spec.component.manifest.name.clone(),
+        role: spec.component.manifest.role,
+        run_id: String::new(),
+    };
+    let mut instance = runtime
+        .instantiate(&spec.component, &spec.config_json, &spec.sandbox, labels, services, StreamIo::None, None, u64::MAX)
+        .await?;
+    let result = async {
+        let open_info = instance.open(&spec.config_json).await?;
+        check_open_info(&spec.component, &open_info, "")?;
+        let validation = instance.validate().await;
+        let streams = match spec.component.manifest.role {
+            Role::Source => Some(instance.discover().await),
+            _ => None,
+        };
+        Ok(Probe { open_info, validation, streams })
+    }
+    .await;
+    let _ = instance.close().await;
+    result
+}
