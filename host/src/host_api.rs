@@ -107,6 +107,11 @@ pub struct MemoryLimitExceeded {
     pub desired: usize,
 }
 
+/// A fault injected at a host call boundary (crash-safety tests).
+#[derive(Debug, thiserror::Error)]
+#[error("fault injected at host call {0}")]
+pub struct InjectedFault(pub u64);
+
 /// The wall-clock limit of a call ran out (SPEC § Security).
 #[derive(Debug, thiserror::Error)]
 #[error("time limit exceeded")]
@@ -128,6 +133,9 @@ pub(crate) struct HostState {
     /// connector returns afterwards.
     pub(crate) violation: Option<String>,
     pub(crate) host_calls: u64,
+    /// Every host call counts here; at `trap_at_call` the instance traps.
+    pub(crate) calls_entered: u64,
+    pub(crate) trap_at_call: Option<u64>,
     pub(crate) rows_seen: u64,
     pub(crate) refused_connects: Arc<Mutex<Vec<SocketAddr>>>,
 }
@@ -155,6 +163,16 @@ impl wasmtime::ResourceLimiter for HostState {
 pub(crate) struct HostApi;
 
 impl HostApi {
+    /// Runs before every host function: counts the call and, when a fault is
+    /// injected at this call, traps the instance before anything happens.
+    pub(crate) fn enter(s: &mut HostState) -> wasmtime::Result<()> {
+        s.calls_entered += 1;
+        match s.trap_at_call {
+            Some(k) if s.calls_entered >= k => Err(InjectedFault(s.calls_entered).into()),
+            _ => Ok(()),
+        }
+    }
+
     pub(crate) fn log(s: &mut HostState, level: LogLevel, message: String, fields: Vec<Label>) {
         let l = &s.labels;
         let rendered: String = fields.iter().map(|f| format!(" {}={}", f.key, f.value)).collect();

@@ -61,6 +61,7 @@ fn sandbox(section: &ConnectorSection) -> SandboxSpec {
         memory_bytes: (section.sandbox.memory_mb as usize).saturating_mul(1 << 20),
         call_timeout: (section.sandbox.timeout_seconds > 0).then(|| Duration::from_secs(section.sandbox.timeout_seconds)),
         grants: section.sandbox.grants.clone(),
+        trap_at_host_call: None,
     }
 }
 

@@ -173,6 +173,8 @@ impl Runtime {
             schema: None,
             violation: None,
             host_calls: 0,
+            calls_entered: 0,
+            trap_at_call: sandbox.trap_at_host_call,
             rows_seen: 0,
             refused_connects: refused,
         };
@@ -234,6 +236,11 @@ pub enum InstanceError {
     #[error("connector `{connector}` broke the contract in {call} (stream `{stream}`): {detail}")]
     #[diagnostic(code(rapidbyte::connector::protocol))]
     Protocol { connector: String, stream: String, call: &'static str, detail: String },
+
+    /// The stream did not start on this side (its peer failed first).
+    #[error("connector `{connector}` did not start stream `{stream}`: {reason}")]
+    #[diagnostic(code(rapidbyte::stream::not_started))]
+    NotStarted { connector: String, stream: String, reason: String },
 
     /// The sandbox could not be set up.
     #[error("cannot sandbox connector `{connector}`: {reason}")]
@@ -329,6 +336,9 @@ impl ConnectorInstance {
         }
         if let Some(m) = err.chain().find_map(|e| e.downcast_ref::<MemoryLimitExceeded>()) {
             return InstanceError::Memory { connector, stream, call, cap_mib: m.cap >> 20 };
+        }
+        if let Some(f) = err.chain().find_map(|e| e.downcast_ref::<crate::host_api::InjectedFault>()) {
+            return InstanceError::Trap { connector, stream, call, reason: f.to_string() };
         }
         let reason = match err.downcast_ref::<wasmtime::Trap>() {
             Some(trap) => format!("{trap}"),

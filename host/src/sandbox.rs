@@ -21,11 +21,14 @@ pub struct SandboxSpec {
     pub call_timeout: Option<Duration>,
     /// Extra `host:port` grants from the pipeline file.
     pub grants: Vec<String>,
+    /// Fault injection for crash-safety tests: trap the instance at its
+    /// k-th host call (1-based). Never set by pipeline files.
+    pub trap_at_host_call: Option<u64>,
 }
 
 impl Default for SandboxSpec {
     fn default() -> Self {
-        Self { memory_bytes: 256 << 20, call_timeout: None, grants: Vec::new() }
+        Self { memory_bytes: 256 << 20, call_timeout: None, grants: Vec::new(), trap_at_host_call: None }
     }
 }
 

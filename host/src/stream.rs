@@ -83,8 +83,9 @@ impl StreamReport {
     /// stopped points at the peer.
     pub fn error(&self) -> Option<&InstanceError> {
         let code = |side: &SideReport| side.error.as_ref().and_then(|e| e.connector_error()).map(|e| e.code.clone());
+        let waited = matches!(self.source.error, Some(InstanceError::NotStarted { .. }));
         match (&self.source.error, &self.destination.error) {
-            (Some(_), Some(d)) if code(&self.source).as_deref() == Some("DOWNSTREAM_CLOSED") => Some(d),
+            (Some(_), Some(d)) if waited || code(&self.source).as_deref() == Some("DOWNSTREAM_CLOSED") => Some(d),
             (Some(s), Some(_)) => Some(s),
             (s, d) => s.as_ref().or(d.as_ref()),
         }
@@ -115,6 +116,15 @@ pub async fn run_stream(runtime: Arc<Runtime>, mut job: StreamJob, services: Run
         role,
         run_id: job.context.run_id.clone(),
     };
+    // § Delivery: with exactly-once the destination says what it committed
+    // before the source starts, and the source resumes right after it.
+    let (resume_tx, resume_rx) = match job.context.commit_token_base {
+        Some(_) => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            (Some(tx), Some(rx))
+        }
+        None => (None, None),
+    };
     let source = tokio::spawn(run_side(
         Arc::clone(&runtime),
         job.source.clone(),
@@ -123,6 +133,7 @@ pub async fn run_stream(runtime: Arc<Runtime>, mut job: StreamJob, services: Run
         StreamIo::Output(tx),
         Arc::clone(&coordinator),
         job.context.clone(),
+        Resume::Await(resume_rx),
     ));
     let destination = tokio::spawn(run_side(
         Arc::clone(&runtime),
@@ -132,6 +143,7 @@ pub async fn run_stream(runtime: Arc<Runtime>, mut job: StreamJob, services: Run
         StreamIo::Input(rx),
         Arc::clone(&coordinator),
         job.context.clone(),
+        Resume::Tell(resume_tx),
     ));
     let (source, destination) = tokio::join!(source, destination);
     let joined = |r: Result<SideReport, tokio::task::JoinError>, spec: &ConnectorSpec| {
@@ -178,7 +190,7 @@ pub async fn read_stream(
         role: Role::Source,
         run_id: context.run_id.clone(),
     };
-    let side = tokio::spawn(run_side(runtime, source, labels, services, StreamIo::Output(tx), coordinator, context));
+    let side = tokio::spawn(run_side(runtime, source, labels, services, StreamIo::Output(tx), coordinator, context, Resume::Await(None)));
     loop {
         let item = rx.recv().await;
         let done = matches!(item, Item::End | Item::Abort(_));
@@ -198,7 +210,16 @@ pub async fn read_stream(
     })
 }
 
+/// The exactly-once hand-over of the committed position (SPEC § Delivery).
+enum Resume {
+    /// Source: wait for the destination's committed cursor (if exactly-once).
+    Await(Option<tokio::sync::oneshot::Receiver<Result<Option<CursorInfo>, String>>>),
+    /// Destination: ask `committed` after `open` and tell the source.
+    Tell(Option<tokio::sync::oneshot::Sender<Result<Option<CursorInfo>, String>>>),
+}
+
 /// open → run → close on a fresh instance; `close` runs even after a failure.
+#[allow(clippy::too_many_arguments)]
 async fn run_side(
     runtime: Arc<Runtime>,
     spec: ConnectorSpec,
@@ -206,7 +227,8 @@ async fn run_side(
     services: RunServices,
     io: StreamIo,
     coordinator: Arc<Coordinator>,
-    ctx: StreamContext,
+    mut ctx: StreamContext,
+    resume: Resume,
 ) -> SideReport {
     let mut report = SideReport { connector: labels.connector.clone(), ..Default::default() };
     let role = labels.role;
@@ -224,6 +246,41 @@ async fn run_side(
         let info = instance.open(&spec.config_json).await?;
         check_open_info(&spec.component, &info, &ctx.stream_name)?;
         report.open_info = Some(info);
+        match resume {
+            Resume::Tell(Some(tell)) => {
+                let base = ctx.commit_token_base.clone().expect("exactly-once run");
+                let committed = instance.committed(base).await;
+                let _ = tell.send(match &committed {
+                    Ok(token) => Ok(token.as_ref().and_then(|t| t.cursor.clone())),
+                    Err(e) => Err(e.to_string()),
+                });
+                committed?;
+            }
+            Resume::Await(Some(wait)) => match wait.await {
+                Ok(Ok(Some(committed))) => {
+                    tracing::info!(stream = %ctx.stream_name, cursor = ?committed.last_value, "resuming after the destination's committed token");
+                    let cursor = ctx.cursor.get_or_insert_with(CursorInfo::default);
+                    cursor.last_value = committed.last_value;
+                    cursor.last_tie_breaker = committed.last_tie_breaker;
+                }
+                Ok(Ok(None)) => {}
+                Ok(Err(reason)) => {
+                    return Err(InstanceError::NotStarted {
+                        connector: report.connector.clone(),
+                        stream: ctx.stream_name.clone(),
+                        reason: format!("the destination could not say what it committed: {reason}"),
+                    });
+                }
+                Err(_) => {
+                    return Err(InstanceError::NotStarted {
+                        connector: report.connector.clone(),
+                        stream: ctx.stream_name.clone(),
+                        reason: "the destination stopped before saying what it committed".into(),
+                    });
+                }
+            },
+            _ => {}
+        }
         instance.run(ctx.clone()).await
     }
     .await;

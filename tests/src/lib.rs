@@ -75,5 +75,5 @@ pub fn job(
 
 /// A sandbox with a short call deadline and a small memory cap.
 pub fn tight_sandbox() -> SandboxSpec {
-    SandboxSpec { memory_bytes: 64 << 20, call_timeout: Some(Duration::from_secs(3)), grants: Vec::new() }
+    SandboxSpec { memory_bytes: 64 << 20, call_timeout: Some(Duration::from_secs(3)), ..SandboxSpec::default() }
 }

@@ -65,3 +65,21 @@ async fn incremental_run_resumes_after_the_committed_cursor() {
     assert_eq!(r2.source.rows_seen, 15_000);
     assert_eq!(r2.committed_cursor.unwrap().last_value.as_deref(), Some("44999"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_injected_at_a_host_call_stops_only_that_instance() {
+    let rt = runtime();
+    let (generator, verify) = (load(&rt, "source_generator.wasm"), load(&rt, "dest_verify.wasm"));
+    let mut j = job("faulty", (&generator, json!({"rows": 20_000})), (&verify, json!({})));
+    j.destination.sandbox.trap_at_host_call = Some(7);
+    let report = run_stream(rt.clone(), j, services()).await;
+    let e = report.error().expect("the stream fails");
+    assert!(
+        matches!(e, rapidbyte::runtime::InstanceError::Trap { .. }) && e.to_string().contains("fault injected at host call 7"),
+        "{e}"
+    );
+    assert_eq!(report.destination.calls, ["open", "run"], "a trapped instance is not called again");
+    // The host goes on: the same components run a clean stream next.
+    let clean = run_stream(rt, job("after", (&generator, json!({"rows": 1000})), (&verify, json!({"expect_rows": 1000}))), services()).await;
+    assert!(clean.succeeded(), "{:?}", clean.error());
+}

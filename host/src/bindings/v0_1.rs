@@ -9,7 +9,7 @@ mod generated {
         wasmtime::component::bindgen!({
             world: "rapidbyte:connector/source@0.1.0",
             path: "../wit/v0.1",
-            imports: { default: async },
+            imports: { default: async | trappable },
             exports: { default: async },
         });
     }
@@ -17,7 +17,7 @@ mod generated {
         wasmtime::component::bindgen!({
             world: "rapidbyte:connector/destination@0.1.0",
             path: "../wit/v0.1",
-            imports: { default: async },
+            imports: { default: async | trappable },
             exports: { default: async },
             with: {
                 "rapidbyte:connector/types": super::source::rapidbyte::connector::types,
@@ -29,7 +29,7 @@ mod generated {
         wasmtime::component::bindgen!({
             world: "rapidbyte:connector/transform@0.1.0",
             path: "../wit/v0.1",
-            imports: { default: async },
+            imports: { default: async | trappable },
             exports: { default: async },
             with: {
                 "rapidbyte:connector/types": super::source::rapidbyte::connector::types,
@@ -57,32 +57,50 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
 }
 
 impl wit_host::Host for HostState {
-    async fn log(&mut self, level: wit::LogLevel, message: String, fields: Vec<wit::Label>) {
+    async fn log(&mut self, level: wit::LogLevel, message: String, fields: Vec<wit::Label>) -> wasmtime::Result<()> {
+        HostApi::enter(self)?;
         HostApi::log(self, level.into(), message, fields.into_iter().map(Into::into).collect());
+        Ok(())
     }
 
-    async fn metric(&mut self, m: wit::MetricRecord) {
+    async fn metric(&mut self, m: wit::MetricRecord) -> wasmtime::Result<()> {
+        HostApi::enter(self)?;
         HostApi::metric(self, m.into());
+        Ok(())
     }
 
-    async fn emit_batch(&mut self, batch: Vec<u8>) -> Result<(), wit::ConnectorError> {
-        HostApi::emit_batch(self, batch).await.map_err(Into::into)
+    async fn emit_batch(&mut self, batch: Vec<u8>) -> wasmtime::Result<Result<(), wit::ConnectorError>> {
+        HostApi::enter(self)?;
+        Ok(HostApi::emit_batch(self, batch).await.map_err(Into::into))
     }
 
-    async fn next_batch(&mut self) -> Result<wit::NextItem, wit::ConnectorError> {
-        HostApi::next_batch(self).await.map(Into::into).map_err(Into::into)
+    async fn next_batch(&mut self) -> wasmtime::Result<Result<wit::NextItem, wit::ConnectorError>> {
+        HostApi::enter(self)?;
+        Ok(HostApi::next_batch(self).await.map(Into::into).map_err(Into::into))
     }
 
-    async fn emit_checkpoint(&mut self, cp: wit::Checkpoint) -> Result<(), wit::ConnectorError> {
-        HostApi::checkpoint(self, cp.into()).await.map_err(Into::into)
+    async fn emit_checkpoint(&mut self, cp: wit::Checkpoint) -> wasmtime::Result<Result<(), wit::ConnectorError>> {
+        HostApi::enter(self)?;
+        Ok(HostApi::checkpoint(self, cp.into()).await.map_err(Into::into))
     }
 
-    async fn state_get(&mut self, scope: wit::StateScope, key: String) -> Result<Option<String>, wit::ConnectorError> {
-        HostApi::state_get(self, scope.into(), key).map_err(Into::into)
+    async fn state_get(
+        &mut self,
+        scope: wit::StateScope,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<String>, wit::ConnectorError>> {
+        HostApi::enter(self)?;
+        Ok(HostApi::state_get(self, scope.into(), key).map_err(Into::into))
     }
 
-    async fn state_put(&mut self, scope: wit::StateScope, key: String, value: String) -> Result<(), wit::ConnectorError> {
-        HostApi::state_put(self, scope.into(), key, value).map_err(Into::into)
+    async fn state_put(
+        &mut self,
+        scope: wit::StateScope,
+        key: String,
+        value: String,
+    ) -> wasmtime::Result<Result<(), wit::ConnectorError>> {
+        HostApi::enter(self)?;
+        Ok(HostApi::state_put(self, scope.into(), key, value).map_err(Into::into))
     }
 
     async fn state_compare_and_set(
@@ -91,8 +109,9 @@ impl wit_host::Host for HostState {
         key: String,
         expected: Option<String>,
         value: String,
-    ) -> Result<bool, wit::ConnectorError> {
-        HostApi::state_compare_and_set(self, scope.into(), key, expected, value).map_err(Into::into)
+    ) -> wasmtime::Result<Result<bool, wit::ConnectorError>> {
+        HostApi::enter(self)?;
+        Ok(HostApi::state_compare_and_set(self, scope.into(), key, expected, value).map_err(Into::into))
     }
 }
 
