@@ -3,6 +3,7 @@
 //! from the test connectors.
 
 pub mod pg;
+pub mod proxy;
 
 use std::path::PathBuf;
 use std::sync::Arc;
