@@ -42,6 +42,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check a pipeline without moving data: config, connectors, features, connectivity.
+    Check {
+        /// The pipeline file (YAML).
+        pipeline: PathBuf,
+    },
+    /// List the streams the pipeline's source can read, with their schemas.
+    Discover {
+        /// The pipeline file (YAML).
+        pipeline: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List installed connector components.
     Connectors,
 }
@@ -87,6 +100,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
     let runtime = Arc::new(Runtime::new(Runtime::default_cache_dir()).map_err(|e| miette::miette!("{e:#}"))?);
     match cli.command {
         Command::Run { pipeline, json } => run_pipeline(runtime, &dir, &pipeline, json).await,
+        Command::Check { pipeline } => check(runtime, &dir, &pipeline).await,
+        Command::Discover { pipeline, json } => discover(runtime, &dir, &pipeline, json).await,
         Command::Connectors => list_connectors(&runtime, &dir),
     }
 }
@@ -95,6 +110,16 @@ async fn run_pipeline(runtime: Arc<Runtime>, dir: &Path, path: &Path, json: bool
     let file = PipelineFile::load(path)?;
     let source = run::resolve(&runtime, dir, Role::Source, &file.source)?;
     let destination = run::resolve(&runtime, dir, Role::Destination, &file.destination)?;
+    // § Features: fail before any data moves.
+    let gaps = run::missing_features(&file, &source, &destination);
+    if !gaps.is_empty() {
+        return Err(miette::miette!(
+            code = "rapidbyte::config::unsupported_feature",
+            help = "choose a mode the connector supports, or another connector (`rapidbyte connectors` lists features)",
+            "{}",
+            gaps.join("\n")
+        ));
+    }
     let run_id = run::new_run_id();
     tracing::info!(pipeline = %file.pipeline, %run_id, streams = file.streams.len(), "run started");
     let services = RunServices::new(Arc::new(MemoryState::default()));
@@ -142,6 +167,87 @@ fn print_summary(pipeline: &str, streams: &[StreamSummary], wall: f64, peak: Opt
             rate
         );
     }
+}
+
+async fn check(runtime: Arc<Runtime>, dir: &Path, path: &Path) -> Result<ExitCode> {
+    let file = PipelineFile::load(path)?;
+    println!("ok    config {}", path.display());
+    let source = run::resolve(&runtime, dir, Role::Source, &file.source)?;
+    let destination = run::resolve(&runtime, dir, Role::Destination, &file.destination)?;
+    println!("ok    connectors {} {} → {} {}", source.manifest.name, source.manifest.version, destination.manifest.name, destination.manifest.version);
+    let mut failed = false;
+    for problem in run::missing_features(&file, &source, &destination) {
+        println!("FAIL  {problem}");
+        failed = true;
+    }
+    let services = RunServices::new(Arc::new(MemoryState::default()));
+    let jobs = run::jobs(&file, "check", &source, &destination);
+    let Some(first) = jobs.first() else { return Ok(ExitCode::from(2)) };
+    for spec in [&first.source, &first.destination] {
+        match rapidbyte::stream::probe(&runtime, spec, &file.pipeline, services.clone()).await {
+            Ok(p) => match p.validation {
+                Ok(()) => println!("ok    {} reaches its system", spec.component.manifest.name),
+                Err(e) => {
+                    println!("FAIL  {e}");
+                    failed = true;
+                }
+            },
+            Err(e) => {
+                println!("FAIL  {e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+async fn discover(runtime: Arc<Runtime>, dir: &Path, path: &Path, json: bool) -> Result<ExitCode> {
+    let file = PipelineFile::load(path)?;
+    let source = run::resolve(&runtime, dir, Role::Source, &file.source)?;
+    let spec = rapidbyte::stream::ConnectorSpec {
+        component: source,
+        config_json: file.source.config.to_string(),
+        sandbox: run::sandbox(&file.source),
+    };
+    let services = RunServices::new(Arc::new(MemoryState::default()));
+    let probe = rapidbyte::stream::probe(&runtime, &spec, &file.pipeline, services).await?;
+    let streams = probe.streams.unwrap_or(Ok(Vec::new()))?;
+    let described: Vec<serde_json::Value> = streams
+        .iter()
+        .map(|s| {
+            let fields: Vec<serde_json::Value> = arrow_ipc::reader::StreamReader::try_new(s.schema.as_slice(), None)
+                .map(|r| {
+                    r.schema()
+                        .fields()
+                        .iter()
+                        .map(|f| {
+                            serde_json::json!({
+                                "name": f.name(), "type": f.data_type().to_string(), "nullable": f.is_nullable(),
+                                "metadata": f.metadata().iter().collect::<std::collections::BTreeMap<_, _>>(),
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            serde_json::json!({"name": s.name, "primary_key": s.primary_key, "cursor_candidates": s.cursor_candidates, "fields": fields})
+        })
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&described).into_diagnostic()?);
+    } else {
+        for s in &described {
+            println!("{}  (primary key: {}; cursor candidates: {})", s["name"].as_str().unwrap_or_default(), s["primary_key"], s["cursor_candidates"]);
+            for f in s["fields"].as_array().into_iter().flatten() {
+                println!(
+                    "    {:<24} {:<32} {}",
+                    f["name"].as_str().unwrap_or_default(),
+                    f["type"].as_str().unwrap_or_default(),
+                    if f["nullable"] == true { "null" } else { "not null" }
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn list_connectors(runtime: &Runtime, dir: &Path) -> Result<ExitCode> {

@@ -56,13 +56,40 @@ pub fn resolve(runtime: &Runtime, dir: &Path, role: Role, section: &ConnectorSec
     Ok(component)
 }
 
-fn sandbox(section: &ConnectorSection) -> SandboxSpec {
+/// The sandbox a pipeline section asks for.
+pub fn sandbox(section: &ConnectorSection) -> SandboxSpec {
     SandboxSpec {
         memory_bytes: (section.sandbox.memory_mb as usize).saturating_mul(1 << 20),
         call_timeout: (section.sandbox.timeout_seconds > 0).then(|| Duration::from_secs(section.sandbox.timeout_seconds)),
         grants: section.sandbox.grants.clone(),
         trap_at_host_call: None,
     }
+}
+
+/// § Features: what the pipeline asks for that a connector does not declare,
+/// one message per gap, naming the feature.
+pub fn missing_features(file: &PipelineFile, source: &LoadedComponent, destination: &LoadedComponent) -> Vec<String> {
+    use rapidbyte_protocol::{Feature, SyncMode};
+    let mut gaps = Vec::new();
+    let has = |c: &LoadedComponent, f: Feature| c.manifest.features.contains(&f);
+    for s in &file.streams {
+        let mut need = |c: &LoadedComponent, f: Feature, why: &str| {
+            if !has(c, f) {
+                gaps.push(format!("stream `{}`: {why} needs feature `{f}`, which connector `{}` does not declare", s.name, c.manifest.name));
+            }
+        };
+        match s.sync_mode {
+            SyncMode::Incremental => need(source, Feature::Incremental, "sync_mode incremental"),
+            SyncMode::Cdc => need(source, Feature::Cdc, "sync_mode cdc"),
+            SyncMode::FullRefresh => {}
+        }
+        match s.write_mode {
+            WriteModeName::Replace => need(destination, Feature::Replace, "write_mode replace"),
+            WriteModeName::Upsert => need(destination, Feature::Upsert, "write_mode upsert"),
+            WriteModeName::Append => {}
+        }
+    }
+    gaps
 }
 
 /// The stream jobs of a pipeline.
