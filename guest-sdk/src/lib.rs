@@ -69,7 +69,8 @@ pub use rapidbyte_protocol::{
     metric_names, schema_metadata, BackoffClass, Checkpoint, CheckpointKind, CommitState, CommitTokenBase, CommittedToken,
     ConnectorError, CursorInfo, DataErrorPolicy, ErrorCategory, Feature, Label, Limits, LogLevel, Metric,
     MetricValue, PhaseTiming, Policies, ReadSummary, SchemaPolicy, StateScope, StreamContext, StreamSchema,
-    SyncMode, TransformSummary, WriteMode, WriteSummary, CONTRACT_VERSION,
+    SyncMode, TransformSummary, WriteMode, WriteSummary, CONTRACT_VERSION, NewColumnPolicy, RemovedColumnPolicy,
+    TypeChangePolicy, NullabilityChangePolicy, NextItem,
 };
 
 /// The Arrow crates the SDK is built with, so connectors use the same versions.

@@ -9,6 +9,12 @@
 //! the column, and the latter travels in each field's metadata under
 //! [`PG_TYPE_KEY`] so a destination can rebuild the table exactly.
 //!
+//! The PostgreSQL destination goes the other way: a [`CopyEncoder`] writes
+//! each batch as the tuples of `COPY t FROM STDIN (FORMAT binary)`, the exact
+//! inverse of the decoder, with one writer per column chosen once per stream
+//! from the Arrow type and the target column's [`PgType`]
+//! ([`EncodeColumn`]).
+//!
 //! Pure logic with std and arrow only, so it runs inside a wasm guest and is
 //! tested natively.
 //!
@@ -50,7 +56,9 @@
 #![deny(missing_docs)]
 
 pub mod decode;
+pub mod encode;
 pub mod types;
 
 pub use decode::{COPY_SIGNATURE, Column, CopyDecoder, DecodeError, DecodeErrorKind, schema};
+pub use encode::{CopyEncoder, EncodeColumn, EncodeError};
 pub use types::{CatalogType, PG_TYPE_KEY, PgType, UnsupportedType};

@@ -1,0 +1,449 @@
+//! One stream's load: a transaction per checkpoint chunk, binary COPY into
+//! the right table for the write mode, the commit token in the same
+//! transaction, and the commit state of every failure (SPEC § Delivery,
+//! § Errors).
+
+use std::pin::Pin;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::SinkExt;
+use rapidbyte_pgconnect::catalog::try_columns;
+use rapidbyte_pgconnect::{classify, ident, literal};
+use rapidbyte_pgcopy::{CopyEncoder, EncodeColumn, PgType};
+use rapidbyte_sdk::arrow::array::RecordBatch;
+use rapidbyte_sdk::arrow::datatypes::{Schema, SchemaRef};
+use rapidbyte_sdk::{
+    host, metric_names as m, Checkpoint, CommitState, CommitTokenBase, CommittedToken, ConnectorError, NewColumnPolicy,
+    StreamContext, WriteMode,
+};
+use tokio_postgres::{Client, CopyInSink};
+
+use crate::ddl;
+
+/// COPY data is sent to the server in pieces of about this size.
+const FLUSH_BYTES: usize = 1 << 20;
+
+/// The table holding exactly-once commit tokens, in the target schema.
+pub const COMMITS_TABLE: &str = "rapidbyte_commits";
+
+/// The temporary table an upsert chunk is loaded into.
+const UPSERT_STAGE: &str = "rapidbyte_upsert_stage";
+
+fn before_commit(e: ConnectorError) -> ConnectorError {
+    e.with_commit_state(CommitState::BeforeCommit)
+}
+
+fn db(e: &tokio_postgres::Error, stream: &str) -> ConnectorError {
+    before_commit(classify(e, Some(stream)))
+}
+
+struct Target {
+    /// `"schema"."table"`, the table readers see.
+    qualified: String,
+    /// Where COPY writes: the target, the replace staging table, or the upsert stage.
+    load_into: String,
+    copy_sql: String,
+    encoder: CopyEncoder,
+    /// Incoming columns kept (new columns may be ignored by policy).
+    keep: Vec<usize>,
+    columns: Vec<String>,
+    upsert_keys: Option<Vec<String>>,
+    /// Replace mode: the staging table's bare name, swapped in at the end.
+    staging: Option<String>,
+}
+
+struct Chunk {
+    sink: Pin<Box<CopyInSink<Bytes>>>,
+    buf: Vec<u8>,
+    flush_ms: f64,
+}
+
+/// A stream's load in progress.
+pub struct Session<'a> {
+    client: &'a Client,
+    ctx: &'a StreamContext,
+    schema: String,
+    table: String,
+    target: Option<Target>,
+    chunk: Option<Chunk>,
+    in_transaction: bool,
+}
+
+impl<'a> Session<'a> {
+    /// A session writing `ctx`'s stream into `schema.<prefix><table>`.
+    pub fn new(client: &'a Client, ctx: &'a StreamContext, schema: &str, prefix: &str) -> Self {
+        let (schema, table) = match ctx.stream_name.split_once('.') {
+            Some((s, t)) => (s.to_string(), t.to_string()),
+            None => (schema.to_string(), ctx.stream_name.clone()),
+        };
+        Self { client, ctx, schema, table: format!("{prefix}{table}"), target: None, chunk: None, in_transaction: false }
+    }
+
+    fn stream(&self) -> &str {
+        &self.ctx.stream_name
+    }
+
+    fn qualified(&self, table: &str) -> String {
+        format!("{}.{}", ident(&self.schema), ident(table))
+    }
+
+    /// Creates or checks the target table for `schema` (first batch only).
+    async fn prepare(&mut self, incoming: &SchemaRef) -> Result<Target, ConnectorError> {
+        let stream = self.stream().to_string();
+        let qualified = self.qualified(&self.table);
+        let upsert_keys = match &self.ctx.write_mode {
+            WriteMode::Upsert(keys) => Some(keys.clone()),
+            _ => None,
+        };
+        let key = ddl::primary_key(incoming, upsert_keys.as_deref());
+        if upsert_keys.is_some() && key.is_empty() {
+            return Err(before_commit(ConnectorError::config(
+                "UPSERT_WITHOUT_KEY",
+                format!("stream `{stream}`: upsert needs `primary_key` in the pipeline (the source declared none)"),
+            )));
+        }
+        if self.ctx.commit_token_base.is_some() {
+            self.client.batch_execute(&commits_ddl(&self.schema)).await.map_err(|e| db(&e, &stream))?;
+        }
+        // Replace loads a fresh table built from the incoming schema, then swaps it in.
+        let (copy_table, staging) = if self.ctx.write_mode == WriteMode::Replace {
+            let staging = format!("{}__rapidbyte_staging", self.table);
+            let q = self.qualified(&staging);
+            self.client.batch_execute(&format!("DROP TABLE IF EXISTS {q}")).await.map_err(|e| db(&e, &stream))?;
+            let create = ddl::create_table(&q, incoming, &key, &stream).map_err(before_commit)?;
+            self.client.batch_execute(&create).await.map_err(|e| db(&e, &stream))?;
+            (staging.clone(), Some(staging))
+        } else {
+            (self.table.clone(), None)
+        };
+        let mut existing = try_columns(self.client, &self.schema, &copy_table, &stream).await?;
+        if existing.is_empty() {
+            let create = ddl::create_table(&qualified, incoming, &key, &stream).map_err(before_commit)?;
+            self.client.batch_execute(&create).await.map_err(|e| db(&e, &stream))?;
+            existing = try_columns(self.client, &self.schema, &copy_table, &stream).await?;
+        }
+        // § Schema: columns the target lacks follow the new-column policy.
+        let mut keep = Vec::new();
+        for (i, f) in incoming.fields().iter().enumerate() {
+            if existing.iter().any(|c| &c.name == f.name()) {
+                keep.push(i);
+                continue;
+            }
+            match self.ctx.policies.schema_evolution.new_column {
+                NewColumnPolicy::Add => {
+                    let ty = ddl::column_type(f, &stream).map_err(before_commit)?;
+                    let q = self.qualified(&copy_table);
+                    self.client
+                        .batch_execute(&format!("ALTER TABLE {q} ADD COLUMN {} {ty}", ident(f.name())))
+                        .await
+                        .map_err(|e| db(&e, &stream))?;
+                    keep.push(i);
+                }
+                NewColumnPolicy::Ignore => {}
+                NewColumnPolicy::Fail => {
+                    return Err(before_commit(ConnectorError::schema(
+                        "NEW_COLUMN",
+                        format!("stream `{stream}`: column `{}` is not in {qualified} and the new-column policy is fail", f.name()),
+                    )));
+                }
+            }
+        }
+        let existing = try_columns(self.client, &self.schema, &copy_table, &stream).await?;
+        let projected = Schema::new(keep.iter().map(|&i| incoming.field(i).clone()).collect::<Vec<_>>());
+        let mut encode_columns = Vec::new();
+        for f in projected.fields() {
+            let c = existing.iter().find(|c| &c.name == f.name()).expect("column exists after prepare");
+            let ty = PgType::from_catalog(&c.ty).map_err(|_| {
+                before_commit(ConnectorError::schema(
+                    "UNSUPPORTED_TYPE",
+                    format!("stream `{stream}`: target column `{}` has type {}, which this connector cannot write", c.name, c.ty.formatted),
+                ))
+            })?;
+            encode_columns.push(EncodeColumn {
+                name: c.name.clone(),
+                ty,
+                oid: c.ty.oid,
+                element_oid: c.ty.element.as_ref().map(|e| e.oid),
+            });
+        }
+        let encoder = CopyEncoder::new(encode_columns, &projected).map_err(|e| {
+            before_commit(ConnectorError::schema("TYPE_MISMATCH", format!("stream `{stream}`: {e}")))
+        })?;
+        let columns: Vec<String> = projected.fields().iter().map(|f| f.name().clone()).collect();
+        let load_into = if upsert_keys.is_some() { ident(UPSERT_STAGE) } else { self.qualified(&copy_table) };
+        let column_list = columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
+        Ok(Target {
+            copy_sql: format!("COPY {load_into} ({column_list}) FROM STDIN (FORMAT binary)"),
+            qualified,
+            load_into,
+            encoder,
+            keep,
+            columns,
+            upsert_keys: upsert_keys.map(|_| key),
+            staging,
+        })
+    }
+
+    async fn begin(&mut self) -> Result<(), ConnectorError> {
+        let stream = self.stream().to_string();
+        self.client.batch_execute("BEGIN").await.map_err(|e| db(&e, &stream))?;
+        self.in_transaction = true;
+        if let Some(base) = &self.ctx.commit_token_base {
+            // Serialises chunk transactions with `committed`: a resume waits
+            // for a COMMIT still in flight on a lost connection (SPEC § Delivery).
+            self.client.batch_execute(&token_lock_sql(base)).await.map_err(|e| db(&e, &stream))?;
+        }
+        if let Some(t) = &self.target {
+            if t.upsert_keys.is_some() {
+                self.client
+                    .batch_execute(&format!(
+                        "CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP",
+                        t.load_into, t.qualified
+                    ))
+                    .await
+                    .map_err(|e| db(&e, &stream))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes a batch into the open chunk, flushing in bounded pieces.
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
+        let stream = self.stream().to_string();
+        if self.target.is_none() {
+            self.target = Some(self.prepare(&batch.schema()).await?);
+        }
+        if !self.in_transaction {
+            self.begin().await?;
+        }
+        if self.chunk.is_none() {
+            let t = self.target.as_ref().expect("prepared");
+            let sink = self.client.copy_in::<_, Bytes>(t.copy_sql.as_str()).await.map_err(|e| db(&e, &stream))?;
+            let mut buf = Vec::with_capacity(FLUSH_BYTES + (FLUSH_BYTES >> 2));
+            CopyEncoder::header(&mut buf);
+            self.chunk = Some(Chunk { sink: Box::pin(sink), buf, flush_ms: 0.0 });
+        }
+        let (t, chunk) = (self.target.as_mut().expect("prepared"), self.chunk.as_mut().expect("open"));
+        let batch = if t.keep.len() == batch.num_columns() {
+            batch.clone()
+        } else {
+            batch.project(&t.keep).map_err(|e| before_commit(ConnectorError::internal("PROJECT", e.to_string())))?
+        };
+        // Encode in row ranges so the buffer stays near FLUSH_BYTES.
+        let rows = batch.num_rows();
+        let mut start = 0;
+        while start < rows {
+            let len = (rows - start).min(4096);
+            t.encoder.encode(&batch.slice(start, len), &mut chunk.buf).map_err(|e| {
+                before_commit(ConnectorError::data("BAD_VALUE", format!("stream `{stream}`: {e}")))
+            })?;
+            start += len;
+            if chunk.buf.len() >= FLUSH_BYTES {
+                flush(chunk, &stream).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the chunk: finish COPY, merge (upsert), record the token, COMMIT.
+    /// Only a COMMIT that returned makes the chunk durable.
+    pub async fn commit(&mut self, cp: Option<&Checkpoint>) -> Result<(), ConnectorError> {
+        let stream = self.stream().to_string();
+        let token = self.ctx.commit_token_base.as_ref().zip(cp);
+        if !self.in_transaction {
+            if token.is_none() {
+                return Ok(());
+            }
+            self.begin().await?;
+        }
+        if let Some(mut chunk) = self.chunk.take() {
+            CopyEncoder::trailer(&mut chunk.buf);
+            flush(&mut chunk, &stream).await?;
+            let started = Instant::now();
+            chunk.sink.as_mut().finish().await.map_err(|e| db(&e, &stream))?;
+            host::timing_ms(m::FLUSH_MS, chunk.flush_ms + started.elapsed().as_secs_f64() * 1e3);
+            if let Some(t) = &self.target {
+                if let Some(keys) = &t.upsert_keys {
+                    self.client.batch_execute(&merge_sql(t, keys)).await.map_err(|e| db(&e, &stream))?;
+                }
+            }
+        }
+        if let Some((base, cp)) = token {
+            let cursor = match &cp.cursor {
+                Some(c) => serde_json::to_string(c).map_err(|e| before_commit(ConnectorError::internal("CURSOR_JSON", e.to_string())))?,
+                None => "null".into(),
+            };
+            let sql = format!(
+                "INSERT INTO {}.{} (pipeline, stream, run_id, sequence, cursor) VALUES ({}, {}, {}, {}, {}::jsonb)
+                 ON CONFLICT (pipeline, stream) DO UPDATE SET run_id = EXCLUDED.run_id, sequence = EXCLUDED.sequence,
+                 cursor = EXCLUDED.cursor, committed_at = now()",
+                ident(&self.schema),
+                ident(COMMITS_TABLE),
+                literal(&base.pipeline),
+                literal(&base.stream_name),
+                literal(&base.run_id),
+                cp.sequence,
+                literal(&cursor)
+            );
+            self.client.batch_execute(&sql).await.map_err(|e| db(&e, &stream))?;
+        }
+        let started = Instant::now();
+        let result = self.client.batch_execute("COMMIT").await;
+        self.in_transaction = false;
+        host::timing_ms(m::COMMIT_MS, started.elapsed().as_secs_f64() * 1e3);
+        match result {
+            Ok(()) => Ok(()),
+            // The server answered with an error: it rolled the chunk back.
+            Err(e) if e.as_db_error().is_some() => Err(db(&e, &stream)),
+            // No answer: the COMMIT may or may not have happened (SPEC § Errors).
+            Err(e) => Err(ConnectorError::transient_db(
+                "COMMIT_FAILED",
+                format!("stream `{stream}`: no answer to COMMIT ({e}); the chunk may or may not be durable"),
+            )
+            .with_commit_state(CommitState::AfterCommitUnknown)),
+        }
+    }
+
+    /// Commits what is left and, for replace, swaps the new table in.
+    pub async fn finish(&mut self) -> Result<(), ConnectorError> {
+        self.commit(None).await?;
+        let stream = self.stream().to_string();
+        let Some(staging) = self.target.as_ref().and_then(|t| t.staging.clone()) else {
+            return Ok(());
+        };
+        // Readers see the old table or the new one, never a half-loaded one.
+        let qualified = self.qualified(&self.table);
+        // The staging table's primary key index takes the conventional name
+        // once the old table (and its index) are gone.
+        let sql = format!(
+            "BEGIN; DROP TABLE IF EXISTS {qualified}; ALTER TABLE {} RENAME TO {};
+             ALTER INDEX IF EXISTS {} RENAME TO {}; COMMIT",
+            self.qualified(&staging),
+            ident(&self.table),
+            self.qualified(&format!("{staging}_pkey")),
+            ident(&format!("{}_pkey", self.table))
+        );
+        self.client.batch_execute(&sql).await.map_err(|e| {
+            let mut err = classify(&e, Some(&stream));
+            if e.as_db_error().is_none() {
+                err = ConnectorError::transient_db("COMMIT_FAILED", format!("stream `{stream}`: no answer to the replace swap ({e})"))
+                    .with_commit_state(CommitState::AfterCommitUnknown);
+                return err;
+            }
+            err = err.with_commit_state(CommitState::BeforeCommit);
+            err
+        })
+    }
+
+    /// After a failure: abandon the COPY (dropping the sink sends CopyFail)
+    /// and roll the open transaction back, best effort.
+    pub async fn abort(&mut self) {
+        self.chunk = None;
+        if self.in_transaction {
+            let _ = self.client.batch_execute("ROLLBACK").await;
+            self.in_transaction = false;
+        }
+    }
+}
+
+async fn flush(chunk: &mut Chunk, stream: &str) -> Result<(), ConnectorError> {
+    if chunk.buf.is_empty() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let data = Bytes::from(std::mem::replace(&mut chunk.buf, Vec::with_capacity(FLUSH_BYTES + (FLUSH_BYTES >> 2))));
+    chunk.sink.as_mut().send(data).await.map_err(|e| db(&e, stream))?;
+    chunk.flush_ms += started.elapsed().as_secs_f64() * 1e3;
+    Ok(())
+}
+
+/// `INSERT … SELECT … ON CONFLICT DO UPDATE` from the stage; within a chunk
+/// the last row for a key wins (the stage is append-only, so `ctid` is load order).
+fn merge_sql(t: &Target, keys: &[String]) -> String {
+    let cols = t.columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
+    let key_list = keys.iter().map(|k| ident(k)).collect::<Vec<_>>().join(", ");
+    let updates: Vec<String> = t
+        .columns
+        .iter()
+        .filter(|c| !keys.contains(c))
+        .map(|c| format!("{} = EXCLUDED.{}", ident(c), ident(c)))
+        .collect();
+    let action = if updates.is_empty() { "DO NOTHING".to_string() } else { format!("DO UPDATE SET {}", updates.join(", ")) };
+    format!(
+        "INSERT INTO {} ({cols}) SELECT DISTINCT ON ({key_list}) {cols} FROM {} ORDER BY {key_list}, ctid DESC ON CONFLICT ({key_list}) {action}",
+        t.qualified, t.load_into
+    )
+}
+
+fn commits_ddl(schema: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {}.{} (pipeline text NOT NULL, stream text NOT NULL, run_id text NOT NULL,
+         sequence bigint NOT NULL, cursor jsonb, committed_at timestamptz NOT NULL DEFAULT now(),
+         PRIMARY KEY (pipeline, stream))",
+        ident(schema),
+        ident(COMMITS_TABLE)
+    )
+}
+
+/// `SELECT pg_advisory_xact_lock(…)` on the (pipeline, stream) of `base`.
+pub fn token_lock_sql(base: &CommitTokenBase) -> String {
+    format!(
+        "SELECT pg_advisory_xact_lock(hashtextextended({} || '/' || {}, 0))",
+        literal(&base.pipeline),
+        literal(&base.stream_name)
+    )
+}
+
+/// § Delivery: the highest token committed for `base`'s pipeline and stream.
+/// Waits, under the token lock, for any chunk transaction still finishing.
+pub async fn committed(client: &Client, schema: &str, base: &CommitTokenBase) -> Result<Option<CommittedToken>, ConnectorError> {
+    let stream = base.stream_name.as_str();
+    client.batch_execute("BEGIN").await.map_err(|e| classify(&e, Some(stream)))?;
+    client.batch_execute(&token_lock_sql(base)).await.map_err(|e| classify(&e, Some(stream)))?;
+    let result = read_token(client, schema, base).await;
+    let _ = client.batch_execute("COMMIT").await;
+    result
+}
+
+async fn read_token(client: &Client, schema: &str, base: &CommitTokenBase) -> Result<Option<CommittedToken>, ConnectorError> {
+    let table = format!("{}.{}", ident(schema), ident(COMMITS_TABLE));
+    let exists = client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+        .await
+        .map_err(|e| classify(&e, Some(&base.stream_name)))?;
+    if !exists.get::<_, bool>(0) {
+        return Ok(None);
+    }
+    let row = client
+        .query_opt(
+            &format!("SELECT run_id, sequence, cursor::text FROM {table} WHERE pipeline = $1 AND stream = $2"),
+            &[&base.pipeline, &base.stream_name],
+        )
+        .await
+        .map_err(|e| classify(&e, Some(&base.stream_name)))?;
+    let Some(row) = row else { return Ok(None) };
+    let cursor: Option<String> = row.get(2);
+    let cursor = match cursor.as_deref() {
+        None | Some("null") => None,
+        Some(json) => Some(
+            serde_json::from_str(json).map_err(|e| ConnectorError::internal("CURSOR_JSON", format!("stored cursor is unreadable: {e}")))?,
+        ),
+    };
+    Ok(Some(CommittedToken { run_id: row.get(0), sequence: row.get::<_, i64>(1) as u64, cursor }))
+}
+
+/// `validate`: the user can reach the schema and create tables in it.
+pub async fn check_privileges(client: &Client, schema: &str) -> Result<(), ConnectorError> {
+    let row = client
+        .query_one("SELECT has_schema_privilege($1, 'USAGE') AND has_schema_privilege($1, 'CREATE')", &[&schema])
+        .await
+        .map_err(|e| classify(&e, None))?;
+    if !row.get::<_, bool>(0) {
+        return Err(ConnectorError::permission(
+            "SCHEMA_PRIVILEGE",
+            format!("the user lacks USAGE or CREATE on schema {schema}; GRANT USAGE, CREATE ON SCHEMA {schema} TO <user>"),
+        ));
+    }
+    Ok(())
+}

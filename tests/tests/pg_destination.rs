@@ -1,0 +1,257 @@
+//! The PostgreSQL destination against a real server: every type round-trips
+//! source → destination with identical values and column types (compared by
+//! query), and each write mode gives the expected table.
+
+use rapidbyte::stream::run_stream;
+use rapidbyte_protocol::{CommitTokenBase, SyncMode, WriteMode};
+use rapidbyte_tests::pg::{TestDb, TYPES_DDL};
+use rapidbyte_tests::{job, load, runtime, services};
+use serde_json::json;
+
+fn dest_config(db: &TestDb, schema: &str) -> serde_json::Value {
+    let mut c = db.connector_config();
+    c["schema"] = json!(schema);
+    c
+}
+
+async fn copy_stream(db: &TestDb, stream: &str, write_mode: WriteMode, to_schema: &str) -> rapidbyte::stream::StreamReport {
+    let rt = runtime();
+    let (src, dst) = (load(&rt, "source_postgres.wasm"), load(&rt, "dest_postgres.wasm"));
+    let mut j = job(stream, (&src, db.connector_config()), (&dst, dest_config(db, to_schema)));
+    j.context.write_mode = write_mode;
+    run_stream(rt, j, services()).await
+}
+
+/// Rows of `a` missing from `b` plus rows of `b` missing from `a`, compared
+/// as PostgreSQL's text of the whole row (every column, exact output).
+async fn row_difference(db: &TestDb, a: &str, b: &str) -> i64 {
+    let sql = format!(
+        "SELECT count(*) FROM ((SELECT t::text FROM {a} t EXCEPT ALL SELECT t::text FROM {b} t)
+          UNION ALL (SELECT t::text FROM {b} t EXCEPT ALL SELECT t::text FROM {a} t)) d"
+    );
+    db.client.query_one(&sql, &[]).await.unwrap().get(0)
+}
+
+async fn column_types(db: &TestDb, table: &str) -> Vec<(String, String, bool)> {
+    db.client
+        .query(
+            "SELECT attname::text, format_type(atttypid, atttypmod), attnotnull FROM pg_attribute
+             WHERE attrelid = $1::text::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            &[&table],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_type_round_trips_with_identical_values_and_types() {
+    let db = TestDb::create("dst_types").await;
+    db.client.batch_execute(TYPES_DDL).await.unwrap();
+    db.client.batch_execute("CREATE SCHEMA dst").await.unwrap();
+    let report = copy_stream(&db, "all_types", WriteMode::Append, "dst").await;
+    assert!(report.succeeded(), "{:?}", report.error());
+    assert_eq!(row_difference(&db, "public.all_types", "dst.all_types").await, 0);
+    let n: i64 = db.client.query_one("SELECT count(*) FROM dst.all_types", &[]).await.unwrap().get(0);
+    assert_eq!(n, 5);
+    assert_eq!(column_types(&db, "public.all_types").await, column_types(&db, "dst.all_types").await);
+    let pk: String = db
+        .client
+        .query_one("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'dst.all_types'::regclass AND contype = 'p'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(pk, "PRIMARY KEY (id)");
+    let unlogged: String = db
+        .client
+        .query_one("SELECT relpersistence::text FROM pg_class WHERE oid = 'dst.all_types'::regclass", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(unlogged, "p", "durable table, never UNLOGGED");
+}
+
+const SEED: &str = "CREATE TABLE items (id int8 PRIMARY KEY, name text NOT NULL, price numeric(10,2));
+    INSERT INTO items SELECT i, 'item ' || i, i * 1.25 FROM generate_series(1, 2000) i;
+    CREATE SCHEMA dst;";
+
+async fn count(db: &TestDb, table: &str) -> i64 {
+    db.client.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.unwrap().get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn append_adds_rows_each_run() {
+    let db = TestDb::create("dst_append").await;
+    db.client
+        .batch_execute("CREATE TABLE events (at timestamptz, what text); INSERT INTO events SELECT now(), 'e' || i FROM generate_series(1, 1500) i; CREATE SCHEMA dst;")
+        .await
+        .unwrap();
+    for run in 1..=2 {
+        let r = copy_stream(&db, "events", WriteMode::Append, "dst").await;
+        assert!(r.succeeded(), "{:?}", r.error());
+        assert_eq!(count(&db, "dst.events").await, 1500 * run, "append run {run}");
+    }
+    // Into a table with a primary key, appending the same rows again is a
+    // data error before commit, and nothing of the chunk lands.
+    db.client.batch_execute(SEED.replace("CREATE SCHEMA dst;", "").as_str()).await.unwrap();
+    assert!(copy_stream(&db, "items", WriteMode::Append, "dst").await.succeeded());
+    let again = copy_stream(&db, "items", WriteMode::Append, "dst").await;
+    let e = again.error().and_then(|e| e.connector_error()).cloned().expect("duplicate keys fail");
+    assert_eq!(e.category, rapidbyte_protocol::ErrorCategory::Data);
+    assert_eq!(e.commit_state, Some(rapidbyte_protocol::CommitState::BeforeCommit));
+    assert!(e.message.contains("line"), "names the row: {}", e.message);
+    assert_eq!(count(&db, "dst.items").await, 2000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replace_swaps_in_the_new_contents() {
+    let db = TestDb::create("dst_replace").await;
+    db.client.batch_execute(SEED).await.unwrap();
+    db.client.batch_execute("CREATE TABLE dst.items (id int8 PRIMARY KEY, name text NOT NULL, price numeric(10,2)); INSERT INTO dst.items VALUES (999999, 'stale', 0)").await.unwrap();
+    for _ in 0..2 {
+        let r = copy_stream(&db, "items", WriteMode::Replace, "dst").await;
+        assert!(r.succeeded(), "{:?}", r.error());
+        assert_eq!(row_difference(&db, "public.items", "dst.items").await, 0, "replace holds exactly the source rows");
+    }
+    let leftovers: i64 = db
+        .client
+        .query_one("SELECT count(*) FROM pg_class WHERE relname LIKE '%rapidbyte_staging%'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(leftovers, 0, "no staging table left behind");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upsert_updates_existing_keys_and_inserts_new_ones() {
+    let db = TestDb::create("dst_upsert").await;
+    db.client.batch_execute(SEED).await.unwrap();
+    let keys = WriteMode::Upsert(vec!["id".into()]);
+    let r = copy_stream(&db, "items", keys.clone(), "dst").await;
+    assert!(r.succeeded(), "{:?}", r.error());
+    db.client
+        .batch_execute("UPDATE items SET price = price + 1000, name = 'changed' WHERE id % 100 = 0;
+                        INSERT INTO items SELECT i, 'new ' || i, 1 FROM generate_series(2001, 2100) i;")
+        .await
+        .unwrap();
+    let r = copy_stream(&db, "items", keys, "dst").await;
+    assert!(r.succeeded(), "{:?}", r.error());
+    assert_eq!(count(&db, "dst.items").await, 2100);
+    assert_eq!(row_difference(&db, "public.items", "dst.items").await, 0, "upsert converges on the source");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_records_the_committed_token_with_the_data() {
+    let db = TestDb::create("dst_eo").await;
+    db.client.batch_execute(SEED).await.unwrap();
+    let rt = runtime();
+    let (src, dst) = (load(&rt, "source_postgres.wasm"), load(&rt, "dest_postgres.wasm"));
+    let mut j = job("items", (&src, db.connector_config()), (&dst, dest_config(&db, "dst")));
+    j.context.sync_mode = SyncMode::Incremental;
+    j.context.cursor = Some(rapidbyte_protocol::CursorInfo { field: "id".into(), ..Default::default() });
+    j.context.limits.checkpoint_interval_rows = 500;
+    j.context.limits.max_batch_bytes = 16 << 10;
+    let base = CommitTokenBase { pipeline: "tests".into(), stream_name: "items".into(), run_id: j.context.run_id.clone() };
+    j.context.commit_token_base = Some(base.clone());
+    let r = run_stream(rt, j, services()).await;
+    assert!(r.succeeded(), "{:?}", r.error());
+    let (run_id, seq, cursor): (String, i64, String) = {
+        let row = db.client.query_one("SELECT run_id, sequence, cursor->>'last_value' FROM dst.rapidbyte_commits WHERE stream = 'items'", &[]).await.unwrap();
+        (row.get(0), row.get(1), row.get(2))
+    };
+    assert_eq!(run_id, base.run_id);
+    assert!(seq >= 4, "one token per checkpoint chunk, last sequence {seq}");
+    assert_eq!(cursor, "2000");
+    assert_eq!(count(&db, "dst.items").await, 2000);
+}
+
+/// An exactly-once job from `items` into `dst`, incremental on `id`, in
+/// small chunks so a run has many commits.
+fn eo_job(db: &TestDb, rt: &std::sync::Arc<rapidbyte::runtime::Runtime>, run: &str, dest: serde_json::Value) -> rapidbyte::stream::StreamJob {
+    let (src, dst) = (load(rt, "source_postgres.wasm"), load(rt, "dest_postgres.wasm"));
+    let mut j = job("items", (&src, db.connector_config()), (&dst, dest));
+    j.context.run_id = run.into();
+    j.context.sync_mode = SyncMode::Incremental;
+    j.context.cursor = Some(rapidbyte_protocol::CursorInfo { field: "id".into(), ..Default::default() });
+    j.context.limits.checkpoint_interval_rows = 250;
+    j.context.limits.max_batch_bytes = 8 << 10;
+    j.context.commit_token_base =
+        Some(CommitTokenBase { pipeline: "tests".into(), stream_name: "items".into(), run_id: run.into() });
+    j
+}
+
+async fn exactly_once_holds(db: &TestDb) {
+    let (n, distinct): (i64, i64) = {
+        let r = db.client.query_one("SELECT count(*), count(DISTINCT id) FROM dst.items", &[]).await.unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((n, distinct), (2000, 2000), "every source row exactly once");
+    assert_eq!(row_difference(db, "public.items", "dst.items").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_killed_between_chunks_resumes_exactly_once() {
+    // Trap the destination at several host-call boundaries: after some
+    // commits and before others. Each resume must neither lose nor repeat.
+    for (i, k) in [6u64, 11, 25, 40].into_iter().enumerate() {
+        let db = TestDb::create(&format!("dst_kill{i}")).await;
+        db.client.batch_execute(SEED).await.unwrap();
+        let rt = runtime();
+        let mut crash = eo_job(&db, &rt, "run-1", dest_config(&db, "dst"));
+        crash.destination.sandbox.trap_at_host_call = Some(k);
+        let first = run_stream(rt.clone(), crash, services()).await;
+        assert!(!first.succeeded(), "the injected fault at call {k} must stop the run");
+        let partial: i64 = db.client.query_one("SELECT count(*) FROM dst.items", &[]).await.map(|r| r.get(0)).unwrap_or(0);
+        assert!(partial < 2000, "k={k}: the crash came before the end");
+        let resume = run_stream(rt.clone(), eo_job(&db, &rt, "run-2", dest_config(&db, "dst")), services()).await;
+        assert!(resume.succeeded(), "k={k}: {:?}", resume.error());
+        exactly_once_holds(&db).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_commit_answer_is_after_commit_unknown_and_resume_is_exact() {
+    use rapidbyte_tests::proxy::{start, CommitFault};
+    for fault in [CommitFault::DropAfterForward, CommitFault::DropBeforeForward] {
+        let db = TestDb::create("dst_lost").await;
+        db.client.batch_execute(SEED).await.unwrap();
+        let upstream: std::net::SocketAddr = {
+            let (host, port, _) = rapidbyte_tests::pg::host_port_user(&rapidbyte_tests::pg::url());
+            tokio::net::lookup_host((host.as_str(), port)).await.unwrap().next().unwrap()
+        };
+        // Lose the fourth COMMIT on the destination's connection: the first
+        // closes `committed` (the resume check), the next three close chunks.
+        let proxy = start(upstream, Some((4, fault))).await;
+        let mut via_proxy = dest_config(&db, "dst");
+        via_proxy["host"] = json!("127.0.0.1");
+        via_proxy["port"] = json!(proxy.port);
+        let rt = runtime();
+        let first = run_stream(rt.clone(), eo_job(&db, &rt, "run-1", via_proxy), services()).await;
+        let e = first.error().and_then(|e| e.connector_error()).cloned().unwrap_or_else(|| panic!("{fault:?}: {:?}", first.error()));
+        assert_eq!(e.code, "COMMIT_FAILED", "{fault:?}: {e}");
+        assert_eq!(e.category, rapidbyte_protocol::ErrorCategory::TransientDb);
+        assert_eq!(e.commit_state, Some(rapidbyte_protocol::CommitState::AfterCommitUnknown));
+        assert!(!e.safe_to_retry);
+        assert_eq!(proxy.commits.load(std::sync::atomic::Ordering::SeqCst), 4);
+        // The token committed with the data says exactly what landed. Read it
+        // under the connector's token lock: the lost COMMIT may still be
+        // finishing on the server (the connector's `committed` waits the same way).
+        db.client
+            .batch_execute("BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('tests' || '/' || 'items', 0))")
+            .await
+            .unwrap();
+        let row = db.client.query_one("SELECT sequence, (cursor->>'last_value')::int8 FROM dst.rapidbyte_commits", &[]).await.unwrap();
+        db.client.batch_execute("COMMIT").await.unwrap();
+        let (sequence, through): (i64, i64) = (row.get(0), row.get(1));
+        let expected_sequence = if fault == CommitFault::DropAfterForward { 3 } else { 2 };
+        assert_eq!(sequence, expected_sequence, "{fault:?}: the third chunk's commit landed only if it was forwarded");
+        let landed: i64 = db.client.query_one("SELECT count(*) FROM dst.items", &[]).await.unwrap().get(0);
+        assert_eq!(landed, through, "{fault:?}: data and token commit together");
+        drop(proxy);
+        let resume = run_stream(rt.clone(), eo_job(&db, &rt, "run-2", dest_config(&db, "dst")), services()).await;
+        assert!(resume.succeeded(), "{fault:?}: {:?}", resume.error());
+        exactly_once_holds(&db).await;
+    }
+}
