@@ -14,10 +14,19 @@ fn dest_config(db: &TestDb, schema: &str) -> serde_json::Value {
     c
 }
 
+/// Both load methods must give identical tables.
+const METHODS: [&str; 2] = ["copy", "insert"];
+
 async fn copy_stream(db: &TestDb, stream: &str, write_mode: WriteMode, to_schema: &str) -> rapidbyte::stream::StreamReport {
+    load_stream(db, stream, write_mode, to_schema, "copy").await
+}
+
+async fn load_stream(db: &TestDb, stream: &str, write_mode: WriteMode, to_schema: &str, method: &str) -> rapidbyte::stream::StreamReport {
     let rt = runtime();
     let (src, dst) = (load(&rt, "source_postgres.wasm"), load(&rt, "dest_postgres.wasm"));
-    let mut j = job(stream, (&src, db.connector_config()), (&dst, dest_config(db, to_schema)));
+    let mut config = dest_config(db, to_schema);
+    config["load_method"] = json!(method);
+    let mut j = job(stream, (&src, db.connector_config()), (&dst, config));
     j.context.write_mode = write_mode;
     run_stream(rt, j, services()).await
 }
@@ -50,13 +59,17 @@ async fn column_types(db: &TestDb, table: &str) -> Vec<(String, String, bool)> {
 async fn every_type_round_trips_with_identical_values_and_types() {
     let db = TestDb::create("dst_types").await;
     db.client.batch_execute(TYPES_DDL).await.unwrap();
-    db.client.batch_execute("CREATE SCHEMA dst").await.unwrap();
-    let report = copy_stream(&db, "all_types", WriteMode::Append, "dst").await;
-    assert!(report.succeeded(), "{:?}", report.error());
-    assert_eq!(row_difference(&db, "public.all_types", "dst.all_types").await, 0);
-    let n: i64 = db.client.query_one("SELECT count(*) FROM dst.all_types", &[]).await.unwrap().get(0);
-    assert_eq!(n, 5);
-    assert_eq!(column_types(&db, "public.all_types").await, column_types(&db, "dst.all_types").await);
+    for method in METHODS {
+        db.client.batch_execute(&format!("CREATE SCHEMA dst_{method}")).await.unwrap();
+        let report = load_stream(&db, "all_types", WriteMode::Append, &format!("dst_{method}"), method).await;
+        assert!(report.succeeded(), "{method}: {:?}", report.error());
+        let target = format!("dst_{method}.all_types");
+        assert_eq!(row_difference(&db, "public.all_types", &target).await, 0, "{method}");
+        assert_eq!(count(&db, &target).await, 5);
+        assert_eq!(column_types(&db, "public.all_types").await, column_types(&db, &target).await, "{method}");
+    }
+    assert_eq!(row_difference(&db, "dst_copy.all_types", "dst_insert.all_types").await, 0, "COPY and INSERT agree");
+    db.client.batch_execute("ALTER SCHEMA dst_copy RENAME TO dst").await.unwrap();
     let pk: String = db
         .client
         .query_one("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'dst.all_types'::regclass AND contype = 'p'", &[])
@@ -88,10 +101,10 @@ async fn append_adds_rows_each_run() {
         .batch_execute("CREATE TABLE events (at timestamptz, what text); INSERT INTO events SELECT now(), 'e' || i FROM generate_series(1, 1500) i; CREATE SCHEMA dst;")
         .await
         .unwrap();
-    for run in 1..=2 {
-        let r = copy_stream(&db, "events", WriteMode::Append, "dst").await;
+    for (run, method) in [(1, "copy"), (2, "insert")] {
+        let r = load_stream(&db, "events", WriteMode::Append, "dst", method).await;
         assert!(r.succeeded(), "{:?}", r.error());
-        assert_eq!(count(&db, "dst.events").await, 1500 * run, "append run {run}");
+        assert_eq!(count(&db, "dst.events").await, 1500 * run, "append run {run} ({method})");
     }
     // Into a table with a primary key, appending the same rows again is a
     // data error before commit, and nothing of the chunk lands.
@@ -107,11 +120,12 @@ async fn append_adds_rows_each_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replace_swaps_in_the_new_contents() {
+    for method in METHODS {
     let db = TestDb::create("dst_replace").await;
     db.client.batch_execute(SEED).await.unwrap();
     db.client.batch_execute("CREATE TABLE dst.items (id int8 PRIMARY KEY, name text NOT NULL, price numeric(10,2)); INSERT INTO dst.items VALUES (999999, 'stale', 0)").await.unwrap();
     for _ in 0..2 {
-        let r = copy_stream(&db, "items", WriteMode::Replace, "dst").await;
+        let r = load_stream(&db, "items", WriteMode::Replace, "dst", method).await;
         assert!(r.succeeded(), "{:?}", r.error());
         assert_eq!(row_difference(&db, "public.items", "dst.items").await, 0, "replace holds exactly the source rows");
     }
@@ -122,24 +136,27 @@ async fn replace_swaps_in_the_new_contents() {
         .unwrap()
         .get(0);
     assert_eq!(leftovers, 0, "no staging table left behind");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upsert_updates_existing_keys_and_inserts_new_ones() {
+    for method in METHODS {
     let db = TestDb::create("dst_upsert").await;
     db.client.batch_execute(SEED).await.unwrap();
     let keys = WriteMode::Upsert(vec!["id".into()]);
-    let r = copy_stream(&db, "items", keys.clone(), "dst").await;
+    let r = load_stream(&db, "items", keys.clone(), "dst", method).await;
     assert!(r.succeeded(), "{:?}", r.error());
     db.client
         .batch_execute("UPDATE items SET price = price + 1000, name = 'changed' WHERE id % 100 = 0;
                         INSERT INTO items SELECT i, 'new ' || i, 1 FROM generate_series(2001, 2100) i;")
         .await
         .unwrap();
-    let r = copy_stream(&db, "items", keys, "dst").await;
+    let r = load_stream(&db, "items", keys, "dst", method).await;
     assert!(r.succeeded(), "{:?}", r.error());
     assert_eq!(count(&db, "dst.items").await, 2100);
-    assert_eq!(row_difference(&db, "public.items", "dst.items").await, 0, "upsert converges on the source");
+    assert_eq!(row_difference(&db, "public.items", "dst.items").await, 0, "{method}: upsert converges on the source");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,6 +24,8 @@ pub enum LoadMethod {
     /// Binary COPY (feature `bulk-load-copy`).
     #[default]
     Copy,
+    /// Multi-row prepared INSERTs binding the same binary values.
+    Insert,
 }
 
 /// The destination's config: the connection plus how to load.
@@ -72,13 +74,12 @@ impl Destination for PgDestination {
     }
 
     fn write(&mut self, ctx: &StreamContext, input: &mut Input) -> Result<WriteSummary, ConnectorError> {
-        // Binary COPY is the only load method so far; `insert` is not accepted by the config yet.
-        let LoadMethod::Copy = self.config.load_method;
         self.client()?;
         let client = self.client.as_ref().expect("connected");
         let (schema, prefix) = (self.config.connection.schema.clone(), self.config.table_prefix.clone());
+        let method = self.config.load_method;
         self.rt.block_on(async {
-            let mut session = load::Session::new(client, ctx, &schema, &prefix);
+            let mut session = load::Session::new(client, ctx, &schema, &prefix, method);
             let result = async {
                 loop {
                     match input.next()? {

@@ -53,6 +53,54 @@ struct Target {
     staging: Option<String>,
 }
 
+/// A binary value passed through as a bind parameter: the INSERT fallback
+/// binds exactly the bytes the COPY encoder produced, so both load methods
+/// write identical values.
+#[derive(Debug)]
+struct Raw<'a>(Option<&'a [u8]>);
+
+impl tokio_postgres::types::ToSql for Raw<'_> {
+    fn to_sql(
+        &self,
+        _ty: &tokio_postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self.0 {
+            Some(b) => {
+                out.extend_from_slice(b);
+                Ok(tokio_postgres::types::IsNull::No)
+            }
+            None => Ok(tokio_postgres::types::IsNull::Yes),
+        }
+    }
+
+    fn accepts(_ty: &tokio_postgres::types::Type) -> bool {
+        true
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
+/// Splits binary COPY tuples (no header or trailer) into per-field values.
+fn tuple_fields(mut buf: &[u8], out: &mut Vec<Option<std::ops::Range<usize>>>) {
+    let base = buf.as_ptr() as usize;
+    while buf.len() >= 2 {
+        let n = i16::from_be_bytes([buf[0], buf[1]]) as usize;
+        buf = &buf[2..];
+        for _ in 0..n {
+            let len = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+            buf = &buf[4..];
+            if len < 0 {
+                out.push(None);
+            } else {
+                let start = buf.as_ptr() as usize - base;
+                out.push(Some(start..start + len as usize));
+                buf = &buf[len as usize..];
+            }
+        }
+    }
+}
+
 struct Chunk {
     sink: Pin<Box<CopyInSink<Bytes>>>,
     buf: Vec<u8>,
@@ -62,22 +110,40 @@ struct Chunk {
 /// A stream's load in progress.
 pub struct Session<'a> {
     client: &'a Client,
+    method: crate::LoadMethod,
+    /// INSERT fallback: prepared multi-row statements by row count.
+    inserts: std::collections::HashMap<usize, tokio_postgres::Statement>,
+    scratch: Vec<u8>,
     ctx: &'a StreamContext,
     schema: String,
     table: String,
     target: Option<Target>,
     chunk: Option<Chunk>,
     in_transaction: bool,
+    /// The upsert stage of the open transaction exists (merge it at commit).
+    stage_ready: bool,
 }
 
 impl<'a> Session<'a> {
     /// A session writing `ctx`'s stream into `schema.<prefix><table>`.
-    pub fn new(client: &'a Client, ctx: &'a StreamContext, schema: &str, prefix: &str) -> Self {
+    pub fn new(client: &'a Client, ctx: &'a StreamContext, schema: &str, prefix: &str, method: crate::LoadMethod) -> Self {
         let (schema, table) = match ctx.stream_name.split_once('.') {
             Some((s, t)) => (s.to_string(), t.to_string()),
             None => (schema.to_string(), ctx.stream_name.clone()),
         };
-        Self { client, ctx, schema, table: format!("{prefix}{table}"), target: None, chunk: None, in_transaction: false }
+        Self {
+            client,
+            method,
+            inserts: Default::default(),
+            scratch: Vec::new(),
+            ctx,
+            schema,
+            table: format!("{prefix}{table}"),
+            target: None,
+            chunk: None,
+            in_transaction: false,
+            stage_ready: false,
+        }
     }
 
     fn stream(&self) -> &str {
@@ -203,6 +269,7 @@ impl<'a> Session<'a> {
                     ))
                     .await
                     .map_err(|e| db(&e, &stream))?;
+                self.stage_ready = true;
             }
         }
         Ok(())
@@ -216,6 +283,9 @@ impl<'a> Session<'a> {
         }
         if !self.in_transaction {
             self.begin().await?;
+        }
+        if self.method == crate::LoadMethod::Insert {
+            return self.insert(batch).await;
         }
         if self.chunk.is_none() {
             let t = self.target.as_ref().expect("prepared");
@@ -246,6 +316,49 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// INSERT fallback: multi-row prepared INSERTs binding the encoder's bytes.
+    async fn insert(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
+        let stream = self.stream().to_string();
+        let t = self.target.as_mut().expect("prepared");
+        let batch = if t.keep.len() == batch.num_columns() {
+            batch.clone()
+        } else {
+            batch.project(&t.keep).map_err(|e| before_commit(ConnectorError::internal("PROJECT", e.to_string())))?
+        };
+        let ncols = t.columns.len().max(1);
+        // PostgreSQL allows 65535 bind parameters per statement.
+        let per_statement = (65_535 / ncols).clamp(1, 1000);
+        let started = Instant::now();
+        let mut start = 0;
+        let mut ranges = Vec::new();
+        while start < batch.num_rows() {
+            let rows = per_statement.min(batch.num_rows() - start);
+            self.scratch.clear();
+            let t = self.target.as_mut().expect("prepared");
+            t.encoder.encode_rows(&batch, start..start + rows, &mut self.scratch).map_err(|e| {
+                before_commit(ConnectorError::data("BAD_VALUE", format!("stream `{stream}`: {e}")))
+            })?;
+            if !self.inserts.contains_key(&rows) {
+                let cols = t.columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
+                let values: Vec<String> = (0..rows)
+                    .map(|r| format!("({})", (1..=ncols).map(|c| format!("${}", r * ncols + c)).collect::<Vec<_>>().join(", ")))
+                    .collect();
+                let sql = format!("INSERT INTO {} ({cols}) VALUES {}", t.load_into, values.join(", "));
+                let stmt = self.client.prepare(&sql).await.map_err(|e| db(&e, &stream))?;
+                self.inserts.insert(rows, stmt);
+            }
+            ranges.clear();
+            tuple_fields(&self.scratch, &mut ranges);
+            let params: Vec<Raw<'_>> = ranges.iter().map(|r| Raw(r.clone().map(|r| &self.scratch[r]))).collect();
+            let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                params.iter().map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+            self.client.execute(&self.inserts[&rows], &refs).await.map_err(|e| db(&e, &stream))?;
+            start += rows;
+        }
+        host::timing_ms(m::FLUSH_MS, started.elapsed().as_secs_f64() * 1e3);
+        Ok(())
+    }
+
     /// Ends the chunk: finish COPY, merge (upsert), record the token, COMMIT.
     /// Only a COMMIT that returned makes the chunk durable.
     pub async fn commit(&mut self, cp: Option<&Checkpoint>) -> Result<(), ConnectorError> {
@@ -263,10 +376,10 @@ impl<'a> Session<'a> {
             let started = Instant::now();
             chunk.sink.as_mut().finish().await.map_err(|e| db(&e, &stream))?;
             host::timing_ms(m::FLUSH_MS, chunk.flush_ms + started.elapsed().as_secs_f64() * 1e3);
-            if let Some(t) = &self.target {
-                if let Some(keys) = &t.upsert_keys {
-                    self.client.batch_execute(&merge_sql(t, keys)).await.map_err(|e| db(&e, &stream))?;
-                }
+        }
+        if std::mem::take(&mut self.stage_ready) {
+            if let Some((t, keys)) = self.target.as_ref().and_then(|t| t.upsert_keys.as_ref().map(|k| (t, k))) {
+                self.client.batch_execute(&merge_sql(t, keys)).await.map_err(|e| db(&e, &stream))?;
             }
         }
         if let Some((base, cp)) = token {
@@ -340,6 +453,7 @@ impl<'a> Session<'a> {
     /// and roll the open transaction back, best effort.
     pub async fn abort(&mut self) {
         self.chunk = None;
+        self.stage_ready = false;
         if self.in_transaction {
             let _ = self.client.batch_execute("ROLLBACK").await;
             self.in_transaction = false;
