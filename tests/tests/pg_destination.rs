@@ -272,3 +272,75 @@ async fn a_lost_commit_answer_is_after_commit_unknown_and_resume_is_exact() {
         exactly_once_holds(&db).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_evolution_policies_one_case_per_axis_and_option() {
+    use rapidbyte_protocol::{NewColumnPolicy as N, NullabilityChangePolicy as L, RemovedColumnPolicy as R, SchemaPolicy, TypeChangePolicy as T};
+    let db = TestDb::create("dst_evo").await;
+    db.client
+        .batch_execute(
+            "CREATE TABLE evo (id int8 PRIMARY KEY, a int4 NOT NULL, b text, c numeric(10,2) NOT NULL);
+             INSERT INTO evo SELECT i, i * 10, CASE WHEN i % 2 = 0 THEN 'b' || i END, i * 1.5 FROM generate_series(1, 100) i;",
+        )
+        .await
+        .unwrap();
+    let base = SchemaPolicy::default();
+    // (name, policy, existing target table, expected error code or None, check SQL returning true on success)
+    let cases: Vec<(&str, SchemaPolicy, &str, Option<&str>, &str)> = vec![
+        ("new_add", SchemaPolicy { new_column: N::Add, ..base }, "id int8 PRIMARY KEY, a int4 NOT NULL, b text", None,
+         "SELECT count(*) = 100 AND sum(c) = 7575 FROM t.evo"),
+        ("new_ignore", SchemaPolicy { new_column: N::Ignore, ..base }, "id int8 PRIMARY KEY, a int4 NOT NULL, b text", None,
+         "SELECT count(*) = 100 AND NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 't' AND table_name = 'evo' AND column_name = 'c') FROM t.evo"),
+        ("new_fail", SchemaPolicy { new_column: N::Fail, ..base }, "id int8 PRIMARY KEY, a int4 NOT NULL, b text", Some("NEW_COLUMN"), ""),
+        ("removed_ignore", SchemaPolicy { removed_column: R::Ignore, ..base }, "id int8 PRIMARY KEY, a int4 NOT NULL, b text, c numeric(10,2) NOT NULL, old text", None,
+         "SELECT count(*) = 100 AND count(old) = 0 FROM t.evo"),
+        ("removed_fail", SchemaPolicy { removed_column: R::Fail, ..base }, "id int8 PRIMARY KEY, a int4 NOT NULL, b text, c numeric(10,2) NOT NULL, old text", Some("REMOVED_COLUMN"), ""),
+        ("type_fail", SchemaPolicy { type_change: T::Fail, ..base }, "id int8 PRIMARY KEY, a text, b text, c numeric(10,2) NOT NULL", Some("TYPE_CHANGED"), ""),
+        ("type_null", SchemaPolicy { type_change: T::Null, ..base }, "id int8 PRIMARY KEY, a text, b text, c numeric(10,2) NOT NULL", None,
+         "SELECT count(*) = 100 AND count(a) = 0 FROM t.evo"),
+        ("type_coerce", SchemaPolicy { type_change: T::Coerce, ..base }, "id int8 PRIMARY KEY, a int8 NOT NULL, b text, c numeric(10,2) NOT NULL", None,
+         "SELECT count(*) = 100 AND sum(a) = 50500 FROM t.evo"),
+        ("null_allow", SchemaPolicy { nullability_change: L::Allow, ..base }, "id int8 PRIMARY KEY, a int4 NOT NULL, b text NOT NULL, c numeric(10,2) NOT NULL", None,
+         "SELECT count(*) = 100 AND count(b) = 50 FROM t.evo"),
+        ("null_fail", SchemaPolicy { nullability_change: L::Fail, ..base }, "id int8 PRIMARY KEY, a int4 NOT NULL, b text NOT NULL, c numeric(10,2) NOT NULL", Some("NULLABILITY_CHANGED"), ""),
+    ];
+    for (name, policy, existing, expect_error, check) in cases {
+        db.client.batch_execute(&format!("DROP SCHEMA IF EXISTS t CASCADE; CREATE SCHEMA t; CREATE TABLE t.evo ({existing})")).await.unwrap();
+        let rt = runtime();
+        let (src, dst) = (load(&rt, "source_postgres.wasm"), load(&rt, "dest_postgres.wasm"));
+        let mut j = job("evo", (&src, db.connector_config()), (&dst, dest_config(&db, "t")));
+        j.context.policies.schema_evolution = policy;
+        let r = run_stream(rt, j, services()).await;
+        match expect_error {
+            Some(code) => {
+                let e = r.error().and_then(|e| e.connector_error()).cloned().unwrap_or_else(|| panic!("{name}: expected {code}, got {:?}", r.error()));
+                assert_eq!((e.category, e.code.as_str()), (rapidbyte_protocol::ErrorCategory::Schema, code), "{name}: {e}");
+                assert_eq!(count(&db, "t.evo").await, 0, "{name}: nothing written before the policy check");
+            }
+            None => {
+                assert!(r.succeeded(), "{name}: {:?}", r.error());
+                let ok: bool = db.client.query_one(check, &[]).await.unwrap().get(0);
+                assert!(ok, "{name}: {check}");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_the_server_rejects_is_rolled_back_before_commit() {
+    // A deferred unique constraint is checked at COMMIT: the server answers
+    // with an error, so the chunk is rolled back and safe to retry.
+    let db = TestDb::create("dst_deferred").await;
+    db.client
+        .batch_execute(
+            "CREATE TABLE dup (id int8, v text); INSERT INTO dup SELECT i % 50, 'v' FROM generate_series(1, 100) i;
+             CREATE SCHEMA dst; CREATE TABLE dst.dup (id int8, v text, UNIQUE (id) DEFERRABLE INITIALLY DEFERRED);",
+        )
+        .await
+        .unwrap();
+    let r = copy_stream(&db, "dup", WriteMode::Append, "dst").await;
+    let e = r.error().and_then(|e| e.connector_error()).cloned().expect("the COMMIT is rejected");
+    assert_eq!(e.commit_state, Some(rapidbyte_protocol::CommitState::BeforeCommit), "{e}");
+    assert_eq!(e.category, rapidbyte_protocol::ErrorCategory::Data, "{e}");
+    assert_eq!(count(&db, "dst.dup").await, 0);
+}

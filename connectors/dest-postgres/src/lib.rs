@@ -122,6 +122,6 @@ impl Destination for PgDestination {
 
 rapidbyte_sdk::export_destination!(
     PgDestination,
-    features: ["bulk-load-copy", "exactly-once", "replace", "upsert"],
+    features: ["bulk-load-copy", "exactly-once", "replace", "upsert", "schema-evolution"],
     endpoints: ["/host,/port,5432"]
 );

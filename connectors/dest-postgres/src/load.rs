@@ -15,7 +15,7 @@ use rapidbyte_sdk::arrow::array::RecordBatch;
 use rapidbyte_sdk::arrow::datatypes::{Schema, SchemaRef};
 use rapidbyte_sdk::{
     host, metric_names as m, Checkpoint, CommitState, CommitTokenBase, CommittedToken, ConnectorError, NewColumnPolicy,
-    StreamContext, WriteMode,
+    NullabilityChangePolicy, RemovedColumnPolicy, StreamContext, TypeChangePolicy, WriteMode,
 };
 use tokio_postgres::{Client, CopyInSink};
 
@@ -216,15 +216,68 @@ impl<'a> Session<'a> {
             }
         }
         let existing = try_columns(self.client, &self.schema, &copy_table, &stream).await?;
+        let policy = self.ctx.policies.schema_evolution;
+        let schema_error = |code: &str, msg: String| before_commit(ConnectorError::schema(code, format!("stream `{stream}`: {msg}")));
+        // § Schema: a column the target has and the source no longer sends.
+        if policy.removed_column == RemovedColumnPolicy::Fail {
+            if let Some(c) = existing.iter().find(|c| incoming.field_with_name(&c.name).is_err()) {
+                return Err(schema_error(
+                    "REMOVED_COLUMN",
+                    format!("column `{}` of {qualified} is no longer sent by the source and the removed-column policy is fail", c.name),
+                ));
+            }
+        }
+        // § Schema: type and nullability changes, decided before any data is written.
+        let mut kept = Vec::new();
+        for &i in &keep {
+            let f = incoming.field(i);
+            let c = existing.iter().find(|c| &c.name == f.name()).expect("column exists after prepare");
+            let target_ty = PgType::from_catalog(&c.ty).map_err(|_| {
+                schema_error("UNSUPPORTED_TYPE", format!("target column `{}` has type {}, which this connector cannot write", c.name, c.ty.formatted))
+            })?;
+            let recorded = f.metadata().get(rapidbyte_pgcopy::PG_TYPE_KEY);
+            let changed = &target_ty.arrow_type() != f.data_type() || recorded.is_some_and(|r| *r != target_ty.sql_name());
+            if changed {
+                let now = recorded.cloned().unwrap_or_else(|| f.data_type().to_string());
+                match policy.type_change {
+                    TypeChangePolicy::Fail => {
+                        return Err(schema_error(
+                            "TYPE_CHANGED",
+                            format!("column `{}` is {} in {qualified} but the source sends {now}; the type-change policy is fail", c.name, c.ty.formatted),
+                        ));
+                    }
+                    // The column is left out of the load: it receives NULL (or its default).
+                    TypeChangePolicy::Null => continue,
+                    // Converted where the conversion is exact (checked by the encoder below).
+                    TypeChangePolicy::Coerce => {}
+                }
+            }
+            if f.is_nullable() && !c.nullable {
+                match policy.nullability_change {
+                    NullabilityChangePolicy::Fail => {
+                        return Err(schema_error(
+                            "NULLABILITY_CHANGED",
+                            format!("column `{}` is NOT NULL in {qualified} but the source may send NULL; the nullability-change policy is fail", c.name),
+                        ));
+                    }
+                    NullabilityChangePolicy::Allow => {
+                        let q = self.qualified(&copy_table);
+                        self.client
+                            .batch_execute(&format!("ALTER TABLE {q} ALTER COLUMN {} DROP NOT NULL", ident(&c.name)))
+                            .await
+                            .map_err(|e| db(&e, &stream))?;
+                    }
+                }
+            }
+            kept.push(i);
+        }
+        let keep = kept;
         let projected = Schema::new(keep.iter().map(|&i| incoming.field(i).clone()).collect::<Vec<_>>());
         let mut encode_columns = Vec::new();
         for f in projected.fields() {
             let c = existing.iter().find(|c| &c.name == f.name()).expect("column exists after prepare");
             let ty = PgType::from_catalog(&c.ty).map_err(|_| {
-                before_commit(ConnectorError::schema(
-                    "UNSUPPORTED_TYPE",
-                    format!("stream `{stream}`: target column `{}` has type {}, which this connector cannot write", c.name, c.ty.formatted),
-                ))
+                schema_error("UNSUPPORTED_TYPE", format!("target column `{}` has type {}, which this connector cannot write", c.name, c.ty.formatted))
             })?;
             encode_columns.push(EncodeColumn {
                 name: c.name.clone(),
