@@ -51,7 +51,8 @@ async fn main() {
         Some("host") => host().await,
         Some("native-raw") => native(false).await,
         Some("native-arrow") => native(true).await,
-        _ => eprintln!("usage: source_read seed N | host | native-raw | native-arrow"),
+        Some("load") => load_pg(args.get(1).map(String::as_str).unwrap_or("copy")).await,
+        _ => eprintln!("usage: source_read seed N | host | native-raw | native-arrow | load [copy|insert]"),
     }
 }
 
@@ -184,5 +185,43 @@ fn print_line(label: &str, rows: u64, bytes: u64, secs: f64) {
         bytes as f64 / 1e6,
         rows as f64 / secs,
         peak_rss_bytes().unwrap_or(0) as f64 / 1048576.0
+    );
+}
+
+/// source-postgres → host → dest-postgres into `dst.src_mixed` (dropped
+/// first; created by the destination with the source's primary key).
+async fn load_pg(method: &str) {
+    let c = client(&db_url()).await;
+    c.batch_execute("DROP SCHEMA IF EXISTS dst CASCADE; CREATE SCHEMA dst").await.expect("schema");
+    let rt = runtime();
+    let (src, dst) = (load(&rt, "source_postgres.wasm"), load(&rt, "dest_postgres.wasm"));
+    let (host, port, user) = host_port_user(&base_url());
+    let config = serde_json::json!({"host": host, "port": port, "user": user, "database": DB});
+    let mut dest_config = config.clone();
+    dest_config["schema"] = serde_json::json!("dst");
+    dest_config["load_method"] = serde_json::json!(method);
+    let mut job = rapidbyte_tests::job(TABLE, (&src, config), (&dst, dest_config));
+    job.context.limits = Limits { max_batch_bytes: 4 << 20, ..Limits::default() };
+    job.max_inflight_bytes = 16 << 20;
+    let svc = services();
+    let started = Instant::now();
+    let report = rapidbyte::stream::run_stream(rt, job, svc.clone()).await;
+    let secs = started.elapsed().as_secs_f64();
+    if let Some(e) = report.error() {
+        eprintln!("failed: {e}");
+        std::process::exit(1);
+    }
+    let rows = svc.metrics.counter(TABLE, rapidbyte_protocol::Role::Destination, "records_written");
+    let bytes = svc.metrics.counter(TABLE, rapidbyte_protocol::Role::Destination, "bytes_written");
+    print_line(&format!("pg → host → pg ({method}, PK'd target)"), rows, bytes, secs);
+    let phase = |role, name: &str| svc.metrics.histogram_sum(TABLE, role, name) / 1e3;
+    use rapidbyte_protocol::Role::{Destination as D, Source as S};
+    println!(
+        "  phases: fetch {:.2} s, decode {:.2} s, encode {:.2} s | flush {:.2} s, commit {:.2} s",
+        phase(S, "fetch_ms"),
+        phase(S, "decode_ms"),
+        phase(S, "encode_ms"),
+        phase(D, "flush_ms"),
+        phase(D, "commit_ms")
     );
 }
