@@ -172,8 +172,22 @@ async fn exactly_once_records_the_committed_token_with_the_data() {
     j.context.limits.max_batch_bytes = 16 << 10;
     let base = CommitTokenBase { pipeline: "tests".into(), stream_name: "items".into(), run_id: j.context.run_id.clone() };
     j.context.commit_token_base = Some(base.clone());
-    let r = run_stream(rt, j, services()).await;
+    let svc = services();
+    let r = run_stream(rt, j, svc.clone()).await;
     assert!(r.succeeded(), "{:?}", r.error());
+    // § Metrics: the destination reports its standard metrics.
+    let d = rapidbyte_protocol::Role::Destination;
+    assert_eq!(svc.metrics.counter("items", d, "records_written"), 2000);
+    assert!(svc.metrics.counter("items", d, "batches_written") > 1);
+    assert!(svc.metrics.counter("items", d, "bytes_written") > 2000 * 8);
+    let chunks = svc.metrics.counter("items", d, "checkpoint_count");
+    for phase in ["flush_ms", "commit_ms"] {
+        let observed = svc.metrics.snapshot().into_iter().find(|(k, _)| k.role == d && k.name == phase).map(|(_, v)| v);
+        assert!(
+            matches!(observed, Some(rapidbyte::metrics::Aggregate::Histogram { count, .. }) if count >= chunks),
+            "{phase}: {observed:?} for {chunks} chunks"
+        );
+    }
     let (run_id, seq, cursor): (String, i64, String) = {
         let row = db.client.query_one("SELECT run_id, sequence, cursor->>'last_value' FROM dst.rapidbyte_commits WHERE stream = 'items'", &[]).await.unwrap();
         (row.get(0), row.get(1), row.get(2))
@@ -343,4 +357,22 @@ async fn a_commit_the_server_rejects_is_rolled_back_before_commit() {
     assert_eq!(e.commit_state, Some(rapidbyte_protocol::CommitState::BeforeCommit), "{e}");
     assert_eq!(e.category, rapidbyte_protocol::ErrorCategory::Data, "{e}");
     assert_eq!(count(&db, "dst.dup").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_moves_to_another_database_with_its_enum_type() {
+    let (from, to) = (TestDb::create("xdb_from").await, TestDb::create("xdb_to").await);
+    from.client.batch_execute(TYPES_DDL).await.unwrap();
+    let rt = runtime();
+    let (src, dst) = (load(&rt, "source_postgres.wasm"), load(&rt, "dest_postgres.wasm"));
+    let r = run_stream(rt, job("all_types", (&src, from.connector_config()), (&dst, to.connector_config())), services()).await;
+    assert!(r.succeeded(), "{:?}", r.error());
+    assert_eq!(table_text(&from).await, table_text(&to).await);
+    assert_eq!(column_types(&from, "all_types").await, column_types(&to, "all_types").await);
+    let labels: String = to.client.query_one("SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder) FROM pg_enum WHERE enumtypid = 'mood'::regtype", &[]).await.unwrap().get(0);
+    assert_eq!(labels, "sad,ok,happy");
+}
+
+async fn table_text(db: &TestDb) -> Vec<String> {
+    db.client.query("SELECT t::text FROM all_types t ORDER BY id", &[]).await.unwrap().iter().map(|r| r.get(0)).collect()
 }

@@ -50,6 +50,22 @@ fn arrow_to_pg(t: &DataType) -> Option<String> {
     })
 }
 
+/// The enum types the fields name, with the statement creating each from
+/// the source's labels (run only where the type does not exist yet).
+pub fn enum_types(schema: &Schema, stream: &str) -> Result<Vec<(String, String)>, ConnectorError> {
+    let mut out = Vec::new();
+    for f in schema.fields() {
+        let Some(labels) = f.metadata().get(rapidbyte_pgcopy::ENUM_LABELS_KEY) else { continue };
+        let name = column_type(f, stream)?;
+        let labels: Vec<String> = serde_json::from_str(labels).map_err(|e| {
+            ConnectorError::schema("BAD_ENUM_METADATA", format!("stream `{stream}`: column `{}` carries unreadable enum labels: {e}", f.name()))
+        })?;
+        let list = labels.iter().map(|l| rapidbyte_pgconnect::literal(l)).collect::<Vec<_>>().join(", ");
+        out.push((name.clone(), format!("CREATE TYPE {name} AS ENUM ({list})")));
+    }
+    Ok(out)
+}
+
 /// The primary key: the write mode's keys, else the source's (schema metadata).
 pub fn primary_key(schema: &Schema, upsert_keys: Option<&[String]>) -> Vec<String> {
     if let Some(keys) = upsert_keys.filter(|k| !k.is_empty()) {

@@ -172,6 +172,13 @@ impl<'a> Session<'a> {
         if self.ctx.commit_token_base.is_some() {
             self.client.batch_execute(&commits_ddl(&self.schema)).await.map_err(|e| db(&e, &stream))?;
         }
+        for (name, create) in ddl::enum_types(incoming, &stream).map_err(before_commit)? {
+            let missing: bool =
+                self.client.query_one("SELECT to_regtype($1) IS NULL", &[&name]).await.map_err(|e| db(&e, &stream))?.get(0);
+            if missing {
+                self.client.batch_execute(&create).await.map_err(|e| db(&e, &stream))?;
+            }
+        }
         // Replace loads a fresh table built from the incoming schema, then swaps it in.
         let (copy_table, staging) = if self.ctx.write_mode == WriteMode::Replace {
             let staging = format!("{}__rapidbyte_staging", self.table);

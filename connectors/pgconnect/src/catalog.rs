@@ -136,3 +136,12 @@ pub fn orderable(ty: &PgType) -> bool {
             | PgType::Varchar(_)
     )
 }
+
+/// The labels of enum type `oid`, in sort order.
+pub async fn enum_labels(client: &Client, oid: u32, stream: &str) -> Result<Vec<String>, ConnectorError> {
+    let rows = client
+        .query("SELECT enumlabel::text FROM pg_enum WHERE enumtypid = $1 ORDER BY enumsortorder", &[&oid])
+        .await
+        .map_err(|e| classify(&e, Some(stream)))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}

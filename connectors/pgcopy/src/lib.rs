@@ -61,4 +61,4 @@ pub mod types;
 
 pub use decode::{COPY_SIGNATURE, Column, CopyDecoder, DecodeError, DecodeErrorKind, schema};
 pub use encode::{CopyEncoder, EncodeColumn, EncodeError};
-pub use types::{CatalogType, PG_TYPE_KEY, PgType, UnsupportedType};
+pub use types::{CatalogType, ENUM_LABELS_KEY, PG_TYPE_KEY, PgType, UnsupportedType};

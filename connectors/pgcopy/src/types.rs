@@ -39,6 +39,10 @@ use arrow_schema::{DataType, Field, IntervalUnit, TimeUnit};
 /// destination can recreate the exact PostgreSQL type.
 pub const PG_TYPE_KEY: &str = "rapidbyte.pg_type";
 
+/// Arrow field metadata key: an enum column's labels, as a JSON array in
+/// sort order, so a destination can create the type where it is missing.
+pub const ENUM_LABELS_KEY: &str = "rapidbyte.pg_enum_labels";
+
 /// The time zone stamped on `timestamptz` columns: PostgreSQL sends the
 /// instant in UTC, and the Arrow value is that instant.
 pub const TIMESTAMPTZ_ZONE: &str = "UTC";
