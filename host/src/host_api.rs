@@ -225,9 +225,10 @@ impl HostApi {
             return Err(violation(s, "emit-batch was called by a connector that does not emit".into()));
         };
         s.rows_seen += rows;
-        tx.send_batch(frame, rows).await.map_err(|_| {
-            ConnectorError::internal("DOWNSTREAM_CLOSED", "the destination stopped; no more batches are accepted")
-        })
+        let waited = Instant::now();
+        let sent = tx.send_batch(frame, rows).await;
+        record_channel_wait(s, waited);
+        sent.map_err(|_| ConnectorError::internal("DOWNSTREAM_CLOSED", "the destination stopped; no more batches are accepted"))
     }
 
     pub(crate) async fn next_batch(s: &mut HostState) -> Result<NextItem, ConnectorError> {
@@ -235,7 +236,10 @@ impl HostApi {
         let StreamIo::Input(rx) = &mut s.io else {
             return Err(violation(s, "next-batch was called by a connector that does not receive".into()));
         };
-        match rx.recv().await {
+        let waited = Instant::now();
+        let item = rx.recv().await;
+        record_channel_wait(s, waited);
+        match item {
             Item::Batch { frame, rows } => {
                 s.rows_seen += rows;
                 Ok(NextItem::Batch(frame))
@@ -303,6 +307,15 @@ impl HostApi {
         s.host_calls += 1;
         s.services.state.compare_and_set(&Self::scope(s, scope), &key, expected.as_deref(), &value).map_err(state_error)
     }
+}
+
+/// The host's own phase metric: time an instance spent blocked on the batch
+/// channel (a source waiting for space, a destination waiting for data).
+pub const CHANNEL_WAIT_MS: &str = "channel_wait_ms";
+
+fn record_channel_wait(s: &mut HostState, since: Instant) {
+    let ms = since.elapsed().as_secs_f64() * 1e3;
+    s.services.metrics.record(&s.labels.stream, s.labels.role, &Metric::histogram(CHANNEL_WAIT_MS, ms));
 }
 
 fn state_error(e: crate::state::StateError) -> ConnectorError {

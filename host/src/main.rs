@@ -166,6 +166,10 @@ fn print_summary(pipeline: &str, streams: &[StreamSummary], wall: f64, peak: Opt
             s.wall_seconds,
             rate
         );
+        if !s.phase_seconds.is_empty() {
+            let phases: Vec<String> = s.phase_seconds.iter().map(|(k, v)| format!("{k} {v:.2}s")).collect();
+            println!("{:<20} phases: {}", "", phases.join(", "));
+        }
     }
 }
 

@@ -177,6 +177,9 @@ pub struct StreamSummary {
     pub checkpoints: u64,
     /// Wall time in seconds.
     pub wall_seconds: f64,
+    /// Seconds per phase, `<role>.<metric>` (e.g. `source.fetch_ms`), from
+    /// the connectors' histograms and the host's channel waits.
+    pub phase_seconds: std::collections::BTreeMap<String, f64>,
     /// The error, if it failed.
     pub error: Option<String>,
 }
@@ -199,6 +202,15 @@ pub fn summarise(reports: &[StreamReport], services: &RunServices) -> Vec<Stream
                 batches_written: hub.counter(s, Role::Destination, m::BATCHES_WRITTEN),
                 checkpoints: hub.counter(s, Role::Destination, m::CHECKPOINT_COUNT),
                 wall_seconds: r.wall.as_secs_f64(),
+                phase_seconds: hub
+                    .snapshot()
+                    .into_iter()
+                    .filter(|(k, _)| k.stream == r.stream && k.name.ends_with("_ms"))
+                    .filter_map(|(k, v)| match v {
+                        crate::metrics::Aggregate::Histogram { sum, .. } => Some((format!("{}.{}", k.role, k.name), sum / 1e3)),
+                        _ => None,
+                    })
+                    .collect(),
                 error: r.error().map(ToString::to_string),
             }
         })

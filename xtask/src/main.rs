@@ -1,5 +1,6 @@
 //! Developer tasks for the Rapidbyte workspace: `cargo xtask help`.
 
+mod bench;
 mod cmd;
 mod connectors;
 mod pg;
@@ -27,9 +28,13 @@ Commands:
   pg [--start]                 Check that PostgreSQL answers at $RAPIDBYTE_TEST_PG
                                (default postgres://postgres@127.0.0.1:5432/test);
                                --start: start the local clusters if it does not.
+  bench [--rows N] [--reps K] [--width narrow|mixed|wide]
+                               PostgreSQL → PostgreSQL through a release rapidbyte,
+                               interleaved with the raw psql binary COPY pipe;
+                               verified; medians and JSON under target/bench/.
   help                         Show this text.
 
-Planned (not implemented yet): bench, conformance.
+Planned (not implemented yet): conformance.
 ";
 
 fn main() -> ExitCode {
@@ -57,7 +62,8 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         "test" => test(rest),
         "run" => run(rest),
         "pg" => pg(rest),
-        "bench" | "conformance" => {
+        "bench" => bench::run(&args[1..]),
+        "conformance" => {
             eprintln!("`cargo xtask {command}` is not implemented yet, see issues");
             Ok(ExitCode::from(2))
         }
@@ -182,7 +188,7 @@ mod tests {
 
     #[test]
     fn unimplemented_commands_exit_2() {
-        let code = dispatch(&["bench".to_owned()]).unwrap();
+        let code = dispatch(&["conformance".to_owned()]).unwrap();
         assert_eq!(format!("{code:?}"), format!("{:?}", ExitCode::from(2)));
     }
 }
