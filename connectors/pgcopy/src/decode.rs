@@ -1054,11 +1054,7 @@ fn decode_array(
 // ---------------------------------------------------------------------------
 // numeric
 
-const NUMERIC_POS: u16 = 0x0000;
-const NUMERIC_NEG: u16 = 0x4000;
-const NUMERIC_NAN: u16 = 0xC000;
-const NUMERIC_PINF: u16 = 0xD000;
-const NUMERIC_NINF: u16 = 0xF000;
+use crate::types::{NUMERIC_NAN, NUMERIC_NEG, NUMERIC_NINF, NUMERIC_PINF, NUMERIC_POS};
 /// numeric_recv refuses display scales outside this mask.
 const NUMERIC_DSCALE_MASK: u16 = 0x3FFF;
 const NBASE: i32 = 10_000;

@@ -907,11 +907,7 @@ fn write_array(
 // power of 10000 of the first; no leading or trailing zero digits; zero is
 // no digits, weight 0, positive).
 
-const NUMERIC_POS: u16 = 0x0000;
-const NUMERIC_NEG: u16 = 0x4000;
-const NUMERIC_NAN: u16 = 0xC000;
-const NUMERIC_PINF: u16 = 0xD000;
-const NUMERIC_NINF: u16 = 0xF000;
+use crate::types::{NUMERIC_NAN, NUMERIC_NEG, NUMERIC_NINF, NUMERIC_PINF, NUMERIC_POS};
 /// Largest display scale numeric_recv accepts.
 const NUMERIC_MAX_DSCALE: i64 = 0x3FFF;
 /// numeric_in's limit on the exponent of `1.5e3` notation.

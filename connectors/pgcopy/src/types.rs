@@ -39,6 +39,14 @@ use arrow_schema::{DataType, Field, IntervalUnit, TimeUnit};
 /// destination can recreate the exact PostgreSQL type.
 pub const PG_TYPE_KEY: &str = "rapidbyte.pg_type";
 
+/// Sign words of PostgreSQL's binary numeric (`numeric_send`), shared by the
+/// decoder and the encoder.
+pub(crate) const NUMERIC_POS: u16 = 0x0000;
+pub(crate) const NUMERIC_NEG: u16 = 0x4000;
+pub(crate) const NUMERIC_NAN: u16 = 0xC000;
+pub(crate) const NUMERIC_PINF: u16 = 0xD000;
+pub(crate) const NUMERIC_NINF: u16 = 0xF000;
+
 /// Arrow field metadata key: an enum column's labels, as a JSON array in
 /// sort order, so a destination can create the type where it is missing.
 pub const ENUM_LABELS_KEY: &str = "rapidbyte.pg_enum_labels";
