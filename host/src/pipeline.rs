@@ -140,7 +140,7 @@ impl Default for LimitsSection {
         let l = Limits::default();
         Self {
             max_batch_bytes: l.max_batch_bytes,
-            max_inflight_bytes: 32 << 20,
+            max_inflight_bytes: 8 << 20,
             max_inflight_batches: l.max_inflight_batches,
             checkpoint_interval_bytes: l.checkpoint_interval_bytes,
             checkpoint_interval_rows: l.checkpoint_interval_rows,

@@ -219,7 +219,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
         &pipeline,
         format!(
             "pipeline: bench\nsource:\n  use: postgres\n  config: {{{connection}}}\ndestination:\n  use: postgres\n  config: {{{connection}, schema: bench_dst}}\n\
-             streams:\n  - name: src\nlimits:\n  max_batch_bytes: 4194304\n  max_inflight_bytes: 16777216\n"
+             streams:\n  - name: src\n"
         ),
     )
     .map_err(|e| format!("cannot write {}: {e}", pipeline.display()))?;

@@ -90,9 +90,11 @@ pub struct Limits {
 }
 
 impl Default for Limits {
+    /// 1 MiB batches: as fast as 4 MiB in `cargo xtask bench` (5M rows:
+    /// 11.2–11.4 s either way) with peak RSS 44 MiB instead of 76 MiB.
     fn default() -> Self {
         Self {
-            max_batch_bytes: 4 * 1024 * 1024,
+            max_batch_bytes: 1024 * 1024,
             max_inflight_batches: 8,
             checkpoint_interval_bytes: 64 * 1024 * 1024,
             checkpoint_interval_rows: 0,
