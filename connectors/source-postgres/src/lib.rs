@@ -103,6 +103,9 @@ impl Source for PgSource {
         let (schema, table) = sql::table_ref(stream, &default_schema);
         self.rt.block_on(async {
             let all = catalog::columns(client, &schema, &table, stream).await?;
+            // The cursor may be a column the stream does not select: resolve it
+            // against every column, from the one catalog read.
+            let position = incremental_position(ctx, &schema, &table, &all, stream)?;
             let selected: Vec<catalog::CatalogColumn> = if ctx.selected_columns.is_empty() {
                 all
             } else {
@@ -120,7 +123,6 @@ impl Source for PgSource {
             let enum_oids: Vec<Option<u32>> = selected.iter().map(|c| (c.ty.category == 'e').then_some(c.ty.oid)).collect();
             let data_columns = columns.len();
             let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
-            let position = incremental_position(ctx, &schema, &table, client, stream).await?;
             let inc = position.as_ref().map(|p| sql::Incremental {
                 cursor: (p.cursor.as_str(), p.cursor_type.as_str()),
                 tie_breaker: p.tie_breaker.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
@@ -269,11 +271,11 @@ impl Position {
 
 /// For incremental streams: the cursor and tie-breaker columns with their
 /// SQL types (so comparisons happen in the column's own type).
-async fn incremental_position(
+fn incremental_position(
     ctx: &StreamContext,
     schema: &str,
     table: &str,
-    client: &Client,
+    all: &[catalog::CatalogColumn],
     stream: &str,
 ) -> Result<Option<Position>, ConnectorError> {
     if ctx.sync_mode != SyncMode::Incremental {
@@ -282,18 +284,16 @@ async fn incremental_position(
     let cursor = ctx.cursor.as_ref().ok_or_else(|| {
         ConnectorError::config("CURSOR_REQUIRED", format!("stream `{stream}` is incremental but names no `cursor_field`"))
     })?;
-    let all = catalog::columns(client, schema, table, stream).await?;
     let typed = |name: &str| -> Result<String, ConnectorError> {
         let c = all.iter().find(|c| c.name == name).ok_or_else(|| {
             ConnectorError::config("COLUMN_NOT_FOUND", format!("stream `{stream}`: cursor column `{name}` is not in {schema}.{table}"))
         })?;
-        let ty = rapidbyte_pgcopy::PgType::from_catalog(&c.ty).ok().filter(catalog::orderable).ok_or_else(|| {
+        rapidbyte_pgcopy::PgType::from_catalog(&c.ty).ok().filter(catalog::orderable).ok_or_else(|| {
             ConnectorError::config(
                 "CURSOR_TYPE",
                 format!("stream `{stream}`: column `{name}` of type {} cannot be a cursor (use an integer, numeric, timestamp, timestamptz, date or text column)", c.ty.formatted),
             )
         })?;
-        let _ = ty;
         Ok(c.ty.formatted.clone())
     };
     let cursor_type = typed(&cursor.field)?;
