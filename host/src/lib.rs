@@ -25,6 +25,7 @@ pub mod component;
 pub mod host_api;
 pub mod metrics;
 pub mod pipeline;
+pub mod preflight;
 pub mod retry;
 pub mod run;
 pub mod runtime;

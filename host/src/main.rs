@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use miette::{IntoDiagnostic, Result};
 use rapidbyte::host_api::RunServices;
 use rapidbyte::pipeline::PipelineFile;
+use rapidbyte::preflight::{preflight, Preflight};
 use rapidbyte::run::{self, StreamSummary};
 use rapidbyte::runtime::Runtime;
 use rapidbyte::state::MemoryState;
@@ -107,19 +108,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
 }
 
 async fn run_pipeline(runtime: Arc<Runtime>, dir: &Path, path: &Path, json: bool) -> Result<ExitCode> {
-    let file = PipelineFile::load(path)?;
-    let source = run::resolve(&runtime, dir, Role::Source, &file.source)?;
-    let destination = run::resolve(&runtime, dir, Role::Destination, &file.destination)?;
-    // § Features: fail before any data moves.
-    let gaps = run::missing_features(&file, &source, &destination);
-    if !gaps.is_empty() {
-        return Err(miette::miette!(
-            code = "rapidbyte::config::unsupported_feature",
-            help = "choose a mode the connector supports, or another connector (`rapidbyte connectors` lists features)",
-            "{}",
-            gaps.join("\n")
-        ));
-    }
+    // § Features: everything is checked before any data moves or any state is written.
+    let Preflight { file, source, destination } = preflight(&runtime, dir, path)?;
     let run_id = run::new_run_id();
     tracing::info!(pipeline = %file.pipeline, %run_id, streams = file.streams.len(), "run started");
     let services = RunServices::new(Arc::new(MemoryState::default()));
@@ -174,16 +164,11 @@ fn print_summary(pipeline: &str, streams: &[StreamSummary], wall: f64, peak: Opt
 }
 
 async fn check(runtime: Arc<Runtime>, dir: &Path, path: &Path) -> Result<ExitCode> {
-    let file = PipelineFile::load(path)?;
+    let Preflight { file, source, destination } = preflight(&runtime, dir, path)?;
     println!("ok    config {}", path.display());
-    let source = run::resolve(&runtime, dir, Role::Source, &file.source)?;
-    let destination = run::resolve(&runtime, dir, Role::Destination, &file.destination)?;
     println!("ok    connectors {} {} → {} {}", source.manifest.name, source.manifest.version, destination.manifest.name, destination.manifest.version);
+    println!("ok    features");
     let mut failed = false;
-    for problem in run::missing_features(&file, &source, &destination) {
-        println!("FAIL  {problem}");
-        failed = true;
-    }
     let services = RunServices::new(Arc::new(MemoryState::default()));
     let jobs = run::jobs(&file, "check", &source, &destination);
     let Some(first) = jobs.first() else { return Ok(ExitCode::from(2)) };

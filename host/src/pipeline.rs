@@ -24,6 +24,68 @@ pub struct PipelineFile {
     /// Limits.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// Where cursors, checkpoints and run history are kept.
+    #[serde(default)]
+    pub state: StateSection,
+    /// Retries of transient failures (SPEC § Errors).
+    #[serde(default)]
+    pub retry: RetrySection,
+}
+
+/// The state backend (SPEC § State and checkpoints).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSection {
+    /// Backend: `sqlite` (default) or `postgres`.
+    #[serde(default)]
+    pub backend: StateBackendName,
+    /// SQLite file; default `<pipeline file stem>.state.db` next to the pipeline file.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// PostgreSQL URL for the `postgres` backend (e.g. `postgres://user@host:5432/db`).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// PostgreSQL schema holding the state tables (default `rapidbyte`).
+    #[serde(default)]
+    pub schema: Option<String>,
+}
+
+/// State backends by name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StateBackendName {
+    /// An embedded SQLite file.
+    #[default]
+    Sqlite,
+    /// Tables in a PostgreSQL database (shared deployments).
+    Postgres,
+}
+
+/// Retry settings (SPEC § Errors).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetrySection {
+    /// Attempts per stream, the first included (1 disables retries).
+    pub max_attempts: u32,
+}
+
+impl Default for RetrySection {
+    fn default() -> Self {
+        Self { max_attempts: 5 }
+    }
+}
+
+/// Delivery guarantee requested for a stream (SPEC § Delivery).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeliveryName {
+    /// Exactly-once when the destination declares it, else at-least-once.
+    #[default]
+    Auto,
+    /// Require exactly-once (fails `check`/`run` if the destination lacks it).
+    ExactlyOnce,
+    /// At-least-once: replays after a failure may duplicate appended rows.
+    AtLeastOnce,
 }
 
 /// A connector and its config.
@@ -107,6 +169,9 @@ pub struct StreamSection {
     /// Primary key columns (upsert).
     #[serde(default)]
     pub primary_key: Vec<String>,
+    /// Delivery guarantee.
+    #[serde(default)]
+    pub delivery: DeliveryName,
     /// Policies.
     #[serde(default)]
     pub policies: Policies,
@@ -217,6 +282,12 @@ impl PipelineFile {
         }
         if l.parallelism == 0 || l.max_inflight_batches == 0 {
             return Err("`limits.parallelism` and `limits.max_inflight_batches` must be at least 1".into());
+        }
+        if self.retry.max_attempts == 0 {
+            return Err("`retry.max_attempts` must be at least 1 (1 disables retries)".into());
+        }
+        if self.state.backend == StateBackendName::Postgres && self.state.url.is_none() {
+            return Err("`state.backend: postgres` needs `state.url`".into());
         }
         Ok(())
     }

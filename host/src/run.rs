@@ -9,7 +9,7 @@ use rapidbyte_protocol::{metric_names as m, Role, StreamContext, WriteMode};
 
 use crate::component::{file_name, LoadError};
 use crate::host_api::RunServices;
-use crate::pipeline::{ConnectorSection, PipelineFile, WriteModeName};
+use crate::pipeline::{ConnectorSection, DeliveryName, PipelineFile, StreamSection, WriteModeName};
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::sandbox::SandboxSpec;
 use crate::stream::{run_stream, ConnectorSpec, StreamJob, StreamReport};
@@ -66,30 +66,58 @@ pub fn sandbox(section: &ConnectorSection) -> SandboxSpec {
     }
 }
 
+/// A feature the pipeline asks of a connector that does not declare it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeatureGap {
+    /// Index of the stream in `streams`.
+    pub stream_index: usize,
+    /// The stream key that asks for it (`sync_mode`, `write_mode`, `delivery`).
+    pub key: &'static str,
+    /// The message, naming stream, feature and connector.
+    pub message: String,
+}
+
 /// § Features: what the pipeline asks for that a connector does not declare,
-/// one message per gap, naming the feature.
-pub fn missing_features(file: &PipelineFile, source: &LoadedComponent, destination: &LoadedComponent) -> Vec<String> {
+/// one gap per request, naming the feature.
+pub fn missing_features(file: &PipelineFile, source: &LoadedComponent, destination: &LoadedComponent) -> Vec<FeatureGap> {
     use rapidbyte_protocol::{Feature, SyncMode};
     let mut gaps = Vec::new();
     let has = |c: &LoadedComponent, f: Feature| c.manifest.features.contains(&f);
-    for s in &file.streams {
-        let mut need = |c: &LoadedComponent, f: Feature, why: &str| {
+    for (stream_index, s) in file.streams.iter().enumerate() {
+        let mut need = |c: &LoadedComponent, f: Feature, key: &'static str, why: &str| {
             if !has(c, f) {
-                gaps.push(format!("stream `{}`: {why} needs feature `{f}`, which connector `{}` does not declare", s.name, c.manifest.name));
+                gaps.push(FeatureGap {
+                    stream_index,
+                    key,
+                    message: format!("stream `{}`: {why} needs feature `{f}`, which connector `{}` does not declare", s.name, c.manifest.name),
+                });
             }
         };
         match s.sync_mode {
-            SyncMode::Incremental => need(source, Feature::Incremental, "sync_mode incremental"),
-            SyncMode::Cdc => need(source, Feature::Cdc, "sync_mode cdc"),
+            SyncMode::Incremental => need(source, Feature::Incremental, "sync_mode", "sync_mode incremental"),
+            SyncMode::Cdc => need(source, Feature::Cdc, "sync_mode", "sync_mode cdc"),
             SyncMode::FullRefresh => {}
         }
         match s.write_mode {
-            WriteModeName::Replace => need(destination, Feature::Replace, "write_mode replace"),
-            WriteModeName::Upsert => need(destination, Feature::Upsert, "write_mode upsert"),
+            WriteModeName::Replace => need(destination, Feature::Replace, "write_mode", "write_mode replace"),
+            WriteModeName::Upsert => need(destination, Feature::Upsert, "write_mode", "write_mode upsert"),
             WriteModeName::Append => {}
+        }
+        if s.delivery == DeliveryName::ExactlyOnce {
+            need(destination, Feature::ExactlyOnce, "delivery", "delivery exactly-once");
         }
     }
     gaps
+}
+
+/// § Delivery: exactly-once whenever the destination declares it, unless the
+/// stream asks for at-least-once.
+pub fn exactly_once(stream: &StreamSection, destination: &LoadedComponent) -> bool {
+    let declared = destination.manifest.features.contains(&rapidbyte_protocol::Feature::ExactlyOnce);
+    match stream.delivery {
+        DeliveryName::Auto | DeliveryName::ExactlyOnce => declared,
+        DeliveryName::AtLeastOnce => false,
+    }
 }
 
 /// The stream jobs of a pipeline.
@@ -116,7 +144,11 @@ pub fn jobs(file: &PipelineFile, run_id: &str, source: &Arc<LoadedComponent>, de
                 },
                 limits: file.limits.to_limits(),
                 policies: s.policies,
-                commit_token_base: None,
+                commit_token_base: exactly_once(s, destination).then(|| rapidbyte_protocol::CommitTokenBase {
+                    pipeline: file.pipeline.clone(),
+                    stream_name: s.name.clone(),
+                    run_id: run_id.to_string(),
+                }),
                 options: s.options.as_ref().map(ToString::to_string),
             },
             source: ConnectorSpec {
