@@ -3,10 +3,13 @@
 //! stays bounded by limits whatever the table size. A full channel makes the
 //! source's `emit-batch` wait (backpressure).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use rapidbyte_protocol::Checkpoint;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+
+use crate::cancel::CancelToken;
 
 /// What travels downstream.
 #[derive(Debug)]
@@ -37,6 +40,9 @@ pub struct BatchSender {
 pub struct BatchReceiver {
     rx: mpsc::Receiver<Envelope>,
     finished: bool,
+    cancel: CancelToken,
+    /// After a cancel: what is left to hand out, ending at the last checkpoint.
+    drained: Option<VecDeque<Item>>,
 }
 
 /// A channel holding at most `max_batches` items and `max_bytes` frame bytes
@@ -46,7 +52,7 @@ pub fn batch_channel(max_bytes: usize, max_batches: usize) -> (BatchSender, Batc
     let max_bytes = max_bytes.clamp(1, Semaphore::MAX_PERMITS);
     (
         BatchSender { tx, bytes: Arc::new(Semaphore::new(max_bytes)), max_bytes },
-        BatchReceiver { rx, finished: false },
+        BatchReceiver { rx, finished: false, cancel: CancelToken::default(), drained: None },
     )
 }
 
@@ -69,9 +75,42 @@ impl BatchSender {
 }
 
 impl BatchReceiver {
+    /// Makes the receiver honour `cancel` (see [`crate::cancel`]).
+    pub fn with_cancel(mut self, cancel: CancelToken) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
     /// The next item. A sender dropped without `End` reads as `Abort`, so a
-    /// crashed source never looks like a finished one.
+    /// crashed source never looks like a finished one. Once the run is
+    /// cancelled, the items up to the last checkpoint, then `End`.
     pub async fn recv(&mut self) -> Item {
+        if self.cancel.is_cancelled() && self.drained.is_none() && !self.finished {
+            self.drained = Some(self.drain_to_last_checkpoint().await);
+        }
+        if let Some(rest) = &mut self.drained {
+            return rest.pop_front().unwrap_or(Item::End);
+        }
+        self.recv_raw().await
+    }
+
+    /// Takes everything the source still sends (it stops at its next emit
+    /// once cancelled) and keeps what ends at the last checkpoint.
+    async fn drain_to_last_checkpoint(&mut self) -> VecDeque<Item> {
+        let mut items = VecDeque::new();
+        loop {
+            match self.recv_raw().await {
+                Item::End | Item::Abort(_) => break,
+                item => items.push_back(item),
+            }
+        }
+        let keep = items.iter().rposition(|i| matches!(i, Item::Checkpoint(_))).map_or(0, |at| at + 1);
+        items.truncate(keep);
+        items.push_back(Item::End);
+        items
+    }
+
+    async fn recv_raw(&mut self) -> Item {
         if self.finished {
             return Item::End;
         }
@@ -130,5 +169,41 @@ mod tests {
         assert!(matches!(rx.recv().await, Item::Checkpoint(_)));
         assert!(matches!(rx.recv().await, Item::Abort(_)));
         assert!(matches!(rx.recv().await, Item::End), "after the abort the stream is over");
+    }
+
+    fn checkpoint(sequence: u64) -> Item {
+        Item::Checkpoint(rapidbyte_protocol::Checkpoint {
+            kind: rapidbyte_protocol::CheckpointKind::Source,
+            sequence,
+            cursor: None,
+            records: 0,
+            bytes: 0,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_stream_ends_at_its_last_checkpoint() {
+        let cancel = CancelToken::default();
+        let (tx, rx) = batch_channel(1000, 16);
+        let mut rx = rx.with_cancel(cancel.clone());
+        tx.send_batch(vec![0; 10], 1).await.unwrap();
+        assert!(matches!(rx.recv().await, Item::Batch { .. }), "before the cancel, items flow");
+        tx.send(checkpoint(1)).await.unwrap();
+        tx.send_batch(vec![0; 10], 2).await.unwrap();
+        tx.send(checkpoint(2)).await.unwrap();
+        tx.send_batch(vec![0; 10], 3).await.unwrap();
+        cancel.cancel();
+        // The source fails at its next emit; the host ends it with Abort.
+        tx.send(Item::Abort("cancelled".into())).await.unwrap();
+        let mut got = Vec::new();
+        loop {
+            match rx.recv().await {
+                Item::End => break,
+                Item::Batch { rows, .. } => got.push(format!("b{rows}")),
+                Item::Checkpoint(cp) => got.push(format!("c{}", cp.sequence)),
+                Item::Abort(r) => panic!("a cancelled stream ends cleanly, got abort {r}"),
+            }
+        }
+        assert_eq!(got, ["c1", "b2", "c2"], "the batch after the last checkpoint is dropped");
     }
 }

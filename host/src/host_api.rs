@@ -70,6 +70,8 @@ pub struct RunServices {
     pub state: Arc<dyn StateStore>,
     /// The last guest log events (bounded).
     pub logs: Arc<Mutex<Vec<GuestLog>>>,
+    /// Set when the run is asked to stop (Ctrl-C).
+    pub cancel: crate::cancel::CancelToken,
 }
 
 /// How many guest log events a run keeps in memory.
@@ -78,7 +80,7 @@ const KEPT_LOGS: usize = 10_000;
 impl RunServices {
     /// Services over `state`, with fresh metrics and logs.
     pub fn new(state: Arc<dyn StateStore>) -> Self {
-        Self { metrics: Arc::default(), state, logs: Arc::default() }
+        Self { metrics: Arc::default(), state, logs: Arc::default(), cancel: Default::default() }
     }
 
     /// A copy of the kept guest logs.
@@ -224,6 +226,10 @@ impl HostApi {
         let StreamIo::Output(tx) = &s.io else {
             return Err(violation(s, "emit-batch was called by a connector that does not emit".into()));
         };
+        if s.services.cancel.is_cancelled() {
+            return Err(ConnectorError::internal(crate::cancel::CANCELLED, "the run was cancelled; stop reading")
+                .with_commit_state(CommitState::BeforeCommit));
+        }
         s.rows_seen += rows;
         let waited = Instant::now();
         let sent = tx.send_batch(frame, rows).await;

@@ -13,12 +13,13 @@
 //! let dest = run::resolve(&runtime, dir, rapidbyte_protocol::Role::Destination, &file.destination)?;
 //! let services = RunServices::new(Arc::new(MemoryState::default()));
 //! let jobs = run::jobs(&file, &run::new_run_id(), &source, &dest);
-//! let reports = run::run_jobs(runtime, jobs, services.clone(), 2).await;
+//! let reports = run::run_jobs(runtime, jobs, services.clone(), run::Schedule::of(&file)).await;
 //! assert!(reports.iter().all(|r| r.succeeded()));
 //! # Ok(()) }
 //! ```
 
 mod bindings;
+pub mod cancel;
 pub mod channel;
 pub mod checkpoint;
 pub mod component;
@@ -26,11 +27,13 @@ pub mod host_api;
 pub mod metrics;
 pub mod pipeline;
 pub mod preflight;
+pub mod progress;
 pub mod retry;
 pub mod run;
 pub mod runtime;
 pub mod sandbox;
 pub mod state;
 pub mod stream;
+pub mod supervise;
 
 pub use bindings::SUPPORTED_CONTRACTS;

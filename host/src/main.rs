@@ -1,6 +1,7 @@
 //! The `rapidbyte` command line.
 //!
-//! Exit codes: 0 success; 1 a stream failed; 2 bad usage or configuration.
+//! Exit codes: 0 success; 1 a stream failed; 2 bad usage or configuration;
+//! 130 cancelled (Ctrl-C or SIGTERM) after committing to the last checkpoint.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,7 +15,10 @@ use rapidbyte::pipeline::PipelineFile;
 use rapidbyte::preflight::{preflight, Preflight};
 use rapidbyte::run::{self, StreamSummary};
 use rapidbyte::runtime::Runtime;
-use rapidbyte::state::MemoryState;
+use rapidbyte::pipeline::StateBackendName;
+use rapidbyte::progress;
+use rapidbyte::state::{self, MemoryState, RunRecord};
+use std::io::IsTerminal;
 use rapidbyte_protocol::Role;
 
 #[derive(Parser)]
@@ -33,13 +37,48 @@ struct Cli {
     command: Command,
 }
 
+/// Flags of `run` (they override the pipeline file).
+#[derive(clap::Args, Clone)]
+struct RunFlags {
+    /// Print the summary as JSON (no progress display).
+    #[arg(long)]
+    json: bool,
+    /// The SQLite state file (default: the pipeline's `state:`, else `<pipeline>.state.db` beside it).
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Also write Prometheus text-format metrics to this file (every second and at the end).
+    #[arg(long)]
+    metrics_file: Option<PathBuf>,
+    /// Also serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464).
+    #[arg(long)]
+    metrics_addr: Option<std::net::SocketAddr>,
+    /// Seconds between progress log lines when stderr is not a terminal.
+    #[arg(long, default_value_t = 10)]
+    progress_interval: u64,
+    #[arg(skip)]
+    quiet: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a pipeline file.
     Run {
         /// The pipeline file (YAML).
         pipeline: PathBuf,
-        /// Print the summary as JSON.
+        #[command(flatten)]
+        flags: RunFlags,
+    },
+    /// List a pipeline's recent runs with outcome and counts (from its state).
+    Runs {
+        /// The pipeline file (YAML).
+        pipeline: PathBuf,
+        /// The state file, when not the pipeline's own.
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// How many runs.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON.
         #[arg(long)]
         json: bool,
     },
@@ -100,59 +139,202 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
     let dir = connector_dir(cli.connector_dir);
     let runtime = Arc::new(Runtime::new(Runtime::default_cache_dir()).map_err(|e| miette::miette!("{e:#}"))?);
     match cli.command {
-        Command::Run { pipeline, json } => run_pipeline(runtime, &dir, &pipeline, json).await,
+        Command::Run { pipeline, mut flags } => {
+            flags.quiet = cli.quiet;
+            run_pipeline(runtime, &dir, &pipeline, flags).await
+        }
+        Command::Runs { pipeline, state, limit, json } => list_runs(&pipeline, state, limit, json),
         Command::Check { pipeline } => check(runtime, &dir, &pipeline).await,
         Command::Discover { pipeline, json } => discover(runtime, &dir, &pipeline, json).await,
         Command::Connectors => list_connectors(&runtime, &dir),
     }
 }
 
-async fn run_pipeline(runtime: Arc<Runtime>, dir: &Path, path: &Path, json: bool) -> Result<ExitCode> {
+async fn run_pipeline(runtime: Arc<Runtime>, dir: &Path, path: &Path, opts: RunFlags) -> Result<ExitCode> {
     // § Features: everything is checked before any data moves or any state is written.
     let Preflight { file, source, destination } = preflight(&runtime, dir, path)?;
+    let state_section = match &opts.state {
+        Some(p) => rapidbyte::pipeline::StateSection { backend: StateBackendName::Sqlite, path: Some(p.clone()), ..Default::default() },
+        None => file.state.clone(),
+    };
+    let state = state::open(&state_section, path).map_err(|e| {
+        miette::miette!(code = "rapidbyte::state::unavailable", help = "check `state:` in the pipeline file, or pass --state <file>", "{e}")
+    })?;
     let run_id = run::new_run_id();
     tracing::info!(pipeline = %file.pipeline, %run_id, streams = file.streams.len(), "run started");
-    let services = RunServices::new(Arc::new(MemoryState::default()));
+    let services = RunServices::new(Arc::clone(&state));
+    let mut record = RunRecord {
+        run_id: run_id.clone(),
+        pipeline: file.pipeline.clone(),
+        started_at: state::now_epoch(),
+        finished_at: None,
+        outcome: "running".into(),
+        records_read: 0,
+        records_written: 0,
+        bytes_written: 0,
+        retries: 0,
+        error: None,
+    };
+    state.record_run(&record).map_err(|e| miette::miette!("{e}"))?;
+
+    // Ctrl-C / SIGTERM: stop at the last checkpoint; a second Ctrl-C exits at once.
+    let cancel = services.cancel.clone();
+    tokio::spawn(async move {
+        wait_for_stop_signal().await;
+        eprintln!("\ncancelling: committing up to the last checkpoint (press Ctrl-C again to stop at once)");
+        cancel.cancel();
+        wait_for_stop_signal().await;
+        std::process::exit(EXIT_CANCELLED.into());
+    });
+
+    let display = if opts.json || opts.quiet {
+        progress::Display::Off
+    } else if std::io::stderr().is_terminal() {
+        progress::Display::Live
+    } else {
+        progress::Display::Log(std::time::Duration::from_secs(opts.progress_interval.max(1)))
+    };
+    let streams: Vec<String> = file.streams.iter().map(|s| s.name.clone()).collect();
+    let export = progress::Export { file: opts.metrics_file.clone(), addr: opts.metrics_addr };
+    let reporter = progress::Reporter::start(Arc::clone(&services.metrics), &file.pipeline, streams, display, export)
+        .await
+        .map_err(|e| miette::miette!(help = "choose another --metrics-addr", "cannot serve metrics: {e}"))?;
+
     let started = Instant::now();
     let jobs = run::jobs(&file, &run_id, &source, &destination);
-    let reports = run::run_jobs(runtime, jobs, services.clone(), file.limits.parallelism as usize).await;
+    let reports = run::run_jobs(runtime, jobs, services.clone(), run::Schedule::of(&file)).await;
+    reporter.finish();
     let summary = run::summarise(&reports, &services);
     let wall = run::since(started);
     let peak = run::peak_rss_bytes();
-    if json {
+
+    let cancelled = reports.iter().any(|r| r.cancelled);
+    let failed = reports.iter().any(|r| !r.succeeded() && !r.stopped_by_cancel());
+    record.finished_at = Some(state::now_epoch());
+    record.outcome = if failed { "failed" } else if cancelled { "cancelled" } else { "succeeded" }.into();
+    record.records_read = summary.iter().map(|s| s.records_read).sum();
+    record.records_written = summary.iter().map(|s| s.records_written).sum();
+    record.bytes_written = summary.iter().map(|s| s.bytes_written).sum();
+    record.retries = summary.iter().map(|s| s.retries).sum();
+    record.error = reports.iter().filter(|r| !r.stopped_by_cancel()).find_map(|r| r.error().map(|e| format!("stream `{}`: {e}", r.stream)));
+    if let Err(e) = state.record_run(&record) {
+        tracing::warn!("cannot record the run: {e}");
+    }
+
+    if opts.json {
         let doc = serde_json::json!({
-            "pipeline": file.pipeline, "run_id": run_id, "wall_seconds": wall,
+            "pipeline": file.pipeline, "run_id": run_id, "outcome": record.outcome, "wall_seconds": wall,
             "peak_rss_bytes": peak, "streams": summary,
         });
         println!("{}", serde_json::to_string_pretty(&doc).into_diagnostic()?);
     } else {
         print_summary(&file.pipeline, &summary, wall, peak);
     }
-    for r in &reports {
+    for r in reports.iter().filter(|r| !r.succeeded() && !r.stopped_by_cancel()) {
         if let Some(e) = r.error() {
-            eprintln!("{:?}", miette::Report::msg(e.to_string()));
+            let mut help = "fix the cause and run again: committed checkpoints are kept, so the next run resumes from them".to_string();
+            if let Some(g) = &r.gave_up {
+                help = format!(
+                    "not retried: {} (category {}, code {}, attempt {}, commit state {}, safe to retry {})",
+                    g.reason,
+                    g.last.category,
+                    g.last.code,
+                    g.last.attempt,
+                    g.last.commit_state.as_deref().unwrap_or("not given"),
+                    g.last.safe_to_retry
+                );
+            }
+            let report = miette::miette!(help = help, "stream `{}` failed: {e}", r.stream);
+            eprintln!("{report:?}");
         }
     }
-    Ok(if reports.iter().all(|r| r.succeeded()) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else if cancelled {
+        eprintln!("cancelled: committed up to the last checkpoint; the next run resumes from there");
+        ExitCode::from(EXIT_CANCELLED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The exit code of a run stopped by Ctrl-C or SIGTERM (128 + SIGINT).
+const EXIT_CANCELLED: u8 = 130;
+
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Lists recent runs from the pipeline's state.
+fn list_runs(path: &Path, state_path: Option<PathBuf>, limit: usize, json: bool) -> Result<ExitCode> {
+    let file = PipelineFile::load(path)?;
+    let section = match state_path {
+        Some(p) => rapidbyte::pipeline::StateSection { backend: StateBackendName::Sqlite, path: Some(p), ..Default::default() },
+        None => file.state.clone(),
+    };
+    if section.backend == StateBackendName::Sqlite {
+        let db = section.path.clone().map(|p| if p.is_relative() { path.with_file_name(p) } else { p });
+        let db = db.unwrap_or_else(|| state::default_sqlite_path(path));
+        if !db.is_file() {
+            println!("no runs yet ({} does not exist)", db.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let state = state::open(&section, path).map_err(|e| miette::miette!("{e}"))?;
+    let runs = state.recent_runs(&file.pipeline, limit).map_err(|e| miette::miette!("{e}"))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&runs).into_diagnostic()?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:<20} {:<10} {:>8} {:>12} {:>12} {:>8}  {}", "run", "outcome", "secs", "records in", "records out", "retries", "error");
+    for r in runs {
+        let secs = r.finished_at.map(|f| (f - r.started_at).to_string()).unwrap_or_else(|| "-".into());
+        println!(
+            "{:<20} {:<10} {:>8} {:>12} {:>12} {:>8}  {}",
+            r.run_id,
+            r.outcome,
+            secs,
+            r.records_read,
+            r.records_written,
+            r.retries,
+            r.error.unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_summary(pipeline: &str, streams: &[StreamSummary], wall: f64, peak: Option<u64>) {
     println!("\npipeline `{pipeline}` — {wall:.2} s{}", peak.map(|p| format!(", peak memory {:.1} MiB", p as f64 / 1048576.0)).unwrap_or_default());
     println!(
-        "{:<20} {:>6} {:>12} {:>12} {:>12} {:>9} {:>9} {:>6} {:>12}",
-        "stream", "status", "records in", "records out", "bytes", "batches", "ckpts", "secs", "rows/s"
+        "{:<20} {:>9} {:>12} {:>12} {:>12} {:>9} {:>9} {:>7} {:>6} {:>12}",
+        "stream", "status", "records in", "records out", "bytes", "batches", "ckpts", "retries", "secs", "rows/s"
     );
     for s in streams {
         let rate = if s.wall_seconds > 0.0 { s.records_written as f64 / s.wall_seconds } else { 0.0 };
         println!(
-            "{:<20} {:>6} {:>12} {:>12} {:>12} {:>9} {:>9} {:>6.2} {:>12.0}",
+            "{:<20} {:>9} {:>12} {:>12} {:>12} {:>9} {:>9} {:>7} {:>6.2} {:>12.0}",
             s.stream,
-            if s.ok { "ok" } else { "FAILED" },
+            if s.ok { "ok" } else if s.cancelled { "cancelled" } else { "FAILED" },
             s.records_read,
             s.records_written,
             s.bytes_read,
             s.batches_emitted,
             s.checkpoints,
+            s.retries,
             s.wall_seconds,
             rate
         );

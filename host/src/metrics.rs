@@ -84,6 +84,47 @@ impl MetricsHub {
     }
 }
 
+impl MetricsHub {
+    /// The Prometheus text exposition of every aggregate: counters as
+    /// `rapidbyte_<name>_total`, histograms as `_sum`/`_count`, gauges as is,
+    /// labelled by pipeline, stream and role.
+    pub fn prometheus_text(&self, pipeline: &str) -> String {
+        use std::fmt::Write;
+        let mut by_name: BTreeMap<String, (&'static str, Vec<String>)> = BTreeMap::new();
+        for (k, v) in self.snapshot() {
+            let name: String = k.name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+            let labels = format!("pipeline=\"{}\",stream=\"{}\",role=\"{}\"", escape(pipeline), escape(&k.stream), k.role);
+            match v {
+                Aggregate::Counter(n) => {
+                    let e = by_name.entry(format!("rapidbyte_{name}_total")).or_insert(("counter", Vec::new()));
+                    e.1.push(format!("{{{labels}}} {n}"));
+                }
+                Aggregate::Gauge(g) => {
+                    let e = by_name.entry(format!("rapidbyte_{name}")).or_insert(("gauge", Vec::new()));
+                    e.1.push(format!("{{{labels}}} {g}"));
+                }
+                Aggregate::Histogram { count, sum } => {
+                    let e = by_name.entry(format!("rapidbyte_{name}")).or_insert(("summary", Vec::new()));
+                    e.1.push(format!("_sum{{{labels}}} {sum}"));
+                    e.1.push(format!("_count{{{labels}}} {count}"));
+                }
+            }
+        }
+        let mut out = String::new();
+        for (name, (kind, samples)) in by_name {
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for s in samples {
+                let _ = writeln!(out, "{name}{s}");
+            }
+        }
+        out
+    }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +142,20 @@ mod tests {
         assert_eq!(hub.counter("s", Role::Destination, "records_read"), 0);
         assert_eq!(hub.histogram_sum("s", Role::Source, "fetch_ms"), 4.0);
         assert!(hub.snapshot().iter().any(|(k, v)| k.name == "lag" && *v == Aggregate::Gauge(1.0)));
+    }
+
+    #[test]
+    fn prometheus_text_has_types_labels_and_values() {
+        let hub = MetricsHub::default();
+        hub.record("orders", Role::Source, &Metric::counter("records_read", 5));
+        hub.record("orders", Role::Source, &Metric::histogram("fetch_ms", 1.5));
+        hub.record("orders", Role::Source, &Metric::histogram("fetch_ms", 2.0));
+        hub.record("a\"b", Role::Destination, &Metric::gauge("lag", 3.0));
+        let text = hub.prometheus_text("p");
+        assert!(text.contains("# TYPE rapidbyte_records_read_total counter\n"), "{text}");
+        assert!(text.contains("rapidbyte_records_read_total{pipeline=\"p\",stream=\"orders\",role=\"source\"} 5\n"), "{text}");
+        assert!(text.contains("rapidbyte_fetch_ms_sum{pipeline=\"p\",stream=\"orders\",role=\"source\"} 3.5\n"), "{text}");
+        assert!(text.contains("rapidbyte_fetch_ms_count{pipeline=\"p\",stream=\"orders\",role=\"source\"} 2\n"), "{text}");
+        assert!(text.contains("rapidbyte_lag{pipeline=\"p\",stream=\"a\\\"b\",role=\"destination\"} 3\n"), "{text}");
     }
 }

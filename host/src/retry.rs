@@ -4,7 +4,7 @@
 //! clock, no randomness inside: the caller passes the jitter draw, so the
 //! table test below covers every case exactly.
 //!
-//! Not yet wired into the stream runner (issue 5).
+//! [`crate::supervise`] applies it to each stream.
 
 use std::time::Duration;
 
@@ -21,6 +21,28 @@ pub struct RetryContext {
     pub exactly_once: bool,
     /// Replaying a chunk cannot duplicate data (upsert or replace).
     pub idempotent_write: bool,
+    /// Chunks are already committed that a rerun would read and append again
+    /// (a full-refresh append stream with no cursor to resume from).
+    pub replay_duplicates: bool,
+}
+
+/// One retry the engine made, as logged and reported.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RetryRecord {
+    /// The attempt that failed (1 for the first run).
+    pub attempt: u32,
+    /// The error's category.
+    pub category: String,
+    /// The error's code.
+    pub code: String,
+    /// Its commit state, if it gave one.
+    pub commit_state: Option<String>,
+    /// Whether the connector said a retry is safe.
+    pub safe_to_retry: bool,
+    /// The wait before the next attempt.
+    pub delay_ms: u64,
+    /// Whether the next attempt resumes from the destination's committed token.
+    pub resume_from_committed: bool,
 }
 
 /// The host's decision.
@@ -52,6 +74,11 @@ pub fn decide(error: &ConnectorError, ctx: RetryContext, jitter: f64) -> Decisio
     }
     if ctx.attempt >= ctx.max_attempts {
         return Decision::Fail { reason: "retries exhausted" };
+    }
+    if ctx.replay_duplicates {
+        return Decision::Fail {
+            reason: "chunks of this full-refresh append stream are already committed and a rerun would append them again (use write_mode replace or upsert, or an incremental cursor)",
+        };
     }
     let delay = delay(error, ctx.attempt, jitter);
     match error.commit_state {
@@ -93,7 +120,7 @@ mod tests {
     use super::*;
 
     fn ctx(exactly_once: bool, idempotent_write: bool) -> RetryContext {
-        RetryContext { attempt: 1, max_attempts: 5, exactly_once, idempotent_write }
+        RetryContext { attempt: 1, max_attempts: 5, exactly_once, idempotent_write, replay_duplicates: false }
     }
 
     fn kind(d: &Decision) -> &'static str {
@@ -151,6 +178,8 @@ mod tests {
         let e = ConnectorError::transient_db("X", "m");
         let last = RetryContext { attempt: 5, ..ctx(false, false) };
         assert_eq!(decide(&e, last, 0.0), Decision::Fail { reason: "retries exhausted" });
+        let replay = RetryContext { replay_duplicates: true, ..ctx(false, false) };
+        assert_eq!(kind(&decide(&e, replay, 0.0)), "fail", "a rerun would append committed chunks again");
     }
 
     #[test]

@@ -12,7 +12,8 @@ use crate::host_api::RunServices;
 use crate::pipeline::{ConnectorSection, DeliveryName, PipelineFile, StreamSection, WriteModeName};
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::sandbox::SandboxSpec;
-use crate::stream::{run_stream, ConnectorSpec, StreamJob, StreamReport};
+use crate::stream::{ConnectorSpec, StreamJob, StreamReport};
+use crate::supervise::run_with_retries;
 
 /// A connector named in a pipeline that cannot be used.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -166,16 +167,36 @@ pub fn jobs(file: &PipelineFile, run_id: &str, source: &Arc<LoadedComponent>, de
         .collect()
 }
 
-/// Runs jobs, at most `parallelism` at once, in pipeline order.
-pub async fn run_jobs(runtime: Arc<Runtime>, jobs: Vec<StreamJob>, services: RunServices, parallelism: usize) -> Vec<StreamReport> {
-    let gate = Arc::new(tokio::sync::Semaphore::new(parallelism.max(1)));
+/// How a run's streams are scheduled.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    /// Streams at once.
+    pub parallelism: usize,
+    /// Attempts per stream (1: no retries).
+    pub max_attempts: u32,
+}
+
+impl Schedule {
+    /// The pipeline file's schedule.
+    pub fn of(file: &PipelineFile) -> Self {
+        Self { parallelism: file.limits.parallelism as usize, max_attempts: file.retry.max_attempts }
+    }
+}
+
+/// Runs jobs, at most `parallelism` at once, in pipeline order, retrying
+/// transient failures. After a cancel, streams not yet started do not start.
+pub async fn run_jobs(runtime: Arc<Runtime>, jobs: Vec<StreamJob>, services: RunServices, schedule: Schedule) -> Vec<StreamReport> {
+    let gate = Arc::new(tokio::sync::Semaphore::new(schedule.parallelism.max(1)));
     let handles: Vec<_> = jobs
         .into_iter()
         .map(|job| {
             let (runtime, services, gate) = (Arc::clone(&runtime), services.clone(), Arc::clone(&gate));
             tokio::spawn(async move {
                 let _slot = gate.acquire_owned().await.expect("gate open");
-                run_stream(runtime, job, services).await
+                if services.cancel.is_cancelled() {
+                    return StreamReport::not_started(&job, "the run was cancelled before this stream started");
+                }
+                run_with_retries(runtime, job, services, schedule.max_attempts).await
             })
         })
         .collect();
@@ -207,6 +228,10 @@ pub struct StreamSummary {
     pub batches_written: u64,
     /// `checkpoint_count` of both sides.
     pub checkpoints: u64,
+    /// Retries the engine made (SPEC § Errors).
+    pub retries: u64,
+    /// Stopped by a cancel at a checkpoint.
+    pub cancelled: bool,
     /// Wall time in seconds.
     pub wall_seconds: f64,
     /// Seconds per phase, `<role>.<metric>` (e.g. `source.fetch_ms`), from
@@ -233,6 +258,8 @@ pub fn summarise(reports: &[StreamReport], services: &RunServices) -> Vec<Stream
                 batches_emitted: hub.counter(s, Role::Source, m::BATCHES_EMITTED),
                 batches_written: hub.counter(s, Role::Destination, m::BATCHES_WRITTEN),
                 checkpoints: hub.counter(s, Role::Destination, m::CHECKPOINT_COUNT),
+                retries: r.retries.len() as u64,
+                cancelled: r.stopped_by_cancel(),
                 wall_seconds: r.wall.as_secs_f64(),
                 phase_seconds: hub
                     .snapshot()

@@ -71,12 +71,55 @@ pub struct StreamReport {
     pub wall: Duration,
     /// The cursor committed when the stream ended.
     pub committed_cursor: Option<CursorInfo>,
+    /// Checkpoints both sides committed in this attempt.
+    pub checkpoints_committed: u64,
+    /// The run was cancelled and the stream stopped at a checkpoint.
+    pub cancelled: bool,
+    /// The retries made before this report's attempt (SPEC § Errors).
+    pub retries: Vec<crate::retry::RetryRecord>,
+    /// Why the engine stopped retrying, after a final failure.
+    pub gave_up: Option<crate::supervise::GaveUp>,
 }
 
 impl StreamReport {
     /// Whether both sides finished.
     pub fn succeeded(&self) -> bool {
         self.source.error.is_none() && self.destination.error.is_none()
+    }
+
+    /// A stream that never ran (the run was cancelled first).
+    pub fn not_started(job: &StreamJob, reason: &str) -> Self {
+        let side = |spec: &ConnectorSpec| SideReport {
+            connector: spec.component.manifest.name.clone(),
+            error: Some(InstanceError::NotStarted {
+                connector: spec.component.manifest.name.clone(),
+                stream: job.context.stream_name.clone(),
+                reason: reason.to_string(),
+            }),
+            ..Default::default()
+        };
+        Self {
+            stream: job.context.stream_name.clone(),
+            source: side(&job.source),
+            destination: side(&job.destination),
+            wall: Duration::ZERO,
+            committed_cursor: None,
+            checkpoints_committed: 0,
+            cancelled: true,
+            retries: Vec::new(),
+            gave_up: None,
+        }
+    }
+
+    /// Cancelled cleanly: the source stopped because of the cancel and the
+    /// destination committed up to the last checkpoint.
+    pub fn stopped_by_cancel(&self) -> bool {
+        let source_cancelled = match &self.source.error {
+            None => true,
+            Some(e) => e.connector_error().is_some_and(|e| e.code == crate::cancel::CANCELLED) || matches!(e, InstanceError::NotStarted { .. }),
+        };
+        let destination_ok = self.destination.error.is_none() || matches!(self.destination.error, Some(InstanceError::NotStarted { .. }));
+        self.cancelled && source_cancelled && destination_ok
     }
 
     /// The root cause of a failure: a side that failed because its peer
@@ -108,6 +151,7 @@ pub async fn run_stream(runtime: Arc<Runtime>, mut job: StreamJob, services: Run
     }
     let limits = ctx.limits;
     let (tx, rx) = batch_channel(job.max_inflight_bytes, limits.max_inflight_batches as usize);
+    let rx = rx.with_cancel(services.cancel.clone());
 
     let labels = |spec: &ConnectorSpec, role| InstanceLabels {
         pipeline: job.context.pipeline.clone(),
@@ -164,6 +208,10 @@ pub async fn run_stream(runtime: Arc<Runtime>, mut job: StreamJob, services: Run
         destination: joined(destination, &job.destination),
         wall: started.elapsed(),
         committed_cursor: coordinator.committed_cursor().ok().flatten(),
+        checkpoints_committed: coordinator.last_committed(),
+        cancelled: services.cancel.is_cancelled(),
+        retries: Vec::new(),
+        gave_up: None,
     }
 }
 

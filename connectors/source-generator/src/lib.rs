@@ -3,10 +3,15 @@
 //! source checkpoint whenever an interval passes and at the end.
 //!
 //! Config: `{"rows": 1000000, "batch_rows": 8192}` (`batch_rows` optional).
+//! For retry tests, `"fail_times": N` makes the first N runs of a stream fail
+//! with a transient network error after `fail_after_rows` rows (default 0);
+//! the count is kept in host state, so it spans instances and attempts.
+//! `"pause_ms": M` sleeps after each batch, making a run slow enough to
+//! interrupt in tests.
 //! The checkpoint cursor is the next row id, so an incremental run resumes
 //! after the last committed row.
 
-use rapidbyte_sdk::{config, ConnectorError, CursorInfo, Emitter, ReadSummary, Source, StreamContext, StreamSchema};
+use rapidbyte_sdk::{config, host, BackoffClass, ConnectorError, StateScope, CursorInfo, Emitter, ReadSummary, Source, StreamContext, StreamSchema};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -15,6 +20,29 @@ struct Config {
     rows: u64,
     #[serde(default)]
     batch_rows: Option<usize>,
+    #[serde(default)]
+    fail_times: u32,
+    #[serde(default)]
+    fail_after_rows: u64,
+    /// Sleep after each batch (slow runs for interruption tests).
+    #[serde(default)]
+    pause_ms: u64,
+}
+
+const FAILURES_KEY: &str = "generator.injected_failures";
+
+/// Fails this run if fewer than `fail_times` runs of the stream have failed.
+fn maybe_fail(config: &Config) -> Result<(), ConnectorError> {
+    if config.fail_times == 0 {
+        return Ok(());
+    }
+    let done: u32 = host::state_get(StateScope::Stream, FAILURES_KEY)?.and_then(|v| v.parse().ok()).unwrap_or(0);
+    if done >= config.fail_times {
+        return Ok(());
+    }
+    host::state_put(StateScope::Stream, FAILURES_KEY, &(done + 1).to_string())?;
+    Err(ConnectorError::transient_network("INJECTED_FAILURE", format!("injected failure {} of {}", done + 1, config.fail_times))
+        .with_backoff(BackoffClass::Fast))
 }
 
 struct Generator {
@@ -56,11 +84,19 @@ impl Source for Generator {
             (next > 0).then(|| CursorInfo { field: "id".into(), last_value: Some((next - 1).to_string()), ..Default::default() })
         };
         let mut next = start;
+        let mut failure_checked = false;
         while next < self.config.rows {
+            if !failure_checked && next - start >= self.config.fail_after_rows {
+                failure_checked = true;
+                maybe_fail(&self.config)?;
+            }
             let len = batch_rows.min((self.config.rows - next) as usize);
             let batch = rapidbyte_testdata::batch(next as i64, len).map_err(internal)?;
             out.emit(&batch)?;
             next += len as u64;
+            if self.config.pause_ms > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(self.config.pause_ms));
+            }
             if out.checkpoint_due() {
                 out.checkpoint(cursor(next))?;
             }

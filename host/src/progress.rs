@@ -1,0 +1,139 @@
+//! Live progress of a run from the connectors' metrics as they arrive
+//! (SPEC § Metrics): a redrawn per-stream display on a terminal, plain
+//! periodic log lines otherwise, and the Prometheus text exposition in a
+//! file and/or over HTTP.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rapidbyte_protocol::{metric_names as m, Role};
+
+use crate::metrics::MetricsHub;
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Display {
+    /// Redraw a line per stream on stderr (a terminal).
+    Live,
+    /// A log line per stream every `interval` (pipes, CI).
+    Log(Duration),
+    /// Nothing (`--quiet`, `--json`).
+    Off,
+}
+
+/// Where Prometheus metrics go.
+#[derive(Debug, Clone, Default)]
+pub struct Export {
+    /// Rewritten every second and at the end.
+    pub file: Option<PathBuf>,
+    /// Served at `http://<addr>/metrics`.
+    pub addr: Option<std::net::SocketAddr>,
+}
+
+/// Runs until dropped.
+pub struct Reporter {
+    task: tokio::task::JoinHandle<()>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    hub: Arc<MetricsHub>,
+    pipeline: String,
+    export: Export,
+}
+
+/// One stream's line.
+fn line(hub: &MetricsHub, stream: &str, elapsed: f64) -> String {
+    let read = hub.counter(stream, Role::Source, m::RECORDS_READ);
+    let written = hub.counter(stream, Role::Destination, m::RECORDS_WRITTEN);
+    let bytes = hub.counter(stream, Role::Destination, m::BYTES_WRITTEN).max(hub.counter(stream, Role::Source, m::BYTES_READ));
+    let rate = if elapsed > 0.0 { written as f64 / elapsed } else { 0.0 };
+    format!(
+        "{stream:<20} read {read:>12}  written {written:>12}  {:>9.1} MiB  {rate:>11.0} rows/s",
+        bytes as f64 / 1048576.0
+    )
+}
+
+impl Reporter {
+    /// Starts showing progress of `streams`.
+    pub async fn start(hub: Arc<MetricsHub>, pipeline: &str, streams: Vec<String>, display: Display, export: Export) -> std::io::Result<Self> {
+        let server = match export.addr {
+            Some(addr) => Some(serve(addr, Arc::clone(&hub), pipeline.to_string()).await?),
+            None => None,
+        };
+        let (h, p, e) = (Arc::clone(&hub), pipeline.to_string(), export.clone());
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            let tick = if display == Display::Live { Duration::from_millis(500) } else { Duration::from_secs(1) };
+            let (mut last_export, mut last_log) = (Instant::now(), Instant::now());
+            let mut drawn = false;
+            loop {
+                tokio::time::sleep(tick).await;
+                let elapsed = started.elapsed().as_secs_f64();
+                match display {
+                    Display::Live => {
+                        let mut err = std::io::stderr().lock();
+                        if drawn {
+                            let _ = write!(err, "\x1b[{}A", streams.len());
+                        }
+                        drawn = true;
+                        for s in &streams {
+                            let _ = writeln!(err, "\x1b[2K{}", line(&h, s, elapsed));
+                        }
+                    }
+                    Display::Log(every) if last_log.elapsed() >= every => {
+                        last_log = Instant::now();
+                        for s in &streams {
+                            tracing::info!(pipeline = %p, "progress {}", line(&h, s, elapsed).split_whitespace().collect::<Vec<_>>().join(" "));
+                        }
+                    }
+                    _ => {}
+                }
+                if last_export.elapsed() >= Duration::from_secs(1) {
+                    write_file(&e, &h, &p);
+                    last_export = Instant::now();
+                }
+            }
+        });
+        Ok(Self { task, server, hub, pipeline: pipeline.to_string(), export })
+    }
+
+    /// Stops the display and writes the final metrics file.
+    pub fn finish(self) {
+        self.task.abort();
+        if let Some(s) = &self.server {
+            s.abort();
+        }
+        write_file(&self.export, &self.hub, &self.pipeline);
+    }
+}
+
+fn write_file(export: &Export, hub: &MetricsHub, pipeline: &str) {
+    let Some(path) = &export.file else { return };
+    // Write then rename, so a scraper never reads half a file.
+    let tmp = path.with_extension("tmp");
+    if std::fs::write(&tmp, hub.prometheus_text(pipeline)).and_then(|_| std::fs::rename(&tmp, path)).is_err() {
+        tracing::warn!(path = %path.display(), "cannot write the metrics file");
+    }
+}
+
+/// A minimal HTTP endpoint: any GET answers with the text exposition.
+async fn serve(addr: std::net::SocketAddr, hub: Arc<MetricsHub>, pipeline: String) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!("serving Prometheus metrics at http://{}/metrics", listener.local_addr()?);
+    Ok(tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let body = hub.prometheus_text(&pipeline);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = sock.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(head.as_bytes()).await;
+                let _ = sock.write_all(body.as_bytes()).await;
+            });
+        }
+    }))
+}

@@ -1,0 +1,189 @@
+//! State in PostgreSQL tables, for deployments where several hosts share
+//! one pipeline's state. The trait is synchronous (state calls are rare:
+//! once per checkpoint), so the client lives on its own thread with its own
+//! small runtime and callers wait for its answer.
+
+use std::sync::mpsc;
+use std::sync::Mutex;
+
+use tokio_postgres::{Client, NoTls};
+
+use super::{RunRecord, StateError, StateStore};
+
+type Job = Box<dyn FnOnce(&Client, &tokio::runtime::Runtime) + Send>;
+
+/// State in a PostgreSQL schema (`rapidbyte` by default).
+pub struct PostgresState {
+    jobs: Mutex<mpsc::Sender<Job>>,
+    schema: String,
+}
+
+fn err(e: impl std::fmt::Display) -> StateError {
+    StateError(format!("postgres state: {e}"))
+}
+
+impl PostgresState {
+    /// Connects and creates the state tables if needed.
+    pub fn connect(url: &str, schema: &str) -> Result<Self, StateError> {
+        let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), StateError>>();
+        let url = url.to_string();
+        std::thread::Builder::new()
+            .name("rapidbyte-pg-state".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => return drop(ready_tx.send(Err(err(e)))),
+                };
+                let client = match rt.block_on(tokio_postgres::connect(&url, NoTls)) {
+                    Ok((client, connection)) => {
+                        rt.spawn(connection);
+                        client
+                    }
+                    Err(e) => return drop(ready_tx.send(Err(err(format!("cannot connect to {url}: {e}"))))),
+                };
+                let _ = ready_tx.send(Ok(()));
+                while let Ok(job) = jobs_rx.recv() {
+                    job(&client, &rt);
+                }
+            })
+            .map_err(err)?;
+        ready_rx.recv().map_err(err)??;
+        let state = Self { jobs: Mutex::new(jobs_tx), schema: schema.to_string() };
+        let s = state.ident();
+        state.call(move |c| {
+            Box::pin(async move {
+                c.batch_execute(&format!(
+                    "CREATE SCHEMA IF NOT EXISTS {s};
+                     CREATE TABLE IF NOT EXISTS {s}.state (scope text NOT NULL, key text NOT NULL, value text NOT NULL,
+                        updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (scope, key));
+                     CREATE TABLE IF NOT EXISTS {s}.runs (run_id text PRIMARY KEY, pipeline text NOT NULL,
+                        started_at bigint NOT NULL, finished_at bigint, outcome text NOT NULL,
+                        records_read bigint NOT NULL, records_written bigint NOT NULL, bytes_written bigint NOT NULL,
+                        retries bigint NOT NULL, error text);"
+                ))
+                .await
+            })
+        })?;
+        Ok(state)
+    }
+
+    fn ident(&self) -> String {
+        format!("\"{}\"", self.schema.replace('"', "\"\""))
+    }
+
+    /// Runs `f` with the client on the state thread and waits for its result.
+    fn call<T: Send + 'static>(
+        &self,
+        f: impl for<'c> FnOnce(&'c Client) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, tokio_postgres::Error>> + 'c>>
+            + Send
+            + 'static,
+    ) -> Result<T, StateError> {
+        let (tx, rx) = mpsc::channel();
+        let job: Job = Box::new(move |client, rt| {
+            let _ = tx.send(rt.block_on(f(client)));
+        });
+        self.jobs.lock().expect("state lock").send(job).map_err(|_| err("the state connection thread stopped"))?;
+        rx.recv().map_err(|_| err("the state connection thread stopped"))?.map_err(err)
+    }
+}
+
+impl StateStore for PostgresState {
+    fn get(&self, scope: &str, key: &str) -> Result<Option<String>, StateError> {
+        let sql = format!("SELECT value FROM {}.state WHERE scope = $1 AND key = $2", self.ident());
+        let (scope, key) = (scope.to_string(), key.to_string());
+        self.call(move |c| Box::pin(async move { Ok(c.query_opt(&sql, &[&scope, &key]).await?.map(|r| r.get(0))) }))
+    }
+
+    fn put(&self, scope: &str, key: &str, value: &str) -> Result<(), StateError> {
+        let sql = format!(
+            "INSERT INTO {}.state (scope, key, value) VALUES ($1, $2, $3)
+             ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value, updated_at = now()",
+            self.ident()
+        );
+        let (scope, key, value) = (scope.to_string(), key.to_string(), value.to_string());
+        self.call(move |c| Box::pin(async move { c.execute(&sql, &[&scope, &key, &value]).await.map(drop) }))
+    }
+
+    fn compare_and_set(&self, scope: &str, key: &str, expected: Option<&str>, value: &str) -> Result<bool, StateError> {
+        let s = self.ident();
+        let (scope, key, value, expected) = (scope.to_string(), key.to_string(), value.to_string(), expected.map(str::to_string));
+        self.call(move |c| {
+            Box::pin(async move {
+                let n = match &expected {
+                    None => {
+                        let sql = format!("INSERT INTO {s}.state (scope, key, value) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING");
+                        c.execute(&sql, &[&scope, &key, &value]).await?
+                    }
+                    Some(old) => {
+                        let sql = format!("UPDATE {s}.state SET value = $3, updated_at = now() WHERE scope = $1 AND key = $2 AND value = $4");
+                        c.execute(&sql, &[&scope, &key, &value, old]).await?
+                    }
+                };
+                Ok(n == 1)
+            })
+        })
+    }
+
+    fn record_run(&self, run: &RunRecord) -> Result<(), StateError> {
+        let sql = format!(
+            "INSERT INTO {}.runs VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (run_id) DO UPDATE SET pipeline = excluded.pipeline, started_at = excluded.started_at,
+               finished_at = excluded.finished_at, outcome = excluded.outcome, records_read = excluded.records_read,
+               records_written = excluded.records_written, bytes_written = excluded.bytes_written,
+               retries = excluded.retries, error = excluded.error",
+            self.ident()
+        );
+        let r = run.clone();
+        self.call(move |c| {
+            Box::pin(async move {
+                c.execute(
+                    &sql,
+                    &[
+                        &r.run_id,
+                        &r.pipeline,
+                        &r.started_at,
+                        &r.finished_at,
+                        &r.outcome,
+                        &(r.records_read as i64),
+                        &(r.records_written as i64),
+                        &(r.bytes_written as i64),
+                        &(r.retries as i64),
+                        &r.error,
+                    ],
+                )
+                .await
+                .map(drop)
+            })
+        })
+    }
+
+    fn recent_runs(&self, pipeline: &str, limit: usize) -> Result<Vec<RunRecord>, StateError> {
+        let sql = format!(
+            "SELECT run_id, pipeline, started_at, finished_at, outcome, records_read, records_written, bytes_written, retries, error
+             FROM {}.runs WHERE pipeline = $1 ORDER BY started_at DESC, run_id DESC LIMIT $2",
+            self.ident()
+        );
+        let (pipeline, limit) = (pipeline.to_string(), limit as i64);
+        self.call(move |c| {
+            Box::pin(async move {
+                let rows = c.query(&sql, &[&pipeline, &limit]).await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| RunRecord {
+                        run_id: r.get(0),
+                        pipeline: r.get(1),
+                        started_at: r.get(2),
+                        finished_at: r.get(3),
+                        outcome: r.get(4),
+                        records_read: r.get::<_, i64>(5) as u64,
+                        records_written: r.get::<_, i64>(6) as u64,
+                        bytes_written: r.get::<_, i64>(7) as u64,
+                        retries: r.get::<_, i64>(8) as u64,
+                        error: r.get(9),
+                    })
+                    .collect())
+            })
+        })
+    }
+}

@@ -1,0 +1,111 @@
+//! Runs a stream to success, cancellation or a final failure, retrying
+//! transient failures as [`crate::retry::decide`] says (SPEC § Errors).
+//! Every decision is logged with category, code, attempt, delay, commit
+//! state and safe-to-retry; every retry counts in the `retry_count` metric.
+
+use std::sync::Arc;
+
+use rapidbyte_protocol::{Metric, Role, SyncMode, WriteMode};
+
+use crate::host_api::RunServices;
+use crate::retry::{decide, Decision, RetryContext, RetryRecord};
+use crate::runtime::Runtime;
+use crate::stream::{run_stream, StreamJob, StreamReport};
+
+/// The host's metric counting retries of a stream (reported under the destination role).
+pub const RETRY_COUNT: &str = "retry_count";
+
+/// Why a stream stopped for good after a failure.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GaveUp {
+    /// The decision's reason.
+    pub reason: String,
+    /// The last error's fields, as in the retry log.
+    pub last: RetryRecord,
+}
+
+/// Runs `job` up to `max_attempts` times; the report is the last attempt's,
+/// with the retries made before it and, after a final failure, why.
+pub async fn run_with_retries(runtime: Arc<Runtime>, job: StreamJob, services: RunServices, max_attempts: u32) -> StreamReport {
+    let stream = job.context.stream_name.clone();
+    let mut retries = Vec::new();
+    let mut attempt = 1u32;
+    loop {
+        let mut report = run_stream(Arc::clone(&runtime), job.clone(), services.clone()).await;
+        report.retries = retries.clone();
+        if report.succeeded() || report.cancelled {
+            return report;
+        }
+        // Host-side failures (traps, limits, protocol breaches) carry no
+        // connector error: they are not transient and are never retried.
+        let Some(error) = report.error().and_then(|e| e.connector_error()).cloned() else {
+            return report;
+        };
+        let ctx = RetryContext {
+            attempt,
+            max_attempts,
+            exactly_once: job.context.commit_token_base.is_some(),
+            idempotent_write: matches!(job.context.write_mode, WriteMode::Replace | WriteMode::Upsert(_)),
+            replay_duplicates: job.context.sync_mode != SyncMode::Incremental
+                && job.context.write_mode == WriteMode::Append
+                && report.checkpoints_committed > 0,
+        };
+        let decision = decide(&error, ctx, jitter());
+        let (delay, resume) = match &decision {
+            Decision::Retry { delay } => (*delay, false),
+            Decision::ResumeFromCommitted { delay } => (*delay, true),
+            _ => (std::time::Duration::ZERO, false),
+        };
+        let record = RetryRecord {
+            attempt,
+            category: error.category.to_string(),
+            code: error.code.clone(),
+            commit_state: error.commit_state.map(|c| format!("{c:?}")),
+            safe_to_retry: error.safe_to_retry,
+            delay_ms: delay.as_millis() as u64,
+            resume_from_committed: resume,
+        };
+        match decision {
+            Decision::Retry { .. } | Decision::ResumeFromCommitted { .. } => {
+                tracing::warn!(
+                    %stream, category = %record.category, code = %record.code, attempt, delay_ms = record.delay_ms,
+                    commit_state = ?record.commit_state, safe_to_retry = record.safe_to_retry,
+                    resume_from_committed = resume, "retrying stream: {}", error.message
+                );
+                services.metrics.record(&stream, Role::Destination, &Metric::counter(RETRY_COUNT, 1));
+                retries.push(record);
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = services.cancel.cancelled() => {
+                        report.cancelled = true;
+                        return report;
+                    }
+                }
+                attempt += 1;
+            }
+            Decision::Fail { reason } => {
+                tracing::error!(
+                    %stream, category = %record.category, code = %record.code, attempt,
+                    commit_state = ?record.commit_state, safe_to_retry = record.safe_to_retry, "not retrying: {reason}"
+                );
+                report.gave_up = Some(GaveUp { reason: reason.to_string(), last: record });
+                return report;
+            }
+            // The data and schema policies were applied inside the connector;
+            // an error that still reaches the host is final.
+            Decision::DataPolicy | Decision::SchemaPolicy => {
+                let reason = "the stream's data/schema policy is `fail`".to_string();
+                report.gave_up = Some(GaveUp { reason, last: record });
+                return report;
+            }
+        }
+    }
+}
+
+/// A draw in `[0, 1)` for backoff jitter (no RNG crate needed for this).
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
