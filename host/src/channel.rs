@@ -43,6 +43,8 @@ pub struct BatchReceiver {
     cancel: CancelToken,
     /// After a cancel: what is left to hand out, ending at the last checkpoint.
     drained: Option<VecDeque<Item>>,
+    /// A batch was handed out after the last checkpoint handed out.
+    uncovered: bool,
 }
 
 /// A channel holding at most `max_batches` items and `max_bytes` frame bytes
@@ -52,7 +54,7 @@ pub fn batch_channel(max_bytes: usize, max_batches: usize) -> (BatchSender, Batc
     let max_bytes = max_bytes.clamp(1, Semaphore::MAX_PERMITS);
     (
         BatchSender { tx, bytes: Arc::new(Semaphore::new(max_bytes)), max_bytes },
-        BatchReceiver { rx, finished: false, cancel: CancelToken::default(), drained: None },
+        BatchReceiver { rx, finished: false, cancel: CancelToken::default(), drained: None, uncovered: false },
     )
 }
 
@@ -83,15 +85,25 @@ impl BatchReceiver {
 
     /// The next item. A sender dropped without `End` reads as `Abort`, so a
     /// crashed source never looks like a finished one. Once the run is
-    /// cancelled, the items up to the last checkpoint, then `End`.
+    /// cancelled: the items up to the last checkpoint, then `End` — or
+    /// `Abort` when a batch already handed out is not covered by a
+    /// checkpoint, so the destination rolls it back instead of committing
+    /// rows the cursor does not cover.
     pub async fn recv(&mut self) -> Item {
         if self.cancel.is_cancelled() && self.drained.is_none() && !self.finished {
-            self.drained = Some(self.drain_to_last_checkpoint().await);
+            let drained = self.drain_to_last_checkpoint().await;
+            self.drained = Some(drained);
         }
-        if let Some(rest) = &mut self.drained {
-            return rest.pop_front().unwrap_or(Item::End);
+        let item = match &mut self.drained {
+            Some(rest) => rest.pop_front().unwrap_or(Item::End),
+            None => self.recv_raw().await,
+        };
+        match &item {
+            Item::Batch { .. } => self.uncovered = true,
+            Item::Checkpoint(_) => self.uncovered = false,
+            _ => {}
         }
-        self.recv_raw().await
+        item
     }
 
     /// Takes everything the source still sends (it stops at its next emit
@@ -104,9 +116,14 @@ impl BatchReceiver {
                 item => items.push_back(item),
             }
         }
-        let keep = items.iter().rposition(|i| matches!(i, Item::Checkpoint(_))).map_or(0, |at| at + 1);
-        items.truncate(keep);
-        items.push_back(Item::End);
+        let last_checkpoint = items.iter().rposition(|i| matches!(i, Item::Checkpoint(_)));
+        let covered = last_checkpoint.is_some() || !self.uncovered;
+        items.truncate(last_checkpoint.map_or(0, |at| at + 1));
+        items.push_back(if covered {
+            Item::End
+        } else {
+            Item::Abort(format!("{}: the run was cancelled; roll back the rows after the last checkpoint", crate::cancel::CANCELLED))
+        });
         items
     }
 
@@ -205,5 +222,19 @@ mod tests {
             }
         }
         assert_eq!(got, ["c1", "b2", "c2"], "the batch after the last checkpoint is dropped");
+    }
+
+    #[tokio::test]
+    async fn a_cancel_after_an_uncovered_batch_was_handed_out_aborts() {
+        let cancel = CancelToken::default();
+        let (tx, rx) = batch_channel(1000, 16);
+        let mut rx = rx.with_cancel(cancel.clone());
+        tx.send(checkpoint(1)).await.unwrap();
+        tx.send_batch(vec![0; 10], 1).await.unwrap();
+        assert!(matches!(rx.recv().await, Item::Checkpoint(_)));
+        assert!(matches!(rx.recv().await, Item::Batch { .. }), "handed out, not covered by a checkpoint");
+        cancel.cancel();
+        tx.send(Item::Abort("cancelled".into())).await.unwrap();
+        assert!(matches!(rx.recv().await, Item::Abort(_)), "the destination must roll the batch back, not commit it");
     }
 }

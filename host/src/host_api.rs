@@ -234,7 +234,7 @@ impl HostApi {
         let waited = Instant::now();
         let sent = tx.send_batch(frame, rows).await;
         record_channel_wait(s, waited);
-        sent.map_err(|_| ConnectorError::internal("DOWNSTREAM_CLOSED", "the destination stopped; no more batches are accepted"))
+        sent.map_err(|_| downstream_closed(s, "batches"))
     }
 
     pub(crate) async fn next_batch(s: &mut HostState) -> Result<NextItem, ConnectorError> {
@@ -274,9 +274,8 @@ impl HostApi {
                 let StreamIo::Output(tx) = &s.io else {
                     return Err(violation(s, "source checkpoint without an output".into()));
                 };
-                tx.send(Item::Checkpoint(cp)).await.map_err(|_| {
-                    ConnectorError::internal("DOWNSTREAM_CLOSED", "the destination stopped; no more checkpoints are accepted")
-                })
+                let sent = tx.send(Item::Checkpoint(cp)).await;
+                sent.map_err(|_| downstream_closed(s, "checkpoints"))
             }
             (CheckpointKind::Destination, Role::Destination) => match coordinator.destination(&cp) {
                 Ok(_) => Ok(()),
@@ -322,6 +321,16 @@ pub const CHANNEL_WAIT_MS: &str = "channel_wait_ms";
 fn record_channel_wait(s: &mut HostState, since: Instant) {
     let ms = since.elapsed().as_secs_f64() * 1e3;
     s.services.metrics.record(&s.labels.stream, s.labels.role, &Metric::histogram(CHANNEL_WAIT_MS, ms));
+}
+
+/// The destination is gone: because the run was cancelled (it finished at
+/// the last checkpoint) or because it stopped.
+fn downstream_closed(s: &HostState, what: &str) -> ConnectorError {
+    if s.services.cancel.is_cancelled() {
+        return ConnectorError::internal(crate::cancel::CANCELLED, "the run was cancelled; stop reading")
+            .with_commit_state(CommitState::BeforeCommit);
+    }
+    ConnectorError::internal("DOWNSTREAM_CLOSED", format!("the destination stopped; no more {what} are accepted"))
 }
 
 fn state_error(e: crate::state::StateError) -> ConnectorError {

@@ -118,7 +118,11 @@ impl StreamReport {
             None => true,
             Some(e) => e.connector_error().is_some_and(|e| e.code == crate::cancel::CANCELLED) || matches!(e, InstanceError::NotStarted { .. }),
         };
-        let destination_ok = self.destination.error.is_none() || matches!(self.destination.error, Some(InstanceError::NotStarted { .. }));
+        // A destination holding rows after the last checkpoint rolls them back (UPSTREAM_FAILED).
+        let destination_ok = match &self.destination.error {
+            None | Some(InstanceError::NotStarted { .. }) => true,
+            Some(e) => e.connector_error().is_some_and(|e| e.code == "UPSTREAM_FAILED" && e.message.contains(crate::cancel::CANCELLED)),
+        };
         self.cancelled && source_cancelled && destination_ok
     }
 

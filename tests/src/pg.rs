@@ -49,6 +49,14 @@ impl TestDb {
         Self { name, client, admin_url }
     }
 
+    /// A `postgres://` URL of this database.
+    pub fn url(&self) -> String {
+        match self.admin_url.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{}", self.name),
+            None => unreachable!("checked in create"),
+        }
+    }
+
     /// The source/destination connector config for this database.
     pub fn connector_config(&self) -> serde_json::Value {
         let (host, port, user) = host_port_user(&self.admin_url);
