@@ -2,12 +2,20 @@
 //! Layers (figment): defaults → the YAML file → `RAPIDBYTE_` environment.
 //! `${VAR}` in the file is replaced from the environment (for secrets).
 
+mod diagnostic;
+mod positions;
+
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Env, Format, Yaml};
 use figment::Figment;
+use figment::providers::{Env, Format, Yaml};
 use rapidbyte_protocol::{Limits, Policies, SyncMode};
 use serde::Deserialize;
+
+pub(crate) use diagnostic::closest;
+pub use diagnostic::{ConfigError, ConfigErrorKind, Located, PipelineSource};
+use diagnostic::{ENV_SECTIONS, Replacement, Violation};
 
 /// A pipeline file.
 #[derive(Debug, Clone, Deserialize)]
@@ -228,91 +236,159 @@ impl LimitsSection {
     }
 }
 
-/// A pipeline file that cannot be used.
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-pub enum ConfigError {
-    /// Unreadable.
-    #[error("cannot read pipeline file {path}: {source}")]
-    #[diagnostic(code(rapidbyte::config::unreadable), help("check the path"))]
-    Unreadable { path: PathBuf, source: std::io::Error },
-    /// `${VAR}` names an unset variable.
-    #[error("{path}:{line}: `${{{var}}}` is not set in the environment")]
-    #[diagnostic(code(rapidbyte::config::missing_env), help("export {var}=… before running, or remove the reference"))]
-    MissingEnv { path: PathBuf, line: usize, var: String },
-    /// YAML or shape errors (unknown keys, wrong types…).
-    #[error("{path}: {message}")]
-    #[diagnostic(code(rapidbyte::config::invalid), help("see fixtures/pipelines/ for complete examples"))]
-    Invalid { path: PathBuf, message: String },
-}
-
 impl PipelineFile {
     /// Loads and checks a pipeline file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let raw = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable { path: path.into(), source })?;
-        let text = substitute_env(&raw, path)?;
-        let invalid = |message: String| ConfigError::Invalid { path: path.into(), message };
+        Self::load_with_source(path).map(|(file, _)| file)
+    }
+
+    /// Loads and checks a pipeline file, keeping its text so later checks
+    /// (connectors, features) can point into it.
+    pub fn load_with_source(path: &Path) -> Result<(Self, PipelineSource), ConfigError> {
+        let raw = std::fs::read_to_string(path).map_err(|e| ConfigError::unreadable(path, e))?;
+        let (text, replacements) = match substitute_env(&raw) {
+            Ok(done) => done,
+            Err((var, span)) => return Err(PipelineSource::unset_env(path, raw, &var, span)),
+        };
+        let source = PipelineSource::parse(path, raw, text.clone(), replacements)?;
         let file: PipelineFile = Figment::new()
             .merge(Yaml::string(&text))
             .merge(
                 Env::prefixed("RAPIDBYTE_")
                     .split("__")
-                    .filter(|k| ["limits", "pipeline"].iter().any(|p| k.as_str().starts_with(p))),
+                    // Keys keep the variable's case (`LIMITS.MAX_BATCH_BYTES`) here.
+                    .filter(|k| k.as_str().split('.').next().is_some_and(|first| ENV_SECTIONS.iter().any(|s| first.eq_ignore_ascii_case(s)))),
             )
             .extract()
-            .map_err(|e| invalid(e.to_string()))?;
-        file.check().map_err(invalid)?;
-        Ok(file)
+            .map_err(|e| source.figment_error(e))?;
+        file.check().map_err(|v| source.violation(v))?;
+        Ok((file, source))
     }
 
-    fn check(&self) -> Result<(), String> {
+    /// Rules serde cannot express; each names the keys to point at.
+    fn check(&self) -> Result<(), Violation> {
+        use ConfigErrorKind::{KeyMissing, ValueInvalid};
+        let rule = |kind, at: &[&'static [&'static str]], message: &str, label: &str, help: &str| Violation {
+            kind,
+            at: at.to_vec(),
+            message: message.into(),
+            label: label.into(),
+            help: help.into(),
+        };
         if self.pipeline.trim().is_empty() {
-            return Err("`pipeline` must name the pipeline".into());
+            return Err(rule(
+                ValueInvalid,
+                &[&["pipeline"]],
+                "`pipeline` is empty",
+                "no name",
+                "name the pipeline: `pipeline: <name>` (used in state keys and logs)",
+            ));
         }
         if self.streams.is_empty() {
-            return Err("`streams` lists no stream: add at least one `- name: …`".into());
+            return Err(rule(
+                ValueInvalid,
+                &[&["streams"]],
+                "`streams` lists no stream",
+                "empty list",
+                "add at least one stream: `streams: [{name: <stream>}]`",
+            ));
         }
         let l = &self.limits;
-        for (name, v) in [("max_batch_bytes", l.max_batch_bytes), ("max_inflight_bytes", l.max_inflight_bytes)] {
-            if v == 0 {
-                return Err(format!("`limits.{name}` must be above 0"));
-            }
+        if l.max_batch_bytes == 0 {
+            return Err(rule(
+                ValueInvalid,
+                &[&["limits", "max_batch_bytes"]],
+                "`limits.max_batch_bytes` must be above 0",
+                "zero",
+                "set a batch size in bytes, e.g. `max_batch_bytes: 1048576` (1 MiB, the default)",
+            ));
+        }
+        if l.max_inflight_bytes == 0 {
+            return Err(rule(
+                ValueInvalid,
+                &[&["limits", "max_inflight_bytes"]],
+                "`limits.max_inflight_bytes` must be above 0",
+                "zero",
+                "set the bytes allowed between source and destination, e.g. `max_inflight_bytes: 8388608` (8 MiB, the default)",
+            ));
         }
         if l.max_inflight_bytes < l.max_batch_bytes {
-            return Err("`limits.max_inflight_bytes` must be at least `limits.max_batch_bytes`".into());
+            return Err(rule(
+                ValueInvalid,
+                &[&["limits", "max_inflight_bytes"], &["limits", "max_batch_bytes"]],
+                &format!(
+                    "`limits.max_inflight_bytes` ({}) is smaller than `limits.max_batch_bytes` ({}): not even one batch fits in flight",
+                    l.max_inflight_bytes, l.max_batch_bytes
+                ),
+                "smaller than one batch",
+                "raise `max_inflight_bytes` to at least `max_batch_bytes` (a few batches is usual), or lower `max_batch_bytes`",
+            ));
         }
-        if l.parallelism == 0 || l.max_inflight_batches == 0 {
-            return Err("`limits.parallelism` and `limits.max_inflight_batches` must be at least 1".into());
+        if l.parallelism == 0 {
+            return Err(rule(
+                ValueInvalid,
+                &[&["limits", "parallelism"]],
+                "`limits.parallelism` must be at least 1",
+                "zero",
+                "set how many streams run at once, e.g. `parallelism: 2` (the default)",
+            ));
+        }
+        if l.max_inflight_batches == 0 {
+            return Err(rule(
+                ValueInvalid,
+                &[&["limits", "max_inflight_batches"]],
+                "`limits.max_inflight_batches` must be at least 1",
+                "zero",
+                "set how many batches may wait between source and destination, e.g. `max_inflight_batches: 4`",
+            ));
         }
         if self.retry.max_attempts == 0 {
-            return Err("`retry.max_attempts` must be at least 1 (1 disables retries)".into());
+            return Err(rule(
+                ValueInvalid,
+                &[&["retry", "max_attempts"]],
+                "`retry.max_attempts` must be at least 1",
+                "zero",
+                "it counts the first attempt too: `max_attempts: 1` disables retries, the default is 5",
+            ));
         }
         if self.state.backend == StateBackendName::Postgres && self.state.url.is_none() {
-            return Err("`state.backend: postgres` needs `state.url`".into());
+            return Err(rule(
+                KeyMissing,
+                &[&["state", "backend"]],
+                "`state.backend: postgres` needs `state.url`",
+                "no `url` for this backend",
+                "add `url: postgres://user@host:5432/db` under `state`, or use `backend: sqlite`",
+            ));
         }
         Ok(())
     }
 }
 
-/// Replaces `${NAME}` with the environment variable `NAME`.
-fn substitute_env(text: &str, path: &Path) -> Result<String, ConfigError> {
+/// Replaces `${NAME}` with the environment variable `NAME`, recording where
+/// each replacement went (so diagnostics can point into the file as written).
+/// An unset variable gives its name and the span of its `${…}`.
+fn substitute_env(text: &str) -> Result<(String, Vec<Replacement>), (String, Range<usize>)> {
     let mut out = String::with_capacity(text.len());
-    for (n, line) in text.split_inclusive('\n').enumerate() {
-        let mut rest = line;
-        while let Some(start) = rest.find("${") {
-            let Some(len) = rest[start + 2..].find('}') else { break };
-            let var = &rest[start + 2..start + 2 + len];
-            let value = std::env::var(var).map_err(|_| ConfigError::MissingEnv {
-                path: path.into(),
-                line: n + 1,
-                var: var.to_string(),
-            })?;
-            out.push_str(&rest[..start]);
-            out.push_str(&value);
-            rest = &rest[start + 3 + len..];
-        }
-        out.push_str(rest);
+    let mut replacements = Vec::new();
+    let mut at = 0;
+    while let Some(start) = text[at..].find("${").map(|i| at + i) {
+        // A `${` never closed on its line is left as it is.
+        let Some(len) = text[start + 2..].find(['}', '\n']).filter(|&n| text[start + 2 + n..].starts_with('}')) else {
+            out.push_str(&text[at..start + 2]);
+            at = start + 2;
+            continue;
+        };
+        let var = &text[start + 2..start + 2 + len];
+        let end = start + 3 + len;
+        let value = std::env::var(var).map_err(|_| (var.to_string(), start..end))?;
+        out.push_str(&text[at..start]);
+        let from = out.len();
+        out.push_str(&value);
+        replacements.push(Replacement { raw: start..end, substituted: from..out.len() });
+        at = end;
     }
-    Ok(out)
+    out.push_str(&text[at..]);
+    Ok((out, replacements))
 }
 
 #[cfg(test)]
@@ -322,9 +398,18 @@ mod tests {
     fn load(yaml: &str) -> Result<PipelineFile, ConfigError> {
         let dir = std::env::temp_dir().join(format!("rapidbyte-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("{:x}.yaml", yaml.len() * 31 + yaml.bytes().map(usize::from).sum::<usize>()));
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(yaml, &mut hasher);
+        let path = dir.join(format!("{:x}.yaml", std::hash::Hasher::finish(&hasher)));
         std::fs::write(&path, yaml).unwrap();
         PipelineFile::load(&path)
+    }
+
+    /// The error's kind and 1-based line and column.
+    fn located(yaml: &str) -> (ConfigErrorKind, usize, usize, ConfigError) {
+        let e = load(yaml).unwrap_err();
+        let (line, col) = e.line_col().unwrap_or_else(|| panic!("no location in {e:?}"));
+        (e.kind(), line, col, e)
     }
 
     const OK: &str = "pipeline: p\nsource: {use: generator, config: {rows: 10}}\ndestination: {use: verify}\nstreams: [{name: s}]\n";
@@ -339,20 +424,74 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_and_bad_limits_are_errors() {
-        let e = load(&OK.replace("streams:", "streems: []\nstreams:")).unwrap_err().to_string();
-        assert!(e.contains("streems"), "{e}");
-        let e = load(&format!("{OK}limits: {{max_batch_bytes: 0}}\n")).unwrap_err().to_string();
-        assert!(e.contains("max_batch_bytes"), "{e}");
-        let e = load(&format!("{OK}limits: {{max_batch_bytes: lots}}\n")).unwrap_err().to_string();
-        assert!(e.contains("max_batch_bytes"), "{e}");
+    fn unknown_key_points_at_the_key_and_suggests_the_closest() {
+        let (kind, line, col, e) = located(&OK.replace("streams:", "stream: []\nstreams:"));
+        assert_eq!((kind, line, col), (ConfigErrorKind::KeyUnknown, 4, 1));
+        assert!(e.help_text().contains("did you mean `streams`"), "{}", e.help_text());
+        let (kind, line, col, e) = located(&format!("{OK}limits:\n  max_batch_bytes: 10\n  colour: blue\n"));
+        assert_eq!((kind, line, col), (ConfigErrorKind::KeyUnknown, 7, 3));
+        assert!(e.help_text().contains("`parallelism`") && !e.help_text().contains("did you mean"), "{}", e.help_text());
+    }
+
+    #[test]
+    fn wrong_types_and_values_point_at_the_value() {
+        let (kind, line, col, e) = located(&format!("{OK}limits: {{max_batch_bytes: lots}}\n"));
+        assert_eq!((kind, line, col), (ConfigErrorKind::TypeMismatch, 5, 27));
+        assert!(e.message().contains("limits.max_batch_bytes") && e.help_text().contains("digits only"), "{e:?}");
+        let (kind, line, col, _) = located(&format!("{OK}limits:\n  parallelism: -1\n"));
+        assert_eq!((kind, line, col), (ConfigErrorKind::ValueInvalid, 6, 16));
+        let yaml = "pipeline: p\nsource: {use: generator}\ndestination: {use: verify}\nstreams:\n  - name: a\n  - name: b\n    sync_mode: sometimes\n";
+        let (kind, line, col, e) = located(yaml);
+        assert_eq!((kind, line, col), (ConfigErrorKind::ValueInvalid, 7, 16));
+        assert!(e.message().contains("streams[1].sync_mode") && e.help_text().contains("`incremental`"), "{e:?}");
+    }
+
+    #[test]
+    fn missing_key_points_at_the_mapping_that_lacks_it() {
+        let (kind, line, col, e) = located("pipeline: p\nsource:\n  config: {}\ndestination: {use: verify}\nstreams: [{name: s}]\n");
+        assert_eq!((kind, line, col), (ConfigErrorKind::KeyMissing, 2, 1));
+        assert!(e.message().contains("`source` has no `use`"), "{e:?}");
+        let (kind, line, _, _) = located("pipeline: p\nsource: {use: g}\ndestination: {use: v}\nstreams:\n  - columns: [a]\n");
+        assert_eq!((kind, line), (ConfigErrorKind::KeyMissing, 5));
+    }
+
+    #[test]
+    fn check_rules_point_at_the_key_that_breaks_them() {
+        let (kind, line, col, _) = located(&format!("{OK}limits:\n  max_batch_bytes: 0\n"));
+        assert_eq!((kind, line, col), (ConfigErrorKind::ValueInvalid, 6, 20));
+        // The in-flight default (8 MiB) is absent from the file: point at the batch size.
+        let (_, line, _, e) = located(&format!("{OK}limits:\n  parallelism: 1\n  max_batch_bytes: 16777216\n"));
+        assert_eq!(line, 7, "{e:?}");
+        let (kind, line, _, _) = located(&format!("{OK}state:\n  backend: postgres\n"));
+        assert_eq!((kind, line), (ConfigErrorKind::KeyMissing, 6));
+        let (_, line, _, _) = located(&format!("{OK}retry: {{max_attempts: 0}}\n"));
+        assert_eq!(line, 5);
+    }
+
+    #[test]
+    fn bad_yaml_reports_the_parser_position() {
+        let (kind, line, _, _) = located("pipeline: p\nsource:\n\tuse: generator\n");
+        assert_eq!((kind, line), (ConfigErrorKind::YamlInvalid, 3));
     }
 
     #[test]
     fn env_references_are_substituted_or_reported() {
-        let p = Path::new("x.yaml");
-        assert_eq!(substitute_env("a: ${HOME}\n", p).unwrap(), format!("a: {}\n", std::env::var("HOME").unwrap()));
-        let e = substitute_env("a: 1\nb: ${RAPIDBYTE_SURELY_UNSET_VAR}\n", p).unwrap_err();
-        assert!(matches!(e, ConfigError::MissingEnv { line: 2, .. }), "{e}");
+        let home = std::env::var("HOME").unwrap();
+        let (text, replaced) = substitute_env("a: ${HOME}\n").unwrap();
+        assert_eq!(text, format!("a: {home}\n"));
+        assert_eq!((replaced[0].raw.clone(), replaced[0].substituted.clone()), (3..10, 3..3 + home.len()));
+        let (var, span) = substitute_env("a: 1\nb: ${RAPIDBYTE_SURELY_UNSET_VAR}\n").unwrap_err();
+        assert_eq!((var.as_str(), span), ("RAPIDBYTE_SURELY_UNSET_VAR", 8..37));
+        assert_eq!(substitute_env("a: ${not closed\n").unwrap().0, "a: ${not closed\n");
+        let (kind, line, col, _) = located(&OK.replace("rows: 10", "rows: ${RAPIDBYTE_SURELY_UNSET_VAR}"));
+        assert_eq!((kind, line, col), (ConfigErrorKind::EnvUnset, 2, 41));
+    }
+
+    #[test]
+    fn spans_after_a_substitution_are_in_the_file_as_written() {
+        // HOME is rarely as long as `${HOME}`; the mistake after it still lines up.
+        let yaml = OK.replace("{use: generator,", "{use: \"${HOME}\", colour: 1,");
+        let (kind, line, col, _) = located(&yaml);
+        assert_eq!((kind, line, col), (ConfigErrorKind::KeyUnknown, 2, 26));
     }
 }

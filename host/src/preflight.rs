@@ -1,14 +1,16 @@
 //! Everything checked before a run touches anything: the pipeline file,
 //! the connectors it names, and the features it asks of them. Nothing is
 //! written until this passes (no state file, no destination table).
+//! Each error points at the line of the pipeline file that caused it.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use rapidbyte_protocol::Role;
 
-use crate::pipeline::PipelineFile;
-use crate::run;
+use crate::component::file_name;
+use crate::pipeline::{ConfigError, ConfigErrorKind, ConnectorSection, PipelineFile, PipelineSource, closest};
+use crate::run::{self, FeatureGap, ResolveError};
 use crate::runtime::{LoadedComponent, Runtime};
 
 /// A pipeline ready to run.
@@ -23,18 +25,78 @@ pub struct Preflight {
 
 /// Loads `path`, resolves its connectors in `dir` and negotiates features.
 pub fn preflight(runtime: &Runtime, dir: &Path, path: &Path) -> miette::Result<Preflight> {
-    let file = PipelineFile::load(path)?;
-    let source = run::resolve(runtime, dir, Role::Source, &file.source)?;
-    let destination = run::resolve(runtime, dir, Role::Destination, &file.destination)?;
+    let (file, text) = PipelineFile::load_with_source(path)?;
+    let resolve = |role, section: &ConnectorSection, key: &'static str| {
+        run::resolve(runtime, dir, role, section).map_err(|e| {
+            let label = resolve_label(&e, dir, &section.use_);
+            let help = format!("`{key}` needs a {role} component: use the name or path of one (`rapidbyte connectors` lists each component's role)");
+            miette::Report::new(text.locate(e, &[key, "use"], &label).or_help(help))
+        })
+    };
+    let source = resolve(Role::Source, &file.source, "source")?;
+    let destination = resolve(Role::Destination, &file.destination, "destination")?;
     let gaps = run::missing_features(&file, &source, &destination);
-    if !gaps.is_empty() {
-        let messages: Vec<String> = gaps.into_iter().map(|g| g.message).collect();
-        return Err(miette::miette!(
-            code = "rapidbyte::config::unsupported_feature",
-            help = "choose a mode the connector supports, or another connector (`rapidbyte connectors` lists features)",
-            "{}",
-            messages.join("\n")
-        ));
+    if let Some(error) = feature_error(&text, &file, gaps) {
+        return Err(error.into());
     }
     Ok(Preflight { file, source, destination })
+}
+
+/// What the `use:` value is, as far as the connector directory tells.
+fn resolve_label(error: &ResolveError, dir: &Path, name: &str) -> String {
+    match error {
+        ResolveError::NotFound { role, .. } => {
+            let other = if *role == Role::Source { Role::Destination } else { Role::Source };
+            if name.ends_with(".wasm") {
+                return "no such file".into();
+            }
+            if dir.join(file_name(other, name)).is_file() {
+                return format!("`{name}` is a {other} connector, not a {role}");
+            }
+            match closest(name, &installed(dir, *role)) {
+                Some(guess) => format!("did you mean `{guess}`?"),
+                None => "not installed".into(),
+            }
+        }
+        ResolveError::WrongRole { actual, .. } => format!("a {actual} component"),
+        ResolveError::Load(_) => "cannot be loaded".into(),
+    }
+}
+
+/// Names of the installed connectors of `role` (`source_generator.wasm` → `generator`).
+fn installed(dir: &Path, role: Role) -> Vec<String> {
+    let prefix = file_name(role, "");
+    let prefix = prefix.trim_end_matches(".wasm");
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter_map(|f| Some(f.strip_prefix(prefix)?.strip_suffix(".wasm")?.to_string())).collect()
+}
+
+/// One diagnostic for the gaps: the gap itself when there is one, else a
+/// summary with every gap shown beneath it.
+fn feature_error(text: &PipelineSource, file: &PipelineFile, gaps: Vec<FeatureGap>) -> Option<ConfigError> {
+    let mut errors: Vec<ConfigError> = gaps.into_iter().map(|g| gap_error(text, file, g)).collect();
+    match errors.len() {
+        0 => None,
+        1 => errors.pop(),
+        n => Some(ConfigError::several(
+            ConfigErrorKind::FeatureUnsupported,
+            format!("{n} stream settings ask for features their connectors do not declare"),
+            "change each setting below, or use connectors that declare the features (`rapidbyte connectors` lists them)".into(),
+            errors,
+        )),
+    }
+}
+
+fn gap_error(text: &PipelineSource, file: &PipelineFile, gap: FeatureGap) -> ConfigError {
+    let index = gap.stream_index.to_string();
+    // A defaulted key is not in the file: point at the stream's name instead.
+    let key_path = ["streams", index.as_str(), gap.key];
+    let path: &[&str] = if text.has(&key_path) { &key_path } else { &["streams", index.as_str(), "name"] };
+    let (fallback, connector) = match gap.key {
+        "sync_mode" => ("`sync_mode: full-refresh`", &file.source.use_),
+        "write_mode" => ("`write_mode: append`", &file.destination.use_),
+        _ => ("`delivery: auto` (exactly-once where the destination declares it) or `delivery: at-least-once`", &file.destination.use_),
+    };
+    let help = format!("use {fallback}, or a connector other than `{connector}` that declares the feature (`rapidbyte connectors` lists features)");
+    text.error_at(ConfigErrorKind::FeatureUnsupported, path, "not supported by the connector", gap.message, help)
 }

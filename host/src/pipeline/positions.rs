@@ -1,0 +1,148 @@
+//! Where each key and value of a pipeline file sits in its text, so a
+//! config error found by serde (which only knows a key path) can point at
+//! the line and column of the mistake.
+
+use std::ops::Range;
+
+use saphyr::{LoadableYamlNode, MarkedYamlOwned, ScalarOwned, YamlDataOwned};
+
+/// A YAML node with its byte range in the text.
+#[derive(Debug)]
+pub struct Node {
+    /// Bytes of the node in the text (for a block collection, from its first key or item on).
+    pub span: Range<usize>,
+    /// What it holds.
+    pub kind: NodeKind,
+}
+
+/// The shape of a [`Node`].
+#[derive(Debug)]
+pub enum NodeKind {
+    /// A scalar (string, number, boolean, null).
+    Scalar,
+    /// A sequence.
+    Seq(Vec<Node>),
+    /// A mapping, in file order.
+    Map(Vec<Entry>),
+}
+
+/// One `key: value` of a mapping.
+#[derive(Debug)]
+pub struct Entry {
+    /// The key as text.
+    pub key: String,
+    /// Bytes of the key.
+    pub key_span: Range<usize>,
+    /// The value.
+    pub value: Node,
+}
+
+/// The YAML parser's complaint and where it stopped.
+#[derive(Debug)]
+pub struct SyntaxError {
+    /// What the parser expected or found.
+    pub message: String,
+    /// Byte offset of the position it reports.
+    pub offset: usize,
+}
+
+/// Parses `text` into a tree of positions. An empty document is an empty mapping.
+pub fn parse(text: &str) -> Result<Node, SyntaxError> {
+    // The parser counts characters; miette wants byte offsets.
+    let bytes: Vec<usize> = text.char_indices().map(|(b, _)| b).chain([text.len()]).collect();
+    let byte = |char_index: usize| bytes.get(char_index).copied().unwrap_or(text.len());
+    let docs = MarkedYamlOwned::load_from_str(text).map_err(|e| SyntaxError { message: e.info().to_string(), offset: byte(e.marker().index()) })?;
+    Ok(match docs.into_iter().next() {
+        Some(doc) => convert(doc, &byte),
+        None => Node { span: 0..0, kind: NodeKind::Map(Vec::new()) },
+    })
+}
+
+fn convert(node: MarkedYamlOwned, byte: &impl Fn(usize) -> usize) -> Node {
+    let start = byte(node.span.start.index());
+    // Collections sometimes end before they start (no end marker): keep the start.
+    let end = byte(node.span.end.index()).max(start);
+    let kind = match node.data {
+        YamlDataOwned::Sequence(items) => NodeKind::Seq(items.into_iter().map(|n| convert(n, byte)).collect()),
+        YamlDataOwned::Mapping(map) => NodeKind::Map(
+            map.into_iter()
+                .map(|(k, v)| Entry { key: key_text(&k.data), key_span: byte(k.span.start.index())..byte(k.span.end.index()), value: convert(v, byte) })
+                .collect(),
+        ),
+        YamlDataOwned::Tagged(_, inner) => return convert(*inner, byte),
+        _ => NodeKind::Scalar,
+    };
+    Node { span: start..end, kind }
+}
+
+fn key_text(data: &YamlDataOwned<MarkedYamlOwned>) -> String {
+    match data {
+        YamlDataOwned::Value(ScalarOwned::String(s)) | YamlDataOwned::Representation(s, _, _) => s.clone(),
+        YamlDataOwned::Value(ScalarOwned::Integer(i)) => i.to_string(),
+        YamlDataOwned::Value(ScalarOwned::Boolean(b)) => b.to_string(),
+        YamlDataOwned::Value(ScalarOwned::FloatingPoint(f)) => f.to_string(),
+        YamlDataOwned::Tagged(_, inner) => key_text(&inner.data),
+        _ => String::new(),
+    }
+}
+
+impl Node {
+    /// The entry `key` of this mapping.
+    pub fn entry(&self, key: &str) -> Option<&Entry> {
+        match &self.kind {
+            NodeKind::Map(entries) => entries.iter().find(|e| e.key == key),
+            _ => None,
+        }
+    }
+
+    /// The child at one path segment: a key of a mapping or an index of a sequence.
+    pub fn child(&self, segment: &str) -> Option<&Node> {
+        match &self.kind {
+            NodeKind::Map(_) => self.entry(segment).map(|e| &e.value),
+            NodeKind::Seq(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
+            NodeKind::Scalar => None,
+        }
+    }
+
+    /// The span to show for this node: a collection is shown by its first line only,
+    /// so a label does not sprawl over the whole block.
+    pub fn head(&self, text: &str) -> Range<usize> {
+        match self.kind {
+            NodeKind::Scalar => self.span.clone(),
+            _ => {
+                let line_end = text[self.span.start..].find('\n').map_or(text.len(), |n| self.span.start + n);
+                self.span.start..self.span.end.min(line_end).max(self.span.start)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_values_have_byte_spans() {
+        let text = "a: 1\nlist:\n  - name: é\n    x: {y: true}\n";
+        let root = parse(text).unwrap();
+        let a = root.entry("a").unwrap();
+        assert_eq!(&text[a.key_span.clone()], "a");
+        assert_eq!(&text[a.value.span.clone()], "1");
+        let item = root.child("list").unwrap().child("0").unwrap();
+        assert_eq!(&text[item.child("name").unwrap().span.clone()], "é");
+        // Byte offsets stay right after a multi-byte character.
+        let x = item.entry("x").unwrap();
+        assert_eq!(&text[x.key_span.clone()], "x");
+        assert_eq!(&text[x.value.child("y").unwrap().span.clone()], "true");
+        assert!(root.child("missing").is_none() && item.child("9").is_none());
+    }
+
+    #[test]
+    fn syntax_errors_have_a_position() {
+        let text = "a: 1\nb: [1, 2\n";
+        let e = parse(text).unwrap_err();
+        assert!(e.offset >= text.find('[').unwrap(), "{e:?}");
+        let dup = parse("a: 1\na: 2\n").unwrap_err();
+        assert!(dup.message.contains("duplicate") || dup.offset > 0, "{dup:?}");
+    }
+}
