@@ -76,11 +76,11 @@ pub fn inspect(path: &Path, bytes: &[u8]) -> Result<Inspection, LoadError> {
                     }
                 }
             }
-            Payload::Version { encoding: wasmparser::Encoding::Module, .. } if manifest_text.is_none() && exports.is_empty() => {
-                // A core module at the top level: not a component at all.
-                if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
-                    return Err(invalid("this is a core module, not a component".into()));
-                }
+            // A core module at the top level: not a component at all.
+            Payload::Version { encoding: wasmparser::Encoding::Module, .. }
+                if manifest_text.is_none() && exports.is_empty() && bytes.get(4..8) == Some(&[1, 0, 0, 0]) =>
+            {
+                return Err(invalid("this is a core module, not a component".into()));
             }
             _ => {}
         }

@@ -203,7 +203,7 @@ async fn run_pipeline(runtime: Arc<Runtime>, dir: &Path, path: &Path, opts: RunF
     let started = Instant::now();
     let jobs = run::jobs(&file, &run_id, &source, &destination);
     let reports = run::run_jobs(runtime, jobs, services.clone(), run::Schedule::of(&file)).await;
-    reporter.finish();
+    reporter.finish().await;
     let summary = run::summarise(&reports, &services);
     let wall = run::since(started);
     let peak = run::peak_rss_bytes();
@@ -300,7 +300,7 @@ fn list_runs(path: &Path, state_path: Option<PathBuf>, limit: usize, json: bool)
         println!("{}", serde_json::to_string_pretty(&runs).into_diagnostic()?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:<20} {:<10} {:>8} {:>12} {:>12} {:>8}  {}", "run", "outcome", "secs", "records in", "records out", "retries", "error");
+    println!("{:<20} {:<10} {:>8} {:>12} {:>12} {:>8}  error", "run", "outcome", "secs", "records in", "records out", "retries");
     for r in runs {
         let secs = r.finished_at.map(|f| (f - r.started_at).to_string()).unwrap_or_else(|| "-".into());
         println!(
@@ -426,7 +426,7 @@ fn list_connectors(runtime: &Runtime, dir: &Path) -> Result<ExitCode> {
         .map_err(|e| miette::miette!(help = "run `cargo xtask build` or pass --connector-dir", "cannot list {}: {e}", dir.display()))?;
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "wasm")).collect();
     paths.sort();
-    println!("{:<22} {:<9} {:<12} {:<9} {}", "name", "version", "role", "contract", "features");
+    println!("{:<22} {:<9} {:<12} {:<9} features", "name", "version", "role", "contract");
     for path in paths {
         match runtime.load(&path) {
             Ok(c) => {

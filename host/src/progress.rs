@@ -32,13 +32,11 @@ pub struct Export {
     pub addr: Option<std::net::SocketAddr>,
 }
 
-/// Runs until dropped.
+/// Runs until [`Reporter::finish`].
 pub struct Reporter {
     task: tokio::task::JoinHandle<()>,
+    stop: Arc<tokio::sync::Notify>,
     server: Option<tokio::task::JoinHandle<()>>,
-    hub: Arc<MetricsHub>,
-    pipeline: String,
-    export: Export,
 }
 
 /// One stream's line.
@@ -61,13 +59,19 @@ impl Reporter {
             None => None,
         };
         let (h, p, e) = (Arc::clone(&hub), pipeline.to_string(), export.clone());
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let stopped = Arc::clone(&stop);
         let task = tokio::spawn(async move {
             let started = Instant::now();
             let tick = if display == Display::Live { Duration::from_millis(500) } else { Duration::from_secs(1) };
             let (mut last_export, mut last_log) = (Instant::now(), Instant::now());
             let mut drawn = false;
             loop {
-                tokio::time::sleep(tick).await;
+                // The last frame is drawn after the stop, so a terminal always shows the final counts.
+                let last = tokio::select! {
+                    _ = tokio::time::sleep(tick) => false,
+                    _ = stopped.notified() => true,
+                };
                 let elapsed = started.elapsed().as_secs_f64();
                 match display {
                     Display::Live => {
@@ -88,22 +92,25 @@ impl Reporter {
                     }
                     _ => {}
                 }
-                if last_export.elapsed() >= Duration::from_secs(1) {
+                if last || last_export.elapsed() >= Duration::from_secs(1) {
                     write_file(&e, &h, &p);
                     last_export = Instant::now();
                 }
+                if last {
+                    return;
+                }
             }
         });
-        Ok(Self { task, server, hub, pipeline: pipeline.to_string(), export })
+        Ok(Self { task, stop, server })
     }
 
-    /// Stops the display and writes the final metrics file.
-    pub fn finish(self) {
-        self.task.abort();
+    /// Draws the last frame, writes the final metrics file and stops.
+    pub async fn finish(self) {
+        self.stop.notify_one();
+        let _ = self.task.await;
         if let Some(s) = &self.server {
             s.abort();
         }
-        write_file(&self.export, &self.hub, &self.pipeline);
     }
 }
 

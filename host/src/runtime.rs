@@ -141,6 +141,7 @@ impl Runtime {
     }
 
     /// A fresh, sandboxed instance of `component` for one stream run.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn instantiate(
         &self,
         component: &Arc<LoadedComponent>,

@@ -63,13 +63,19 @@ async fn counts(db: &TestDb) -> (i64, i64, i64) {
 /// Starts a run and waits until the destination holds committed rows.
 async fn start_and_wait_for_rows(db: &TestDb, path: &Path) -> Child {
     let child = rapidbyte().arg("run").arg(path).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    #[allow(clippy::zombie_processes)] // every path below returns the child or waits for it
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut child = child;
     loop {
         let (n, _, _) = counts(db).await;
         if n > 0 {
             return child;
         }
-        assert!(Instant::now() < deadline, "no rows were committed within 60 s");
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("no rows were committed within 60 s\n{}", text(&out));
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -120,7 +126,7 @@ async fn ctrl_c_commits_to_the_last_checkpoint_and_the_next_run_resumes() {
     let second = run_to_end(&path).await;
     assert_exactly_once(&db).await;
     let stdout = String::from_utf8_lossy(&second.stdout);
-    let resumed: i64 = (ROWS - n) as i64;
+    let resumed: i64 = ROWS - n;
     assert!(stdout.contains(&resumed.to_string()), "the second run moves only the {resumed} remaining rows\n{stdout}");
 
     let runs = rapidbyte().arg("runs").arg(&path).arg("--json").output().unwrap();
