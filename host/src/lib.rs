@@ -26,6 +26,7 @@ mod bindings;
 pub mod cancel;
 pub mod channel;
 pub mod checkpoint;
+pub mod conformance;
 pub mod component;
 pub mod host_api;
 pub mod metrics;

@@ -97,6 +97,23 @@ enum Command {
     },
     /// List installed connector components.
     Connectors,
+    /// Certify a connector component against the contract (SPEC): protocol, data, telemetry, delivery and crash-safety cases.
+    Conformance {
+        /// The component (.wasm).
+        component: PathBuf,
+        /// The subject file: connector config, stream, optional `postgres:` for seeding and read-back.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The case folders (default: fixtures/conformance, else $RAPIDBYTE_CONFORMANCE_CASES).
+        #[arg(long)]
+        cases: Option<PathBuf>,
+        /// Only cases of this group (protocol, data, telemetry, delivery) or name prefix.
+        #[arg(long)]
+        only: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -147,6 +164,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Check { pipeline } => check(runtime, &dir, &pipeline).await,
         Command::Discover { pipeline, json } => discover(runtime, &dir, &pipeline, json).await,
         Command::Connectors => list_connectors(&runtime, &dir),
+        Command::Conformance { component, config, cases, only, json } => {
+            conformance(runtime, &dir, &component, config.as_deref(), cases, only.as_deref(), json).await
+        }
     }
 }
 
@@ -419,6 +439,39 @@ async fn discover(runtime: Arc<Runtime>, dir: &Path, path: &Path, json: bool) ->
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn conformance(
+    runtime: Arc<Runtime>,
+    dir: &Path,
+    component: &Path,
+    subject: Option<&Path>,
+    cases: Option<PathBuf>,
+    only: Option<&str>,
+    json: bool,
+) -> Result<ExitCode> {
+    use rapidbyte::conformance::{self, Status, Subject};
+    let subject = match subject {
+        Some(p) => Subject::load(p).map_err(|e| miette::miette!(help = "see fixtures/conformance/subjects/ for examples", "{e}"))?,
+        None => Subject::default(),
+    };
+    let cases_dir = cases
+        .or_else(|| std::env::var_os("RAPIDBYTE_CONFORMANCE_CASES").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("fixtures/conformance"));
+    let cases = conformance::load_cases(&cases_dir)
+        .map_err(|e| miette::miette!(help = "run from the workspace root, or pass --cases <dir>", "{e}"))?;
+    let absolute = std::fs::canonicalize(component).unwrap_or_else(|_| component.to_path_buf());
+    let binary = std::env::current_exe().ok();
+    let harness = conformance::Harness::new(runtime, absolute, subject, dir, binary)
+        .await
+        .map_err(|e| miette::miette!(help = "check the component path and the subject file", "{e}"))?;
+    let outcomes = conformance::run(&harness, &cases, only).await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&outcomes).into_diagnostic()?);
+    } else {
+        print!("{}", conformance::render_table(&component.display().to_string(), &outcomes));
+    }
+    Ok(if outcomes.iter().any(|o| o.status == Status::Fail) { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 fn list_connectors(runtime: &Runtime, dir: &Path) -> Result<ExitCode> {

@@ -31,6 +31,8 @@ pub enum Aggregate {
 #[derive(Default)]
 pub struct MetricsHub {
     inner: Mutex<BTreeMap<MetricKey, Aggregate>>,
+    /// How many observations each key received (per-batch emission checks).
+    events: Mutex<BTreeMap<MetricKey, u64>>,
 }
 
 impl MetricsHub {
@@ -38,6 +40,7 @@ impl MetricsHub {
     /// aggregated separately (they stay in the log).
     pub fn record(&self, stream: &str, role: Role, m: &Metric) {
         let key = MetricKey { stream: stream.to_string(), role, name: m.name.clone() };
+        *self.events.lock().expect("metrics lock").entry(key.clone()).or_insert(0) += 1;
         let mut inner = self.inner.lock().expect("metrics lock");
         let entry = inner.entry(key);
         match m.value {
@@ -67,6 +70,12 @@ impl MetricsHub {
             Some(Aggregate::Counter(v)) => *v,
             _ => 0,
         }
+    }
+
+    /// How many observations of a metric arrived.
+    pub fn events(&self, stream: &str, role: Role, name: &str) -> u64 {
+        let key = MetricKey { stream: stream.to_string(), role, name: name.to_string() };
+        self.events.lock().expect("metrics lock").get(&key).copied().unwrap_or(0)
     }
 
     /// A histogram's sum (e.g. total milliseconds of a phase).

@@ -358,6 +358,12 @@ impl ConnectorInstance {
         self.store.data().host_calls
     }
 
+    /// Every host call entered, logs included: the boundaries at which
+    /// `SandboxSpec::trap_at_host_call` can stop the instance.
+    pub fn calls_entered(&self) -> u64 {
+        self.store.data().calls_entered
+    }
+
     /// Rows the host validated through this instance.
     pub fn rows_seen(&self) -> u64 {
         self.store.data().rows_seen

@@ -54,6 +54,8 @@ pub struct SideReport {
     pub close_error: Option<InstanceError>,
     /// Host calls the guest made.
     pub host_calls: u64,
+    /// Every host call boundary entered (logs included).
+    pub calls_entered: u64,
     /// Rows the host validated through it.
     pub rows_seen: u64,
 }
@@ -355,6 +357,7 @@ async fn run_side(
     }
     report.calls = instance.calls().to_vec();
     report.host_calls = instance.host_calls();
+    report.calls_entered = instance.calls_entered();
     report.rows_seen = instance.rows_seen();
     tracing::debug!(connector = %report.connector, ?role, calls = ?report.calls, "instance finished");
     report

@@ -3,7 +3,7 @@
 //! from the test connectors.
 
 pub mod pg;
-pub mod proxy;
+pub use rapidbyte::conformance::proxy;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -254,7 +254,7 @@ async fn a_lost_commit_answer_is_after_commit_unknown_and_resume_is_exact() {
         };
         // Lose the fourth COMMIT on the destination's connection: the first
         // closes `committed` (the resume check), the next three close chunks.
-        let proxy = start(upstream, Some((4, fault))).await;
+        let proxy = start(upstream, Some((4, fault))).await.expect("proxy");
         let mut via_proxy = dest_config(&db, "dst");
         via_proxy["host"] = json!("127.0.0.1");
         via_proxy["port"] = json!(proxy.port);

@@ -2,7 +2,8 @@
 //! frontend protocol, and at the chosen COMMIT either drops the connection
 //! before forwarding it (the commit never happens) or forwards it and drops
 //! the connection before the answer comes back (the commit happens, the
-//! client never hears). Loopback only; it stops with the test.
+//! client never hears). Loopback only; it stops when dropped. Used by the
+//! conformance harness's commit-state case and by the destination tests.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,9 +38,9 @@ impl Drop for Proxy {
 }
 
 /// Starts a proxy to `upstream` that loses the `nth` COMMIT (1-based) as `fault`.
-pub async fn start(upstream: SocketAddr, fault: Option<(usize, CommitFault)>) -> Proxy {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
-    let port = listener.local_addr().unwrap().port();
+pub async fn start(upstream: SocketAddr, fault: Option<(usize, CommitFault)>) -> std::io::Result<Proxy> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
     let commits = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&commits);
     let task = tokio::spawn(async move {
@@ -52,7 +53,7 @@ pub async fn start(upstream: SocketAddr, fault: Option<(usize, CommitFault)>) ->
             });
         }
     });
-    Proxy { port, commits, task }
+    Ok(Proxy { port, commits, task })
 }
 
 async fn relay(client: TcpStream, server: TcpStream, seen: Arc<AtomicUsize>, fault: Option<(usize, CommitFault)>) -> std::io::Result<()> {

@@ -1,0 +1,271 @@
+//! What the checks share: the component under test, its subject file, a
+//! trusted peer (the generator source, for destinations), a PostgreSQL
+//! client for seeding and read-back, and helpers that run one stream.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use rapidbyte_protocol::{CommitTokenBase, CursorInfo, Feature, Limits, Role, StreamContext, SyncMode, WriteMode};
+
+use super::subject::Subject;
+use crate::channel::Item;
+use crate::host_api::RunServices;
+use crate::runtime::{LoadedComponent, Runtime};
+use crate::sandbox::SandboxSpec;
+use crate::state::{MemoryState, StateStore};
+use crate::stream::{read_stream, run_stream, ConnectorSpec, SideReport, StreamJob, StreamReport};
+
+/// Everything a case needs.
+pub struct Harness {
+    /// The runtime components are loaded and run with.
+    pub runtime: Arc<Runtime>,
+    /// The component under test.
+    pub component: Arc<LoadedComponent>,
+    /// Its subject file.
+    pub subject: Subject,
+    /// The generator source feeding destinations under test.
+    pub peer: Option<Arc<LoadedComponent>>,
+    /// The `rapidbyte` binary, for the SIGKILL cases (None: those cases are n/a).
+    pub binary: Option<PathBuf>,
+    /// The component's path (for pipeline files of the SIGKILL cases).
+    pub component_path: PathBuf,
+    pg: Option<tokio_postgres::Client>,
+    created_schema: AtomicBool,
+}
+
+/// What one source read produced.
+pub struct Read {
+    /// Every frame, in order.
+    pub frames: Vec<Vec<u8>>,
+    /// Every source checkpoint, in order.
+    pub checkpoints: Vec<rapidbyte_protocol::Checkpoint>,
+    /// The source side's report.
+    pub side: SideReport,
+    /// The run's services (metrics, logs).
+    pub services: RunServices,
+    /// Rows in the frames.
+    pub rows: u64,
+}
+
+/// A destination write: what the stream did, and the services it used.
+pub struct Write {
+    /// The stream's report.
+    pub report: StreamReport,
+    /// Its services.
+    pub services: RunServices,
+}
+
+/// How to drive a destination write.
+#[derive(Clone)]
+pub struct WritePlan {
+    /// Names commit tokens and state keys; one per independent scenario.
+    pub pipeline: String,
+    /// Rows the generator produces.
+    pub rows: u64,
+    /// Extra generator config (fail_times, pause_ms…).
+    pub peer_config: serde_json::Value,
+    /// The destination's config.
+    pub config: serde_json::Value,
+    /// Trap the destination at this host call.
+    pub trap_at: Option<u64>,
+    /// State shared between a crash and its resume.
+    pub state: Arc<dyn StateStore>,
+}
+
+impl Harness {
+    /// Loads the component and its peer; connects to PostgreSQL when the
+    /// subject names it.
+    pub async fn new(
+        runtime: Arc<Runtime>,
+        component_path: PathBuf,
+        subject: Subject,
+        connector_dir: &std::path::Path,
+        binary: Option<PathBuf>,
+    ) -> Result<Self, String> {
+        let component = runtime.load(&component_path).map_err(|e| e.to_string())?;
+        let peer = match component.manifest.role {
+            Role::Destination => {
+                let path = connector_dir.join("source_generator.wasm");
+                Some(runtime.load(&path).map_err(|e| format!("the harness feeds destinations from {}: {e}", path.display()))?)
+            }
+            _ => None,
+        };
+        let pg = match &subject.postgres {
+            Some(url) => {
+                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .map_err(|e| format!("subject `postgres: {url}` is not reachable: {e}"))?;
+                tokio::spawn(conn);
+                // Seeds drop and create tables; their NOTICEs are not news.
+                client.batch_execute("SET client_min_messages TO warning").await.map_err(|e| e.to_string())?;
+                Some(client)
+            }
+            None => None,
+        };
+        let harness = Self { runtime, component, subject, peer, binary, component_path, pg, created_schema: AtomicBool::new(false) };
+        if let Some(pg) = &harness.pg {
+            let schema = harness.subject.schema();
+            let exists: bool = pg
+                .query_one("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", &[&schema])
+                .await
+                .map_err(|e| e.to_string())?
+                .get(0);
+            if !exists {
+                pg.batch_execute(&format!("CREATE SCHEMA {}", harness.schema_ident())).await.map_err(|e| e.to_string())?;
+                harness.created_schema.store(true, Ordering::SeqCst);
+            }
+        }
+        Ok(harness)
+    }
+
+    /// Drops the schema if the harness created it.
+    pub async fn cleanup(&self) {
+        if let (Some(pg), true) = (&self.pg, self.created_schema.swap(false, Ordering::SeqCst)) {
+            let _ = pg.batch_execute(&format!("DROP SCHEMA {} CASCADE", self.schema_ident())).await;
+        }
+    }
+
+    fn schema_ident(&self) -> String {
+        format!("\"{}\"", self.subject.schema().replace('"', "\"\""))
+    }
+
+    /// Whether the component declares `f`.
+    pub fn declares(&self, f: Feature) -> bool {
+        self.component.manifest.features.contains(&f)
+    }
+
+    /// The PostgreSQL client, if the subject names a server.
+    pub fn pg(&self) -> Option<&tokio_postgres::Client> {
+        self.pg.as_ref()
+    }
+
+    /// Runs SQL on the subject's server.
+    pub async fn sql(&self, sql: &str) -> Result<(), String> {
+        let pg = self.pg.as_ref().ok_or("no `postgres:` in the subject file")?;
+        pg.batch_execute(sql).await.map_err(|e| format!("{sql}: {e}"))
+    }
+
+    /// The component as a stream uses it.
+    pub fn spec(&self, config: &serde_json::Value, trap_at: Option<u64>) -> ConnectorSpec {
+        ConnectorSpec {
+            component: Arc::clone(&self.component),
+            config_json: config.to_string(),
+            sandbox: SandboxSpec { trap_at_host_call: trap_at, ..SandboxSpec::default() },
+        }
+    }
+
+    /// A stream context for the subject's stream (or `table`).
+    pub fn context(&self, pipeline: &str, stream: &str) -> StreamContext {
+        StreamContext {
+            pipeline: pipeline.into(),
+            run_id: format!("{pipeline}-{}", crate::run::new_run_id()),
+            stream_name: stream.into(),
+            limits: Limits { max_batch_bytes: 1 << 20, checkpoint_interval_rows: 500, ..Limits::default() },
+            ..StreamContext::default()
+        }
+    }
+
+    /// Reads `stream` from the source under test, keeping every frame.
+    pub async fn read(&self, config: &serde_json::Value, ctx: StreamContext) -> Read {
+        let services = RunServices::new(Arc::new(MemoryState::default()));
+        let mut frames = Vec::new();
+        let mut checkpoints = Vec::new();
+        let mut rows = 0;
+        let side = read_stream(
+            Arc::clone(&self.runtime),
+            self.spec(config, None),
+            ctx,
+            services.clone(),
+            |item| match item {
+                Item::Batch { frame, rows: n } => {
+                    rows += n;
+                    frames.push(frame);
+                }
+                Item::Checkpoint(cp) => checkpoints.push(cp),
+                _ => {}
+            },
+            8 << 20,
+        )
+        .await;
+        Read { frames, checkpoints, side, services, rows }
+    }
+
+    /// The incremental read of `table` by `id` after `cursor`.
+    pub fn incremental(&self, table: &str, cursor: Option<CursorInfo>) -> StreamContext {
+        let mut ctx = self.context("conformance", table);
+        ctx.sync_mode = SyncMode::Incremental;
+        ctx.cursor = Some(cursor.unwrap_or(CursorInfo { field: "id".into(), ..Default::default() }));
+        ctx
+    }
+
+    /// Feeds the destination under test `plan.rows` generated rows, read
+    /// incrementally by id (so a resume continues), checkpointing every 500
+    /// rows, exactly-once when the destination declares it.
+    pub async fn write(&self, plan: &WritePlan) -> Write {
+        let peer = self.peer.as_ref().expect("destinations have a peer");
+        let mut peer_config = serde_json::json!({"rows": plan.rows, "batch_rows": 100});
+        super::subject::merge(&mut peer_config, &plan.peer_config);
+        let mut context = self.context(&plan.pipeline, &self.subject.stream);
+        context.sync_mode = SyncMode::Incremental;
+        context.cursor = Some(CursorInfo { field: "id".into(), ..Default::default() });
+        context.write_mode = WriteMode::Append;
+        if self.declares(Feature::ExactlyOnce) {
+            context.commit_token_base = Some(CommitTokenBase {
+                pipeline: plan.pipeline.clone(),
+                stream_name: self.subject.stream.clone(),
+                run_id: context.run_id.clone(),
+            });
+        }
+        let job = StreamJob {
+            context,
+            source: ConnectorSpec { component: Arc::clone(peer), config_json: peer_config.to_string(), sandbox: SandboxSpec::default() },
+            destination: self.spec(&plan.config, plan.trap_at),
+            max_inflight_bytes: 4 << 20,
+        };
+        let services = RunServices::new(Arc::clone(&plan.state));
+        let report = run_stream(Arc::clone(&self.runtime), job, services.clone()).await;
+        Write { report, services }
+    }
+
+    /// A plan with fresh state.
+    pub fn plan(&self, pipeline: &str, rows: u64, case: &str) -> WritePlan {
+        WritePlan {
+            pipeline: pipeline.into(),
+            rows,
+            peer_config: serde_json::json!({}),
+            config: self.subject.config_for(case),
+            trap_at: None,
+            state: Arc::new(MemoryState::default()),
+        }
+    }
+
+    /// The destination's table, `<schema>.<stream>`.
+    pub fn target(&self) -> String {
+        format!("{}.\"{}\"", self.schema_ident(), self.subject.stream.replace('"', "\"\""))
+    }
+
+    /// Drops the destination's table (a fresh start for a scenario).
+    pub async fn reset_target(&self) -> Result<(), String> {
+        self.sql(&format!("DROP TABLE IF EXISTS {}", self.target())).await
+    }
+
+    /// Rows and distinct ids in the destination's table (None: no read-back).
+    pub async fn read_back(&self) -> Option<Result<(i64, i64), String>> {
+        let pg = self.pg.as_ref()?;
+        let target = self.target();
+        let exists: bool = match pg.query_one("SELECT to_regclass($1) IS NOT NULL", &[&target]).await {
+            Ok(r) => r.get(0),
+            Err(e) => return Some(Err(e.to_string())),
+        };
+        if !exists {
+            return Some(Ok((0, 0)));
+        }
+        Some(
+            pg.query_one(&format!("SELECT count(*), count(DISTINCT id) FROM {target}"), &[])
+                .await
+                .map(|r| (r.get(0), r.get(1)))
+                .map_err(|e| e.to_string()),
+        )
+    }
+}
