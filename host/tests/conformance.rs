@@ -1,0 +1,73 @@
+//! `rapidbyte conformance` over our own connectors: the PostgreSQL source
+//! and destination and the test connectors pass every case that applies,
+//! and the PostgreSQL destination survives at least 200 crash points.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn workspace() -> PathBuf {
+    rapidbyte_tests::workspace()
+}
+
+/// Runs the harness on a subject file and returns its JSON outcomes.
+pub fn conformance(component: &str, subject: &str, only: Option<&str>) -> (Option<i32>, Vec<serde_json::Value>, String) {
+    let dir = rapidbyte_tests::connector_dir();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rapidbyte"));
+    cmd.current_dir(workspace())
+        .arg("-q")
+        .arg("--connector-dir")
+        .arg(&dir)
+        .arg("conformance")
+        .arg(dir.join(component))
+        .arg("--config")
+        .arg(subject)
+        .arg("--json")
+        .env("RAPIDBYTE_CACHE_DIR", workspace().join("target/rapidbyte-cache"))
+        .env("RAPIDBYTE_TEST_PG", rapidbyte_tests::pg::url());
+    if let Some(only) = only {
+        cmd.args(["--only", only]);
+    }
+    let out = cmd.output().expect("run rapidbyte");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let outcomes: Vec<serde_json::Value> =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{component}: no JSON report ({e})\n{stderr}"));
+    (out.status.code(), outcomes, stderr)
+}
+
+fn status<'a>(outcomes: &'a [serde_json::Value], case: &str) -> (&'a str, &'a str) {
+    let o = outcomes.iter().find(|o| o["case"] == case).unwrap_or_else(|| panic!("case {case} did not run"));
+    (o["status"].as_str().unwrap(), o["reason"].as_str().unwrap())
+}
+
+fn assert_all_pass(component: &str, subject: &str, must_run: &[&str]) -> Vec<serde_json::Value> {
+    let (code, outcomes, stderr) = conformance(component, &format!("fixtures/conformance/subjects/{subject}"), None);
+    let failed: Vec<String> =
+        outcomes.iter().filter(|o| o["status"] == "fail").map(|o| format!("{}: {}", o["case"], o["reason"])).collect();
+    assert!(failed.is_empty(), "{component} failed cases:\n{}\n{stderr}", failed.join("\n"));
+    assert_eq!(code, Some(0), "{stderr}");
+    for case in must_run {
+        assert_eq!(status(&outcomes, case).0, "pass", "{component}: {case} must run and pass here: {}", status(&outcomes, case).1);
+    }
+    outcomes
+}
+
+#[test]
+fn postgres_source_passes_every_case() {
+    let all = ["open-info", "lifecycle", "bad-config", "validate-unreachable", "frames-within-limit", "round-trip-types", "nulls-every-column", "empty-table", "huge-row", "incremental-continuation", "standard-metrics"];
+    assert_all_pass("source_postgres.wasm", "source_postgres.yaml", &all);
+}
+
+#[test]
+fn postgres_destination_passes_every_case_with_200_crash_points() {
+    let all = ["open-info", "lifecycle", "write-round-trip", "standard-metrics", "crash-every-host-call", "crash-sigkill", "commit-answer-lost", "upstream-failure"];
+    let outcomes = assert_all_pass("dest_postgres.wasm", "dest_postgres.yaml", &all);
+    let (_, reason) = status(&outcomes, "crash-every-host-call");
+    let points: u64 = reason.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{reason}"));
+    assert!(points >= 200, "only {points} crash points: {reason}");
+}
+
+#[test]
+fn test_connectors_pass_what_applies_to_them() {
+    assert_all_pass("source_generator.wasm", "source_generator.yaml", &["frames-within-limit", "incremental-continuation", "empty-table"]);
+    assert_all_pass("dest_verify.wasm", "dest_verify.yaml", &["write-round-trip", "upstream-failure", "standard-metrics"]);
+}
