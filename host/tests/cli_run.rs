@@ -193,3 +193,35 @@ async fn postgres_state_backend_keeps_cursor_and_history() {
     assert!(!dir.join("pipeline.state.db").exists(), "no SQLite file with the postgres backend");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn progress_lines_summary_and_prometheus_file() {
+    let dir = temp_dir("progress");
+    let path = dir.join("slow.yaml");
+    std::fs::write(
+        &path,
+        "pipeline: slow\nsource: {use: generator, config: {rows: 60000, batch_rows: 1000, pause_ms: 40}}\n\
+         destination: {use: verify, config: {expect_rows: 60000}}\nstreams: [{name: generated}]\n",
+    )
+    .unwrap();
+    let metrics = dir.join("metrics.prom");
+    let out = rapidbyte()
+        .args(["run", "--progress-interval", "1", "--metrics-file"])
+        .arg(&metrics)
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let progress: Vec<&str> = stderr.lines().filter(|l| l.contains("progress generated")).collect();
+    assert!(!progress.is_empty(), "a run of over two seconds logs progress every second when stderr is not a terminal\n{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("records out") && stdout.contains("60000"), "the summary table\n{stdout}");
+    let prom = std::fs::read_to_string(&metrics).expect("metrics file written");
+    assert!(
+        prom.contains("rapidbyte_records_written_total{pipeline=\"slow\",stream=\"generated\",role=\"destination\"} 60000"),
+        "{prom}"
+    );
+    assert!(prom.contains("# TYPE rapidbyte_records_read_total counter"), "{prom}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
