@@ -1,5 +1,9 @@
 //! `cargo xtask build`: builds every connector as a wasm32-wasip2 component
 //! and copies the results into `target/connectors/`.
+//!
+//! Connectors are the component crates (`crate-type` with `cdylib`) in
+//! [`CONNECTOR_DIRS`]: the product's connectors in `connectors/` and the
+//! deliberately broken test fixtures in `tests/connectors/`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,7 +15,11 @@ pub const WASM_TARGET: &str = "wasm32-wasip2";
 /// The workspace profile for connectors (see the root `Cargo.toml`).
 const CONNECTOR_PROFILE: &str = "connector";
 
-/// A connector crate under `connectors/`.
+/// Folders (relative to the workspace root) whose `*/Cargo.toml` component
+/// crates are connectors. A missing folder is skipped.
+pub const CONNECTOR_DIRS: [&str; 2] = ["connectors", "tests/connectors"];
+
+/// A connector crate under one of [`CONNECTOR_DIRS`].
 #[derive(Debug, PartialEq, Eq)]
 pub struct Connector {
     /// Package name, for `cargo -p`.
@@ -31,10 +39,29 @@ pub fn build(debug: bool) -> Result<Vec<PathBuf>> {
     install(&connectors, &built, &cmd::connector_dir())
 }
 
-/// Finds the connector crates: every `connectors/*/Cargo.toml`.
+/// Finds the connector crates: every `<dir>/*/Cargo.toml` with a `cdylib`
+/// target, for each of [`CONNECTOR_DIRS`], sorted by package name.
 pub fn discover(root: &Path) -> Result<Vec<Connector>> {
-    let dir = root.join("connectors");
-    let entries = fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    let mut connectors = Vec::new();
+    for dir in CONNECTOR_DIRS.map(|d| root.join(d)) {
+        if dir.is_dir() {
+            connectors.extend(discover_in(&dir)?);
+        }
+    }
+    if connectors.is_empty() {
+        return Err(format!(
+            "no connector crates found in {} under {}",
+            CONNECTOR_DIRS.join(" or "),
+            root.display()
+        ));
+    }
+    connectors.sort_by(|a, b| a.package.cmp(&b.package));
+    Ok(connectors)
+}
+
+/// The component crates directly under `dir`.
+fn discover_in(dir: &Path) -> Result<Vec<Connector>> {
+    let entries = fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
     let mut connectors = Vec::new();
     for entry in entries {
         let manifest = entry
@@ -47,10 +74,6 @@ pub fn discover(root: &Path) -> Result<Vec<Connector>> {
             connectors.push(read_manifest(&manifest)?);
         }
     }
-    if connectors.is_empty() {
-        return Err(format!("no connector crates found in {}", dir.display()));
-    }
-    connectors.sort_by(|a, b| a.package.cmp(&b.package));
     Ok(connectors)
 }
 
@@ -242,6 +265,9 @@ foo = { version = "1", package = "bar" }
     fn discovers_workspace_connectors() {
         let found = discover(&cmd::workspace_root()).expect("connectors/ exists");
         assert!(found.iter().any(|c| c.package == "source-generator"));
+        // tests/connectors: the deliberately broken fixtures, named by `[lib] name`.
+        assert!(found.contains(&connector("broken-source", "source_broken")));
+        assert!(found.contains(&connector("broken-dest", "dest_broken")));
         assert!(found.windows(2).all(|w| w[0].package < w[1].package));
     }
 

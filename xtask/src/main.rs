@@ -16,7 +16,8 @@ const USAGE: &str = "\
 Usage: cargo xtask <command> [options]
 
 Commands:
-  build [--debug]              Build all connectors (connectors/*) for wasm32-wasip2
+  build [--debug]              Build all connectors (connectors/*, and the broken
+                               test fixtures in tests/connectors/*) for wasm32-wasip2
                                with the `connector` profile (--debug: dev profile)
                                and copy them to target/connectors/.
   test [-- <cargo test args>]  Check PostgreSQL (starting it if needed), build the
