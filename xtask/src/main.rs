@@ -4,6 +4,7 @@ mod bench;
 mod cmd;
 mod connectors;
 mod pg;
+mod scaffold;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -33,6 +34,11 @@ Commands:
                                PostgreSQL → PostgreSQL through a release rapidbyte,
                                interleaved with the raw psql binary COPY pipe;
                                verified; medians and JSON under target/bench/.
+  new-connector <source|destination> <name> [--dir <path>]
+                               Scaffold a working connector crate: connectors/source-<name>
+                               or connectors/dest-<name>, added to the workspace members
+                               (--dir: a standalone crate at <path>, outside the repository),
+                               with a README and a starter conformance.yaml subject.
   help                         Show this text.
 
 Planned (not implemented yet): conformance.
@@ -64,6 +70,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         "run" => run(rest),
         "pg" => pg(rest),
         "bench" => bench::run(&args[1..]),
+        "new-connector" => scaffold::run(rest),
         "conformance" => {
             eprintln!("`cargo xtask {command}` is not implemented yet, see issues");
             Ok(ExitCode::from(2))
