@@ -2,6 +2,7 @@
 
 mod bench;
 mod cmd;
+mod conformance;
 mod connectors;
 mod pg;
 mod scaffold;
@@ -39,9 +40,12 @@ Commands:
                                or connectors/dest-<name>, added to the workspace members
                                (--dir: a standalone crate at <path>, outside the repository),
                                with a README and a starter conformance.yaml subject.
+  conformance [-- <args>]      Build the connectors and the host, then run
+                               `rapidbyte conformance <component> --config <subject> [args]`
+                               for every fixtures/conformance/subjects/*.yaml; fails if any fails.
   help                         Show this text.
 
-Planned (not implemented yet): conformance.
+See docs/CONNECTOR_GUIDE.md for writing a connector.
 ";
 
 fn main() -> ExitCode {
@@ -71,10 +75,7 @@ fn dispatch(args: &[String]) -> Result<ExitCode> {
         "pg" => pg(rest),
         "bench" => bench::run(&args[1..]),
         "new-connector" => scaffold::run(rest),
-        "conformance" => {
-            eprintln!("`cargo xtask {command}` is not implemented yet, see issues");
-            Ok(ExitCode::from(2))
-        }
+        "conformance" => conformance::run(rest),
         other => usage_error(&format!("unknown command `{other}`")),
     }
 }
@@ -195,8 +196,15 @@ mod tests {
     }
 
     #[test]
-    fn unimplemented_commands_exit_2() {
-        let code = dispatch(&["conformance".to_owned()]).unwrap();
+    fn unknown_commands_exit_2() {
+        let code = dispatch(&["certify".to_owned()]).unwrap();
         assert_eq!(format!("{code:?}"), format!("{:?}", ExitCode::from(2)));
+    }
+
+    #[test]
+    fn usage_lists_every_command() {
+        for command in ["build", "test", "run", "pg", "bench", "new-connector", "conformance", "help"] {
+            assert!(USAGE.contains(&format!("\n  {command} ")), "{command}");
+        }
     }
 }
