@@ -71,3 +71,54 @@ fn test_connectors_pass_what_applies_to_them() {
     assert_all_pass("source_generator.wasm", "source_generator.yaml", &["frames-within-limit", "incremental-continuation", "empty-table"]);
     assert_all_pass("dest_verify.wasm", "dest_verify.yaml", &["write-round-trip", "upstream-failure", "standard-metrics"]);
 }
+
+/// A subject file for a deliberately broken connector in `mode`.
+fn broken_subject(component: &str, mode: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("rapidbyte-broken-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{component}-{mode}.yaml"));
+    let yaml = if component.starts_with("source") {
+        format!(
+            "config: {{rows: 20000, mode: {mode}}}\nstream: generated\ncase_config:\n  round-trip-types: {{expect_rows: 20000}}\n  empty-table: {{config: {{rows: 0}}}}\n"
+        )
+    } else {
+        let (host, port, user) = rapidbyte_tests::pg::host_port_user(&rapidbyte_tests::pg::url());
+        format!(
+            "config: {{host: {host}, port: {port}, user: {user}, database: test, schema: conformance_broken_{mode}, mode: {mode}}}\n\
+             stream: items\npostgres: env\ncrash_points: 40\n"
+        )
+    };
+    std::fs::write(&path, yaml).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// The broken connector in `mode` fails `case` (and the harness exits 1).
+fn fails(component: &str, mode: &str, case: &str) {
+    let (code, outcomes, stderr) = conformance(component, &broken_subject(component, mode), Some(case));
+    let (status, reason) = status(&outcomes, case);
+    assert_eq!(status, "fail", "{component} in mode {mode} must fail {case}, got {status}: {reason}\n{stderr}");
+    assert_eq!(code, Some(1), "a failure exits 1");
+    eprintln!("{component} {mode}: {case} fails: {reason}");
+}
+
+#[test]
+fn the_broken_connectors_behaving_pass_the_cases_they_break_elsewhere() {
+    let (_, outcomes, stderr) = conformance("source_broken.wasm", &broken_subject("source_broken", "none"), None);
+    for case in ["frames-within-limit", "standard-metrics"] {
+        assert_eq!(status(&outcomes, case).0, "pass", "source in mode none: {case}: {}\n{stderr}", status(&outcomes, case).1);
+    }
+    let (_, outcomes, stderr) = conformance("dest_broken.wasm", &broken_subject("dest_broken", "none"), None);
+    for case in ["write-round-trip", "standard-metrics", "crash-every-host-call", "upstream-failure"] {
+        assert_eq!(status(&outcomes, case).0, "pass", "destination in mode none: {case}: {}\n{stderr}", status(&outcomes, case).1);
+    }
+}
+
+#[test]
+fn each_fault_fails_its_case() {
+    fails("source_broken.wasm", "oversize", "frames-within-limit");
+    fails("source_broken.wasm", "skip_metrics", "standard-metrics");
+    fails("dest_broken.wasm", "drop_batch", "write-round-trip");
+    fails("dest_broken.wasm", "duplicate_after_retry", "crash-every-host-call");
+    fails("dest_broken.wasm", "wrong_commit_state", "upstream-failure");
+    fails("dest_broken.wasm", "skip_metrics", "standard-metrics");
+}
