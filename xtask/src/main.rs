@@ -6,6 +6,7 @@ mod conformance;
 mod connectors;
 mod pg;
 mod scaffold;
+mod scaffold_check;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -24,7 +25,9 @@ Commands:
                                and copy them to target/connectors/.
   test [-- <cargo test args>]  Check PostgreSQL (starting it if needed), build the
                                connectors, then `cargo test` with
-                               RAPIDBYTE_CONNECTOR_DIR=target/connectors.
+                               RAPIDBYTE_CONNECTOR_DIR=target/connectors; then
+                               scaffold a source and a destination (new-connector),
+                               build them and run the protocol conformance cases.
   run <pipeline.yaml> [args]   Build the connectors, seed PostgreSQL with
                                <stem>.seed.sql if it exists next to the pipeline,
                                then `cargo run -p rapidbyte -- run <pipeline> [args]`.
@@ -117,7 +120,13 @@ fn test(args: &[String]) -> Result<ExitCode> {
         .args(extra)
         .env(CONNECTOR_DIR_ENV, cmd::connector_dir())
         .env(pg::URL_ENV, pg::test_url());
-    Ok(cmd::exit_code(cmd::run(&mut test)?))
+    let status = cmd::run(&mut test)?;
+    if !status.success() {
+        return Ok(cmd::exit_code(status));
+    }
+    // After the tests (which built the host binary): the author kit still works.
+    scaffold_check::run()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `run <pipeline.yaml> [args]`
