@@ -183,18 +183,7 @@ async fn run_pipeline(runtime: Arc<Runtime>, dir: &Path, path: &Path, opts: RunF
     let run_id = run::new_run_id();
     tracing::info!(pipeline = %file.pipeline, %run_id, streams = file.streams.len(), "run started");
     let services = RunServices::new(Arc::clone(&state));
-    let mut record = RunRecord {
-        run_id: run_id.clone(),
-        pipeline: file.pipeline.clone(),
-        started_at: state::now_epoch(),
-        finished_at: None,
-        outcome: "running".into(),
-        records_read: 0,
-        records_written: 0,
-        bytes_written: 0,
-        retries: 0,
-        error: None,
-    };
+    let mut record = RunRecord::started(&run_id, &file.pipeline, state::now_epoch());
     state.record_run(&record).map_err(|e| miette::miette!("{e}"))?;
 
     // Ctrl-C / SIGTERM: stop at the last checkpoint; a second Ctrl-C exits at once.

@@ -224,11 +224,11 @@ pub(super) struct SourceInput {
 }
 
 pub(super) async fn source_input(h: &Harness, case: &Case, fallback_case: &str) -> Result<SourceInput, Verdict> {
-    if let (Some(table), Some(seed)) = (&case.table, case.postgres_seed(&h.subject.schema())) {
-        if h.pg().is_some() {
-            h.sql(&seed).await.map_err(|e| fail(format!("seeding failed: {e}")))?;
-            return Ok(SourceInput { config: h.subject.config_for(&case.name), stream: table.clone(), expect_rows: None, seeded: true });
-        }
+    if let (Some(table), Some(seed)) = (&case.table, case.postgres_seed(&h.subject.schema()))
+        && h.pg().is_some()
+    {
+        h.sql(&seed).await.map_err(|e| fail(format!("seeding failed: {e}")))?;
+        return Ok(SourceInput { config: h.subject.config_for(&case.name), stream: table.clone(), expect_rows: None, seeded: true });
     }
     let key = if h.subject.case_config.contains_key(&case.name) { case.name.as_str() } else { fallback_case };
     match h.subject.case_config.get(key) {
@@ -456,10 +456,10 @@ async fn incremental(h: &Harness, case: &Case) -> Verdict {
 
 async fn destination_round_trip(h: &Harness, case: &Case) -> Verdict {
     let rows = case.param("rows", 5000);
-    if let Err(e) = h.reset_target().await {
-        if h.pg().is_some() {
-            return fail(e);
-        }
+    if let Err(e) = h.reset_target().await
+        && h.pg().is_some()
+    {
+        return fail(e);
     }
     let w = h.write(&h.plan(&format!("conf-{}", case.name), rows, &case.name)).await;
     if let Some(e) = w.report.error() {
@@ -504,32 +504,7 @@ async fn source_metrics(h: &Harness, case: &Case) -> Verdict {
     if let Some(e) = &read.side.error {
         return fail(error_text(e));
     }
-    let hub = &read.services.metrics;
-    let s = input.stream.as_str();
-    let frames = read.frames.len() as u64;
-    let mut problems = Vec::new();
-    let records = hub.counter(s, Role::Source, m::RECORDS_READ);
-    if records != read.rows {
-        problems.push(format!("records_read totals {records}, the host saw {} rows", read.rows));
-    }
-    let batches = hub.counter(s, Role::Source, m::BATCHES_EMITTED);
-    if batches != frames {
-        problems.push(format!("batches_emitted totals {batches}, the host saw {frames} frames"));
-    }
-    if frames > 0 && hub.counter(s, Role::Source, m::BYTES_READ) == 0 {
-        problems.push("bytes_read is never reported".into());
-    }
-    for name in [m::RECORDS_READ, m::BATCHES_EMITTED, m::BYTES_READ] {
-        let events = hub.events(s, Role::Source, name);
-        if events < frames {
-            problems.push(format!("{name} reported {events} times for {frames} batches (expected per batch)"));
-        }
-    }
-    if problems.is_empty() {
-        pass(format!("records_read {records}, batches_emitted {batches}, reported per batch"))
-    } else {
-        fail(problems.join("; "))
-    }
+    standard_metrics(&read.services.metrics, &input.stream, Role::Source, read.rows, read.frames.len() as u64)
 }
 
 async fn destination_metrics(h: &Harness, case: &Case) -> Verdict {
@@ -538,30 +513,38 @@ async fn destination_metrics(h: &Harness, case: &Case) -> Verdict {
     if let Some(e) = w.report.error() {
         return fail(e.to_string());
     }
-    let hub = &w.services.metrics;
     let s = h.subject.stream.as_str();
-    let delivered = w.report.destination.rows_seen;
-    let batches = hub.counter(s, Role::Source, m::BATCHES_EMITTED);
+    let batches = w.services.metrics.counter(s, Role::Source, m::BATCHES_EMITTED);
+    standard_metrics(&w.services.metrics, s, Role::Destination, w.report.destination.rows_seen, batches)
+}
+
+/// § Metrics: the role's records, batches and bytes counters total what the
+/// host saw (`rows` in `batches`) and arrive once per batch or more.
+fn standard_metrics(hub: &crate::metrics::MetricsHub, stream: &str, role: Role, rows: u64, batches: u64) -> Verdict {
+    let [records_name, batches_name, bytes_name] = match role {
+        Role::Source => [m::RECORDS_READ, m::BATCHES_EMITTED, m::BYTES_READ],
+        _ => [m::RECORDS_WRITTEN, m::BATCHES_WRITTEN, m::BYTES_WRITTEN],
+    };
     let mut problems = Vec::new();
-    let written = hub.counter(s, Role::Destination, m::RECORDS_WRITTEN);
-    if written != delivered {
-        problems.push(format!("records_written totals {written}, the host delivered {delivered} rows"));
+    let records = hub.counter(stream, role, records_name);
+    if records != rows {
+        problems.push(format!("{records_name} totals {records}, the host saw {rows} rows"));
     }
-    let batches_written = hub.counter(s, Role::Destination, m::BATCHES_WRITTEN);
-    if batches_written != batches {
-        problems.push(format!("batches_written totals {batches_written}, the host delivered {batches} batches"));
+    let counted = hub.counter(stream, role, batches_name);
+    if counted != batches {
+        problems.push(format!("{batches_name} totals {counted}, the host saw {batches} batches"));
     }
-    if hub.counter(s, Role::Destination, m::BYTES_WRITTEN) == 0 {
-        problems.push("bytes_written is never reported".into());
+    if batches > 0 && hub.counter(stream, role, bytes_name) == 0 {
+        problems.push(format!("{bytes_name} is never reported"));
     }
-    for name in [m::RECORDS_WRITTEN, m::BATCHES_WRITTEN, m::BYTES_WRITTEN] {
-        let events = hub.events(s, Role::Destination, name);
+    for name in [records_name, batches_name, bytes_name] {
+        let events = hub.events(stream, role, name);
         if events < batches {
             problems.push(format!("{name} reported {events} times for {batches} batches (expected per batch)"));
         }
     }
     if problems.is_empty() {
-        pass(format!("records_written {written}, batches_written {batches_written}, reported per batch"))
+        pass(format!("{records_name} {records}, {batches_name} {counted}, reported per batch"))
     } else {
         fail(problems.join("; "))
     }

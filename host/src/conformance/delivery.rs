@@ -238,10 +238,10 @@ pub async fn upstream_abort(h: &Harness, case: &Case) -> Verdict {
             format!("after the upstream failed, the destination reported commit state {:?} ({} {}); expected before-commit", e.commit_state, e.category, e.code),
         );
     }
-    if let Some(Ok((n, _))) = h.read_back().await {
-        if n as u64 > fail_after {
-            return (Status::Fail, format!("{n} rows are in the table, more than the {fail_after} rows sent before the failure"));
-        }
+    if let Some(Ok((n, _))) = h.read_back().await
+        && n as u64 > fail_after
+    {
+        return (Status::Fail, format!("{n} rows are in the table, more than the {fail_after} rows sent before the failure"));
     }
     plan.peer_config = serde_json::json!({"fail_times": 1});
     let resumed = h.write(&plan).await;

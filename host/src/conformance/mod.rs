@@ -25,10 +25,11 @@ pub async fn run(harness: &Harness, cases: &[Case], only: Option<&str>) -> Vec<O
     let role = harness.component.manifest.role;
     let mut outcomes = Vec::new();
     for case in cases.iter().filter(|c| c.applies_to(role)) {
-        if let Some(only) = only {
-            if case.group.as_str() != only && !case.name.starts_with(only) {
-                continue;
-            }
+        if let Some(only) = only
+            && case.group.as_str() != only
+            && !case.name.starts_with(only)
+        {
+            continue;
         }
         let started = Instant::now();
         tracing::debug!(case = %case.name, "conformance case");

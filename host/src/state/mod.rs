@@ -57,6 +57,24 @@ pub struct RunRecord {
     pub error: Option<String>,
 }
 
+impl RunRecord {
+    /// A run that has just started.
+    pub fn started(run_id: &str, pipeline: &str, started_at: i64) -> Self {
+        Self {
+            run_id: run_id.into(),
+            pipeline: pipeline.into(),
+            started_at,
+            finished_at: None,
+            outcome: "running".into(),
+            records_read: 0,
+            records_written: 0,
+            bytes_written: 0,
+            retries: 0,
+            error: None,
+        }
+    }
+}
+
 /// A state backend failed.
 #[derive(Debug, thiserror::Error)]
 #[error("state store failed: {0}")]
@@ -111,18 +129,7 @@ pub mod conformance {
     }
 
     pub fn run_history(s: &dyn StateStore) {
-        let mut run = RunRecord {
-            run_id: "r1".into(),
-            pipeline: "p".into(),
-            started_at: 100,
-            finished_at: None,
-            outcome: "running".into(),
-            records_read: 0,
-            records_written: 0,
-            bytes_written: 0,
-            retries: 0,
-            error: None,
-        };
+        let mut run = RunRecord::started("r1", "p", 100);
         s.record_run(&run).unwrap();
         run.finished_at = Some(105);
         run.outcome = "failed".into();
