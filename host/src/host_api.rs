@@ -227,8 +227,7 @@ impl HostApi {
             return Err(violation(s, "emit-batch was called by a connector that does not emit".into()));
         };
         if s.services.cancel.is_cancelled() {
-            return Err(ConnectorError::internal(crate::cancel::CANCELLED, "the run was cancelled; stop reading")
-                .with_commit_state(CommitState::BeforeCommit));
+            return Err(cancelled());
         }
         s.rows_seen += rows;
         let waited = Instant::now();
@@ -323,12 +322,16 @@ fn record_channel_wait(s: &mut HostState, since: Instant) {
     s.services.metrics.record(&s.labels.stream, s.labels.role, &Metric::histogram(CHANNEL_WAIT_MS, ms));
 }
 
+/// What a source hears from the host once the run is cancelled.
+fn cancelled() -> ConnectorError {
+    ConnectorError::internal(crate::cancel::CANCELLED, "the run was cancelled; stop reading").with_commit_state(CommitState::BeforeCommit)
+}
+
 /// The destination is gone: because the run was cancelled (it finished at
 /// the last checkpoint) or because it stopped.
 fn downstream_closed(s: &HostState, what: &str) -> ConnectorError {
     if s.services.cancel.is_cancelled() {
-        return ConnectorError::internal(crate::cancel::CANCELLED, "the run was cancelled; stop reading")
-            .with_commit_state(CommitState::BeforeCommit);
+        return cancelled();
     }
     ConnectorError::internal("DOWNSTREAM_CLOSED", format!("the destination stopped; no more {what} are accepted"))
 }

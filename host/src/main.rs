@@ -15,7 +15,6 @@ use rapidbyte::pipeline::PipelineFile;
 use rapidbyte::preflight::{preflight, Preflight};
 use rapidbyte::run::{self, StreamSummary};
 use rapidbyte::runtime::Runtime;
-use rapidbyte::pipeline::StateBackendName;
 use rapidbyte::progress;
 use rapidbyte::state::{self, MemoryState, RunRecord};
 use std::io::IsTerminal;
@@ -173,10 +172,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
 async fn run_pipeline(runtime: Arc<Runtime>, dir: &Path, path: &Path, opts: RunFlags) -> Result<ExitCode> {
     // § Features: everything is checked before any data moves or any state is written.
     let Preflight { file, source, destination } = preflight(&runtime, dir, path)?;
-    let state_section = match &opts.state {
-        Some(p) => rapidbyte::pipeline::StateSection { backend: StateBackendName::Sqlite, path: Some(p.clone()), ..Default::default() },
-        None => file.state.clone(),
-    };
+    let state_section = file.state.or_sqlite_file(opts.state.as_deref());
     let state = state::open(&state_section, path).map_err(|e| {
         miette::miette!(code = "rapidbyte::state::unavailable", help = "check `state:` in the pipeline file, or pass --state <file>", "{e}")
     })?;
@@ -291,17 +287,13 @@ async fn wait_for_stop_signal() {
 /// Lists recent runs from the pipeline's state.
 fn list_runs(path: &Path, state_path: Option<PathBuf>, limit: usize, json: bool) -> Result<ExitCode> {
     let file = PipelineFile::load(path)?;
-    let section = match state_path {
-        Some(p) => rapidbyte::pipeline::StateSection { backend: StateBackendName::Sqlite, path: Some(p), ..Default::default() },
-        None => file.state.clone(),
-    };
-    if section.backend == StateBackendName::Sqlite {
-        let db = section.path.clone().map(|p| if p.is_relative() { path.with_file_name(p) } else { p });
-        let db = db.unwrap_or_else(|| state::default_sqlite_path(path));
-        if !db.is_file() {
-            println!("no runs yet ({} does not exist)", db.display());
-            return Ok(ExitCode::SUCCESS);
-        }
+    let section = file.state.or_sqlite_file(state_path.as_deref());
+    // Listing runs must not create a state file.
+    if let Some(db) = state::sqlite_path(&section, path)
+        && !db.is_file()
+    {
+        println!("no runs yet ({} does not exist)", db.display());
+        return Ok(ExitCode::SUCCESS);
     }
     let state = state::open(&section, path).map_err(|e| miette::miette!("{e}"))?;
     let runs = state.recent_runs(&file.pipeline, limit).map_err(|e| miette::miette!("{e}"))?;

@@ -58,6 +58,16 @@ pub struct StateSection {
     pub schema: Option<String>,
 }
 
+impl StateSection {
+    /// This section, or a SQLite file given on the command line (`--state`).
+    pub fn or_sqlite_file(&self, file: Option<&Path>) -> Self {
+        match file {
+            Some(path) => Self { backend: StateBackendName::Sqlite, path: Some(path.to_path_buf()), ..Self::default() },
+            None => self.clone(),
+        }
+    }
+}
+
 /// State backends by name.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -13,15 +13,15 @@ use crate::host_api::{InstanceLabels, RunServices, StreamIo};
 use crate::runtime::InstanceError;
 use crate::state::MemoryState;
 
-type Verdict = (Status, String);
+pub(super) type Verdict = (Status, String);
 
-fn pass(why: impl Into<String>) -> Verdict {
+pub(super) fn pass(why: impl Into<String>) -> Verdict {
     (Status::Pass, why.into())
 }
-fn fail(why: impl Into<String>) -> Verdict {
+pub(super) fn fail(why: impl Into<String>) -> Verdict {
     (Status::Fail, why.into())
 }
-fn na(why: impl Into<String>) -> Verdict {
+pub(super) fn na(why: impl Into<String>) -> Verdict {
     (Status::NotApplicable, why.into())
 }
 
@@ -76,12 +76,8 @@ async fn open_info(h: &Harness, case: &Case) -> Verdict {
     }
 }
 
-fn lifecycle_ok(calls: &[&str], want: &[&str]) -> bool {
-    calls == want
-}
-
 async fn source_lifecycle(h: &Harness, case: &Case) -> Verdict {
-    let input = match source_input(h, case, "frames").await {
+    let input = match source_input(h, case, true).await {
         Ok(i) => i,
         Err(v) => return v,
     };
@@ -89,7 +85,7 @@ async fn source_lifecycle(h: &Harness, case: &Case) -> Verdict {
     if let Some(e) = &ok.side.error {
         return fail(format!("a plain read failed: {}", error_text(e)));
     }
-    if !lifecycle_ok(&ok.side.calls, &["open", "run", "close"]) {
+    if ok.side.calls != ["open", "run", "close"] {
         return fail(format!("calls were {:?}, expected open, run, close", ok.side.calls));
     }
     // A run that fails (no row fits a 16-byte batch) is still closed, and close succeeds.
@@ -114,9 +110,8 @@ async fn destination_lifecycle(h: &Harness, case: &Case) -> Verdict {
     if let Some(e) = ok.report.error() {
         return fail(format!("a plain write failed: {e}"));
     }
-    if !lifecycle_ok(&ok.report.destination.calls, &["open", "committed", "run", "close"])
-        && !lifecycle_ok(&ok.report.destination.calls, &["open", "run", "close"])
-    {
+    let calls = &ok.report.destination.calls;
+    if calls != &["open", "committed", "run", "close"] && calls != &["open", "run", "close"] {
         return fail(format!("calls were {:?}, expected open, [committed,] run, close", ok.report.destination.calls));
     }
     let mut failing = h.plan(&format!("conf-{}-fail", case.name), 1000, &case.name);
@@ -223,25 +218,30 @@ pub(super) struct SourceInput {
     pub seeded: bool,
 }
 
-pub(super) async fn source_input(h: &Harness, case: &Case, fallback_case: &str) -> Result<SourceInput, Verdict> {
+/// Where a source case reads from: the seeded table when the case has a
+/// seed and the subject a server; else the subject's stream with the case's
+/// `case_config` entry; else, when `plain_ok`, the subject's own config.
+pub(super) async fn source_input(h: &Harness, case: &Case, plain_ok: bool) -> Result<SourceInput, Verdict> {
     if let (Some(table), Some(seed)) = (&case.table, case.postgres_seed(&h.subject.schema()))
         && h.pg().is_some()
     {
         h.sql(&seed).await.map_err(|e| fail(format!("seeding failed: {e}")))?;
         return Ok(SourceInput { config: h.subject.config_for(&case.name), stream: table.clone(), expect_rows: None, seeded: true });
     }
-    let key = if h.subject.case_config.contains_key(&case.name) { case.name.as_str() } else { fallback_case };
-    match h.subject.case_config.get(key) {
-        Some(c) => Ok(SourceInput { config: h.subject.config_for(key), stream: h.subject.stream.clone(), expect_rows: c.expect_rows, seeded: false }),
-        None if key == fallback_case && fallback_case == "frames" => {
-            Ok(SourceInput { config: h.subject.config.clone(), stream: h.subject.stream.clone(), expect_rows: None, seeded: false })
-        }
-        None => Err(na(format!("needs `postgres:` in the subject file (to seed `{}`) or `case_config.{}`", case.table.as_deref().unwrap_or("?"), case.name))),
+    let stream = h.subject.stream.clone();
+    match h.subject.case_config.get(&case.name) {
+        Some(c) => Ok(SourceInput { config: h.subject.config_for(&case.name), stream, expect_rows: c.expect_rows, seeded: false }),
+        None if plain_ok => Ok(SourceInput { config: h.subject.config.clone(), stream, expect_rows: None, seeded: false }),
+        None => Err(na(format!(
+            "needs `postgres:` in the subject file (to seed `{}`) or `case_config.{}`",
+            case.table.as_deref().unwrap_or("?"),
+            case.name
+        ))),
     }
 }
 
 async fn frames(h: &Harness, case: &Case) -> Verdict {
-    let input = match source_input(h, case, "frames").await {
+    let input = match source_input(h, case, true).await {
         Ok(i) => i,
         Err(v) => return v,
     };
@@ -269,7 +269,7 @@ async fn frames(h: &Harness, case: &Case) -> Verdict {
 }
 
 async fn source_host_calls(h: &Harness, case: &Case) -> Verdict {
-    let input = match source_input(h, case, "frames").await {
+    let input = match source_input(h, case, true).await {
         Ok(i) => i,
         Err(v) => return v,
     };
@@ -335,7 +335,7 @@ fn profile(read: &Read) -> Result<(Vec<(String, i64)>, i128), String> {
 }
 
 async fn source_round_trip(h: &Harness, case: &Case) -> Verdict {
-    let input = match source_input(h, case, &case.name).await {
+    let input = match source_input(h, case, false).await {
         Ok(i) => i,
         Err(v) => return v,
     };
@@ -379,7 +379,7 @@ async fn source_round_trip(h: &Harness, case: &Case) -> Verdict {
 }
 
 async fn source_empty(h: &Harness, case: &Case) -> Verdict {
-    let input = match source_input(h, case, &case.name).await {
+    let input = match source_input(h, case, false).await {
         Ok(i) => i,
         Err(v) => return v,
     };
@@ -392,7 +392,7 @@ async fn source_empty(h: &Harness, case: &Case) -> Verdict {
 }
 
 async fn huge_row(h: &Harness, case: &Case) -> Verdict {
-    let input = match source_input(h, case, &case.name).await {
+    let input = match source_input(h, case, false).await {
         Ok(i) => i,
         Err(v) => return v,
     };
@@ -416,7 +416,7 @@ async fn incremental(h: &Harness, case: &Case) -> Verdict {
     if !h.declares(Feature::Incremental) {
         return na("the source does not declare `incremental`");
     }
-    let input = match source_input(h, case, &case.name).await {
+    let input = match source_input(h, case, false).await {
         Ok(i) => i,
         Err(v) => return v,
     };
@@ -496,7 +496,7 @@ async fn destination_empty(h: &Harness, case: &Case) -> Verdict {
 // ---------------------------------------------------------------- telemetry
 
 async fn source_metrics(h: &Harness, case: &Case) -> Verdict {
-    let input = match source_input(h, case, "frames").await {
+    let input = match source_input(h, case, true).await {
         Ok(i) => i,
         Err(v) => return v,
     };
@@ -552,7 +552,7 @@ fn standard_metrics(hub: &crate::metrics::MetricsHub, stream: &str, role: Role, 
 
 async fn logs(h: &Harness, case: &Case) -> Verdict {
     let (services, stream) = if h.component.manifest.role == Role::Source {
-        let input = match source_input(h, case, "frames").await {
+        let input = match source_input(h, case, true).await {
             Ok(i) => i,
             Err(v) => return v,
         };

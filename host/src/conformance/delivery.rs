@@ -10,12 +10,9 @@ use std::time::{Duration, Instant};
 use rapidbyte_protocol::{CommitState, Feature};
 
 use super::cases::Case;
-use super::checks::{commit_state_is, destination_error};
+use super::checks::{commit_state_is, destination_error, fail, na, pass, Verdict};
 use super::harness::Harness;
-use super::report::Status;
 use crate::state::MemoryState;
-
-type Verdict = (Status, String);
 
 /// Whether the table holds what the guarantee asks after a resume.
 async fn holds(h: &Harness, rows: u64) -> Result<(), String> {
@@ -35,7 +32,7 @@ async fn holds(h: &Harness, rows: u64) -> Result<(), String> {
 }
 
 fn needs_read_back(h: &Harness) -> Option<Verdict> {
-    h.pg().is_none().then(|| (Status::NotApplicable, "needs read-back: give `postgres:` in the subject file".to_string()))
+    h.pg().is_none().then(|| na("needs read-back: give `postgres:` in the subject file"))
 }
 
 /// Trap the destination at its k-th host call, for every k of a small run
@@ -48,11 +45,11 @@ pub async fn crash_trap(h: &Harness, case: &Case) -> Verdict {
     let cap = h.subject.crash_points.unwrap_or(case.param("max_points", 400));
     // A clean run says how many boundaries there are.
     if let Err(e) = h.reset_target().await {
-        return (Status::Fail, e);
+        return fail(e);
     }
     let clean = h.write(&h.plan("conf-crash-clean", rows, &case.name)).await;
     if let Some(e) = clean.report.error() {
-        return (Status::Fail, format!("the clean run failed: {e}"));
+        return fail(format!("the clean run failed: {e}"));
     }
     let boundaries = clean.report.destination.calls_entered;
     let points = boundaries.min(cap);
@@ -63,7 +60,7 @@ pub async fn crash_trap(h: &Harness, case: &Case) -> Verdict {
     let mut k = 1;
     while k <= boundaries {
         if let Err(e) = h.reset_target().await {
-            return (Status::Fail, e);
+            return fail(e);
         }
         let mut plan = h.plan(&format!("conf-crash-{k}"), rows, &case.name);
         plan.state = Arc::new(MemoryState::default());
@@ -88,9 +85,9 @@ pub async fn crash_trap(h: &Harness, case: &Case) -> Verdict {
     let _ = h.reset_target().await;
     let guarantee = if h.declares(Feature::ExactlyOnce) { "each row exactly once" } else { "no row lost" };
     if failures.is_empty() {
-        (Status::Pass, format!("{tried} crash points (of {boundaries} host-call boundaries), {guarantee} after every resume"))
+        pass(format!("{tried} crash points (of {boundaries} host-call boundaries), {guarantee} after every resume"))
     } else {
-        (Status::Fail, format!("after {tried} crash points: {}", failures.join("; ")))
+        fail(format!("after {tried} crash points: {}", failures.join("; ")))
     }
 }
 
@@ -101,9 +98,9 @@ pub async fn crash_kill(h: &Harness, case: &Case) -> Verdict {
         return v;
     }
     let Some(binary) = h.binary.clone() else {
-        return (Status::NotApplicable, "needs the rapidbyte binary (run through `rapidbyte conformance`)".into());
+        return na("needs the rapidbyte binary (run through `rapidbyte conformance`)");
     };
-    let Some(peer) = h.peer.as_ref() else { return (Status::NotApplicable, "destinations only".into()) };
+    let Some(peer) = h.peer.as_ref() else { return na("destinations only") };
     let rows = case.param("rows", 20_000);
     let points = case.param("points", 5);
     let dir = std::env::temp_dir().join(format!("rapidbyte-conformance-kill-{}", std::process::id()));
@@ -113,7 +110,7 @@ pub async fn crash_kill(h: &Harness, case: &Case) -> Verdict {
     let mut killed_mid_run = 0;
     for i in 0..points {
         if let Err(e) = h.reset_target().await {
-            return (Status::Fail, e);
+            return fail(e);
         }
         let pipeline = dir.join(format!("kill-{i}.yaml"));
         let file = serde_json::json!({
@@ -126,7 +123,7 @@ pub async fn crash_kill(h: &Harness, case: &Case) -> Verdict {
         });
         // JSON is YAML.
         if let Err(e) = std::fs::write(&pipeline, file.to_string()) {
-            return (Status::Fail, e.to_string());
+            return fail(e.to_string());
         }
         let _ = std::fs::remove_file(dir.join(format!("kill-{i}.state.db")));
         let mut child = match std::process::Command::new(&binary)
@@ -137,7 +134,7 @@ pub async fn crash_kill(h: &Harness, case: &Case) -> Verdict {
             .spawn()
         {
             Ok(c) => c,
-            Err(e) => return (Status::Fail, format!("cannot start {}: {e}", binary.display())),
+            Err(e) => return fail(format!("cannot start {}: {e}", binary.display())),
         };
         // Kill at spread moments after the first rows land.
         let started = Instant::now();
@@ -166,9 +163,9 @@ pub async fn crash_kill(h: &Harness, case: &Case) -> Verdict {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = h.reset_target().await;
     if failures.is_empty() {
-        (Status::Pass, format!("{points} SIGKILLs ({killed_mid_run} mid-run), each resume correct"))
+        pass(format!("{points} SIGKILLs ({killed_mid_run} mid-run), each resume correct"))
     } else {
-        (Status::Fail, failures.join("; "))
+        fail(failures.join("; "))
     }
 }
 
@@ -180,18 +177,18 @@ pub async fn commit_unknown(h: &Harness, case: &Case) -> Verdict {
     }
     let config = h.subject.config_for(&case.name);
     let (Some(host), Some(port)) = (config.get("host").and_then(|v| v.as_str()), config.get("port").and_then(|v| v.as_u64())) else {
-        return (Status::NotApplicable, "needs `host` and `port` in the connector's config to put a proxy in between".into());
+        return na("needs `host` and `port` in the connector's config to put a proxy in between");
     };
     let upstream = match tokio::net::lookup_host((host, port as u16)).await.ok().and_then(|mut a| a.next()) {
         Some(a) => a,
-        None => return (Status::Fail, format!("cannot resolve {host}:{port}")),
+        None => return fail(format!("cannot resolve {host}:{port}")),
     };
     let rows = case.param("rows", 4000);
     let nth = case.param("commit", 4) as usize;
     let _ = h.reset_target().await;
     let proxy = match super::proxy::start(upstream, Some((nth, super::proxy::CommitFault::DropAfterForward))).await {
         Ok(p) => p,
-        Err(e) => return (Status::Fail, format!("cannot start the proxy: {e}")),
+        Err(e) => return fail(format!("cannot start the proxy: {e}")),
     };
     let mut plan = h.plan("conf-commit-unknown", rows, &case.name);
     plan.config["host"] = serde_json::json!("127.0.0.1");
@@ -201,21 +198,19 @@ pub async fn commit_unknown(h: &Harness, case: &Case) -> Verdict {
     let reported = match destination_error(&first) {
         Some(e) if commit_state_is(&e, CommitState::AfterCommitUnknown) => format!("{} {}", e.category, e.code),
         Some(e) => {
-            return (
-                Status::Fail,
-                format!("the COMMIT's answer was lost, but the error says commit state {:?} ({} {}: {})", e.commit_state, e.category, e.code, e.message),
+            return fail(format!("the COMMIT's answer was lost, but the error says commit state {:?} ({} {}: {})", e.commit_state, e.category, e.code, e.message),
             )
         }
-        None => return (Status::Fail, format!("the run did not fail when the answer to COMMIT {nth} was lost: {:?}", first.report.error().map(|e| e.to_string()))),
+        None => return fail(format!("the run did not fail when the answer to COMMIT {nth} was lost: {:?}", first.report.error().map(|e| e.to_string()))),
     };
     plan.config = config;
     let resumed = h.write(&plan).await;
     if let Some(e) = resumed.report.error() {
-        return (Status::Fail, format!("the resume failed: {e}"));
+        return fail(format!("the resume failed: {e}"));
     }
     match holds(h, rows).await {
-        Ok(()) => (Status::Pass, format!("lost COMMIT answer reported as after-commit-unknown ({reported}); the resume is correct")),
-        Err(e) => (Status::Fail, e),
+        Ok(()) => pass(format!("lost COMMIT answer reported as after-commit-unknown ({reported}); the resume is correct")),
+        Err(e) => fail(e),
     }
 }
 
@@ -230,29 +225,27 @@ pub async fn upstream_abort(h: &Harness, case: &Case) -> Verdict {
     let first = h.write(&plan).await;
     let e = match destination_error(&first) {
         Some(e) => e,
-        None => return (Status::Fail, "the source failed, but the destination finished as if the stream were complete".into()),
+        None => return fail("the source failed, but the destination finished as if the stream were complete"),
     };
     if !commit_state_is(&e, CommitState::BeforeCommit) {
-        return (
-            Status::Fail,
-            format!("after the upstream failed, the destination reported commit state {:?} ({} {}); expected before-commit", e.commit_state, e.category, e.code),
+        return fail(format!("after the upstream failed, the destination reported commit state {:?} ({} {}); expected before-commit", e.commit_state, e.category, e.code),
         );
     }
     if let Some(Ok((n, _))) = h.read_back().await
         && n as u64 > fail_after
     {
-        return (Status::Fail, format!("{n} rows are in the table, more than the {fail_after} rows sent before the failure"));
+        return fail(format!("{n} rows are in the table, more than the {fail_after} rows sent before the failure"));
     }
     plan.peer_config = serde_json::json!({"fail_times": 1});
     let resumed = h.write(&plan).await;
     if let Some(e) = resumed.report.error() {
-        return (Status::Fail, format!("the resume failed: {e}"));
+        return fail(format!("the resume failed: {e}"));
     }
     match h.read_back().await {
-        None => (Status::Pass, format!("before-commit after the upstream failed ({}); no read-back to check the resume", e.code)),
+        None => pass(format!("before-commit after the upstream failed ({}); no read-back to check the resume", e.code)),
         Some(_) => match holds(h, rows).await {
-            Ok(()) => (Status::Pass, "before-commit after the upstream failed; the resume is correct".into()),
-            Err(e) => (Status::Fail, e),
+            Ok(()) => pass("before-commit after the upstream failed; the resume is correct"),
+            Err(e) => fail(e),
         },
     }
 }

@@ -86,23 +86,26 @@ pub fn default_sqlite_path(pipeline_file: &Path) -> PathBuf {
     pipeline_file.with_file_name(format!("{stem}.state.db"))
 }
 
-/// Opens the backend a pipeline's `state:` section names. A relative SQLite
-/// path is taken relative to the pipeline file.
-pub fn open(section: &StateSection, pipeline_file: &Path) -> Result<Arc<dyn StateStore>, StateError> {
-    match section.backend {
-        StateBackendName::Sqlite => {
-            let path = match &section.path {
-                Some(p) if p.is_relative() => pipeline_file.parent().unwrap_or(Path::new(".")).join(p),
-                Some(p) => p.clone(),
-                None => default_sqlite_path(pipeline_file),
-            };
-            Ok(Arc::new(SqliteState::open(&path)?))
-        }
-        StateBackendName::Postgres => {
-            let url = section.url.as_deref().ok_or_else(|| StateError("`state.url` is required for the postgres backend".into()))?;
-            Ok(Arc::new(PostgresState::connect(url, section.schema.as_deref().unwrap_or("rapidbyte"))?))
-        }
+/// The SQLite file a `state:` section names (None for other backends): a
+/// relative path is taken relative to the pipeline file.
+pub fn sqlite_path(section: &StateSection, pipeline_file: &Path) -> Option<PathBuf> {
+    if section.backend != StateBackendName::Sqlite {
+        return None;
     }
+    Some(match &section.path {
+        Some(p) if p.is_relative() => pipeline_file.parent().unwrap_or(Path::new(".")).join(p),
+        Some(p) => p.clone(),
+        None => default_sqlite_path(pipeline_file),
+    })
+}
+
+/// Opens the backend a pipeline's `state:` section names.
+pub fn open(section: &StateSection, pipeline_file: &Path) -> Result<Arc<dyn StateStore>, StateError> {
+    if let Some(path) = sqlite_path(section, pipeline_file) {
+        return Ok(Arc::new(SqliteState::open(&path)?));
+    }
+    let url = section.url.as_deref().ok_or_else(|| StateError("`state.url` is required for the postgres backend".into()))?;
+    Ok(Arc::new(PostgresState::connect(url, section.schema.as_deref().unwrap_or("rapidbyte"))?))
 }
 
 /// Seconds since the Unix epoch.
