@@ -1,7 +1,7 @@
 //! Target tables: the PostgreSQL type of each incoming Arrow field, and the
 //! DDL that creates a table exactly like the source's (SPEC § Schema).
 
-use rapidbyte_pgcopy::PG_TYPE_KEY;
+use rapidbyte_pgcopy::{ENUM_LABELS_KEY, PG_DOMAIN_KEY, PG_EXTENSION_KEY, PG_KIND_KEY, PG_TYPE_KEY};
 use rapidbyte_pgconnect::ident;
 use rapidbyte_sdk::arrow::datatypes::{DataType, Field, IntervalUnit, Schema, TimeUnit};
 use rapidbyte_sdk::{schema_metadata, ConnectorError};
@@ -11,14 +11,7 @@ use rapidbyte_sdk::{schema_metadata, ConnectorError};
 pub fn column_type(field: &Field, stream: &str) -> Result<String, ConnectorError> {
     if let Some(recorded) = field.metadata().get(PG_TYPE_KEY) {
         // The text becomes DDL: accept type names only, never statements.
-        let safe = recorded.chars().all(|c| c.is_ascii_alphanumeric() || " _(),[].\"-".contains(c)) && !recorded.contains("--");
-        if !safe || recorded.is_empty() {
-            return Err(ConnectorError::schema(
-                "BAD_TYPE_METADATA",
-                format!("stream `{stream}`: column `{}` carries an invalid type name `{recorded}`", field.name()),
-            ));
-        }
-        return Ok(recorded.clone());
+        return checked_type_name(recorded, field, stream);
     }
     arrow_to_pg(field.data_type()).ok_or_else(|| {
         ConnectorError::schema(
@@ -50,20 +43,161 @@ fn arrow_to_pg(t: &DataType) -> Option<String> {
     })
 }
 
-/// The enum types the fields name, with the statement creating each from
-/// the source's labels (run only where the type does not exist yet).
-pub fn enum_types(schema: &Schema, stream: &str) -> Result<Vec<(String, String)>, ConnectorError> {
+/// A user type a stream needs in the destination database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeDdl {
+    /// The type's name, as the source recorded it.
+    pub name: String,
+    /// What to do when it does not exist.
+    pub action: TypeAction,
+}
+
+/// How a missing user type is handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TypeAction {
+    /// Created by this single statement (enum, composite).
+    Create(String),
+    /// A domain: created by this statement, then its CHECK constraints are
+    /// verified to call only immutable functions (they come from the source).
+    CreateDomain(String),
+    /// Provided by an extension (or a type the source has and we cannot
+    /// create): the stream fails naming it.
+    Missing { extension: Option<String> },
+}
+
+/// The user types the fields name (nested ones included), in dependency
+/// order (a type after the types it is built from), each once.
+pub fn user_types(schema: &Schema, stream: &str) -> Result<Vec<TypeDdl>, ConnectorError> {
     let mut out = Vec::new();
     for f in schema.fields() {
-        let Some(labels) = f.metadata().get(rapidbyte_pgcopy::ENUM_LABELS_KEY) else { continue };
-        let name = column_type(f, stream)?;
-        let labels: Vec<String> = serde_json::from_str(labels).map_err(|e| {
-            ConnectorError::schema("BAD_ENUM_METADATA", format!("stream `{stream}`: column `{}` carries unreadable enum labels: {e}", f.name()))
-        })?;
-        let list = labels.iter().map(|l| rapidbyte_pgconnect::literal(l)).collect::<Vec<_>>().join(", ");
-        out.push((name.clone(), format!("CREATE TYPE {name} AS ENUM ({list})")));
+        collect_types(f, stream, &mut out)?;
     }
     Ok(out)
+}
+
+fn push(out: &mut Vec<TypeDdl>, name: &str, action: TypeAction) {
+    if !out.iter().any(|t| t.name == name) {
+        out.push(TypeDdl { name: name.to_string(), action });
+    }
+}
+
+fn bad_metadata(stream: &str, field: &Field, what: &str) -> ConnectorError {
+    ConnectorError::schema("BAD_TYPE_METADATA", format!("stream `{stream}`: column `{}` carries {what}", field.name()))
+}
+
+fn collect_types(f: &Field, stream: &str, out: &mut Vec<TypeDdl>) -> Result<(), ConnectorError> {
+    // Nested types first: they must exist before the type built from them.
+    match f.data_type() {
+        DataType::Struct(children) => {
+            for c in children {
+                collect_types(c, stream, out)?;
+            }
+        }
+        DataType::List(item) | DataType::LargeList(item) => collect_types(item, stream, out)?,
+        _ => {}
+    }
+    let md = f.metadata();
+    let Some(name) = md.get(PG_TYPE_KEY) else { return Ok(()) };
+    let name = checked_type_name(name, f, stream)?;
+    if let Some(labels) = md.get(ENUM_LABELS_KEY) {
+        let labels: Vec<String> =
+            serde_json::from_str(labels).map_err(|e| bad_metadata(stream, f, &format!("unreadable enum labels: {e}")))?;
+        let list = labels.iter().map(|l| rapidbyte_pgconnect::literal(l)).collect::<Vec<_>>().join(", ");
+        // A domain over an enum carries the enum's labels: the enum is its base.
+        let enum_name = match md.get(PG_DOMAIN_KEY) {
+            Some(def) => checked_type_name(&domain_def(def, f, stream)?.base, f, stream)?,
+            None => name.clone(),
+        };
+        push(out, &enum_name, TypeAction::Create(format!("CREATE TYPE {enum_name} AS ENUM ({list})")));
+    }
+    match md.get(PG_KIND_KEY).map(String::as_str) {
+        Some("domain") => {
+            let def = domain_def(md.get(PG_DOMAIN_KEY).map(String::as_str).unwrap_or("{}"), f, stream)?;
+            let base = checked_type_name(&def.base, f, stream)?;
+            let mut sql = format!("CREATE DOMAIN {name} AS {base}");
+            if def.not_null {
+                sql.push_str(" NOT NULL");
+            }
+            for (cname, check) in &def.checks {
+                if !check.starts_with("CHECK (") || !check.ends_with(')') {
+                    return Err(bad_metadata(stream, f, &format!("a domain constraint that is not a CHECK: `{check}`")));
+                }
+                sql.push_str(&format!(" CONSTRAINT {} {check}", ident(cname)));
+            }
+            push(out, &name, TypeAction::CreateDomain(sql));
+        }
+        Some("composite") => {
+            let DataType::Struct(children) = f.data_type() else {
+                return Err(bad_metadata(stream, f, "a composite type that is not a struct"));
+            };
+            let mut attrs = Vec::new();
+            for c in children {
+                attrs.push(format!("{} {}", ident(c.name()), column_type(c, stream)?));
+            }
+            push(out, &name, TypeAction::Create(format!("CREATE TYPE {name} AS ({})", attrs.join(", "))));
+        }
+        Some("enum") | None => {
+            if let Some(ext) = md.get(PG_EXTENSION_KEY) {
+                push(out, &name, TypeAction::Missing { extension: Some(ext.clone()) });
+            }
+        }
+        Some(other) => return Err(bad_metadata(stream, f, &format!("an unknown type kind `{other}`"))),
+    }
+    Ok(())
+}
+
+struct DomainDef {
+    base: String,
+    not_null: bool,
+    checks: Vec<(String, String)>,
+}
+
+fn domain_def(json: &str, f: &Field, stream: &str) -> Result<DomainDef, ConnectorError> {
+    #[derive(serde::Deserialize)]
+    struct Check {
+        name: String,
+        def: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Def {
+        base: String,
+        #[serde(default)]
+        not_null: bool,
+        #[serde(default)]
+        checks: Vec<Check>,
+    }
+    let d: Def = serde_json::from_str(json).map_err(|e| bad_metadata(stream, f, &format!("an unreadable domain definition: {e}")))?;
+    Ok(DomainDef { base: d.base, not_null: d.not_null, checks: d.checks.into_iter().map(|c| (c.name, c.def)).collect() })
+}
+
+/// The schema part of a qualified type name (`s.t`, `"S"."T"`), as SQL
+/// text; `None` for an unqualified name.
+pub fn type_schema(name: &str) -> Option<&str> {
+    let mut quoted = false;
+    for (i, c) in name.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '.' if !quoted => return Some(&name[..i]),
+            '(' | '[' | ' ' if !quoted => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A type name from the source's metadata, accepted only if it is a type
+/// name and nothing else (it is pasted into DDL).
+fn checked_type_name(recorded: &str, field: &Field, stream: &str) -> Result<String, ConnectorError> {
+    let safe = recorded.chars().all(|c| c.is_ascii_alphanumeric() || " _(),[].\"-".contains(c))
+        && !recorded.contains("--")
+        && !recorded.is_empty();
+    if !safe {
+        return Err(ConnectorError::schema(
+            "BAD_TYPE_METADATA",
+            format!("stream `{stream}`: column `{}` carries an invalid type name `{recorded}`", field.name()),
+        ));
+    }
+    Ok(recorded.to_string())
 }
 
 /// The primary key: the write mode's keys, else the source's (schema metadata).
@@ -107,6 +241,16 @@ mod tests {
         assert_eq!(column_type(&evil, "s").unwrap_err().code, "BAD_TYPE_METADATA");
         let plain = Field::new("t", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true);
         assert_eq!(column_type(&plain, "s").unwrap(), "timestamptz");
+    }
+
+    #[test]
+    fn qualified_type_names_split_outside_quotes() {
+        assert_eq!(type_schema("s.mood"), Some("s"));
+        assert_eq!(type_schema(r#""a.b"."c.d""#), Some(r#""a.b""#));
+        assert_eq!(type_schema("mood"), None);
+        assert_eq!(type_schema(r#""x.y""#), None);
+        assert_eq!(type_schema("numeric(12,2)"), None);
+        assert_eq!(type_schema("time(2) with time zone"), None);
     }
 
     #[test]

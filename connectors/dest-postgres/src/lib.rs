@@ -39,8 +39,15 @@ struct Config {
     /// Prefix for target table names (`stream` → `<prefix><stream>`).
     #[serde(default)]
     table_prefix: String,
+    /// Create the target schema when it does not exist (default true).
+    #[serde(default = "yes")]
+    create_schema: bool,
     #[serde(flatten)]
     unknown: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 struct PgDestination {
@@ -77,9 +84,9 @@ impl Destination for PgDestination {
         self.client()?;
         let client = self.client.as_ref().expect("connected");
         let (schema, prefix) = (self.config.connection.schema.clone(), self.config.table_prefix.clone());
-        let method = self.config.load_method;
+        let (method, create_schema) = (self.config.load_method, self.config.create_schema);
         self.rt.block_on(async {
-            let mut session = load::Session::new(client, ctx, &schema, &prefix, method);
+            let mut session = load::Session::new(client, ctx, &schema, &prefix, method, create_schema);
             let result = async {
                 loop {
                     match input.next()? {

@@ -122,11 +122,20 @@ pub struct Session<'a> {
     in_transaction: bool,
     /// The upsert stage of the open transaction exists (merge it at commit).
     stage_ready: bool,
+    /// Create the target schema when it does not exist.
+    create_schema: bool,
 }
 
 impl<'a> Session<'a> {
     /// A session writing `ctx`'s stream into `schema.<prefix><table>`.
-    pub fn new(client: &'a Client, ctx: &'a StreamContext, schema: &str, prefix: &str, method: crate::LoadMethod) -> Self {
+    pub fn new(
+        client: &'a Client,
+        ctx: &'a StreamContext,
+        schema: &str,
+        prefix: &str,
+        method: crate::LoadMethod,
+        create_schema: bool,
+    ) -> Self {
         let (schema, table) = match ctx.stream_name.split_once('.') {
             Some((s, t)) => (s.to_string(), t.to_string()),
             None => (schema.to_string(), ctx.stream_name.clone()),
@@ -143,6 +152,7 @@ impl<'a> Session<'a> {
             chunk: None,
             in_transaction: false,
             stage_ready: false,
+            create_schema,
         }
     }
 
@@ -169,15 +179,17 @@ impl<'a> Session<'a> {
                 format!("stream `{stream}`: upsert needs `primary_key` in the pipeline (the source declared none)"),
             )));
         }
+        ensure_schema(self.client, &ident(&self.schema), self.create_schema, &stream).await?;
         if self.ctx.commit_token_base.is_some() {
             self.client.batch_execute(&commits_ddl(&self.schema)).await.map_err(|e| db(&e, &stream))?;
         }
-        for (name, create) in ddl::enum_types(incoming, &stream).map_err(before_commit)? {
-            let missing: bool =
-                self.client.query_one("SELECT to_regtype($1) IS NULL", &[&name]).await.map_err(|e| db(&e, &stream))?.get(0);
-            if missing {
-                self.client.batch_execute(&create).await.map_err(|e| db(&e, &stream))?;
+        for t in ddl::user_types(incoming, &stream).map_err(before_commit)? {
+            // A type the source qualified lives in a schema of the same name,
+            // as in the source database.
+            if let Some(schema) = ddl::type_schema(&t.name) {
+                ensure_schema(self.client, schema, self.create_schema, &stream).await?;
             }
+            create_type(self.client, &t, &stream).await?;
         }
         // Replace loads a fresh table built from the incoming schema, then swaps it in.
         let (copy_table, staging) = if self.ctx.write_mode == WriteMode::Replace {
@@ -243,7 +255,10 @@ impl<'a> Session<'a> {
                 schema_error("UNSUPPORTED_TYPE", format!("target column `{}` has type {}, which this connector cannot write", c.name, c.ty.formatted))
             })?;
             let recorded = f.metadata().get(rapidbyte_pgcopy::PG_TYPE_KEY);
-            let changed = &target_ty.arrow_type() != f.data_type() || recorded.is_some_and(|r| *r != target_ty.sql_name());
+            // Field names and metadata inside nested types may differ; the
+            // shape and the recorded type name may not.
+            let changed = !target_ty.arrow_type().equals_datatype(f.data_type())
+                || recorded.is_some_and(|r| *r != target_ty.sql_name());
             if changed {
                 let now = recorded.cloned().unwrap_or_else(|| f.data_type().to_string());
                 match policy.type_change {
@@ -283,8 +298,8 @@ impl<'a> Session<'a> {
         let mut encode_columns = Vec::new();
         for f in projected.fields() {
             let c = existing.iter().find(|c| &c.name == f.name()).expect("column exists after prepare");
-            let ty = PgType::from_catalog(&c.ty).map_err(|_| {
-                schema_error("UNSUPPORTED_TYPE", format!("target column `{}` has type {}, which this connector cannot write", c.name, c.ty.formatted))
+            let ty = PgType::from_catalog(&c.ty).map_err(|e| {
+                schema_error("UNSUPPORTED_TYPE", format!("target column `{}` has type {}, which this connector cannot write: {}", c.name, c.ty.formatted, e.reason))
             })?;
             encode_columns.push(EncodeColumn {
                 name: c.name.clone(),
@@ -607,8 +622,138 @@ async fn read_token(client: &Client, schema: &str, base: &CommitTokenBase) -> Re
     Ok(Some(CommittedToken { run_id: row.get(0), sequence: row.get::<_, i64>(1) as u64, cursor }))
 }
 
-/// `validate`: the user can reach the schema and create tables in it.
+/// Creates `schema` (an identifier as SQL text, quoted where needed) when
+/// it does not exist and `create` allows it; a `config` error naming the
+/// schema otherwise. Safe against another stream creating it at the same
+/// moment.
+pub async fn ensure_schema(client: &Client, schema: &str, create: bool, stream: &str) -> Result<(), ConnectorError> {
+    if schema_exists(client, schema, stream).await? {
+        return Ok(());
+    }
+    if !create {
+        return Err(before_commit(ConnectorError::config(
+            "SCHEMA_NOT_FOUND",
+            format!("stream `{stream}`: schema {schema} does not exist in the destination database; create it, or leave `create_schema` at its default (true)"),
+        )));
+    }
+    match client.execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"), &[]).await {
+        Ok(_) => Ok(()),
+        // Another stream created it between our check and our CREATE.
+        Err(_) if schema_exists(client, schema, stream).await? => Ok(()),
+        Err(e) => Err(db(&e, stream)),
+    }
+}
+
+async fn schema_exists(client: &Client, schema: &str, stream: &str) -> Result<bool, ConnectorError> {
+    client
+        .query_one("SELECT to_regnamespace($1) IS NOT NULL", &[&schema])
+        .await
+        .map(|r| r.get::<_, bool>(0))
+        .map_err(|e| db(&e, stream))
+}
+
+async fn type_missing(client: &Client, name: &str, stream: &str) -> Result<bool, ConnectorError> {
+    client
+        .query_one("SELECT to_regtype($1) IS NULL", &[&name])
+        .await
+        .map(|r| r.get::<_, bool>(0))
+        .map_err(|e| db(&e, stream))
+}
+
+/// Makes sure a user type the stream needs exists: created from the
+/// source's definition when missing, or a `schema` error naming what is
+/// missing (an extension type).
+async fn create_type(client: &Client, t: &ddl::TypeDdl, stream: &str) -> Result<(), ConnectorError> {
+    if !type_missing(client, &t.name, stream).await? {
+        return Ok(());
+    }
+    let schema_error = |code: &str, msg: String| before_commit(ConnectorError::schema(code, format!("stream `{stream}`: {msg}")));
+    match &t.action {
+        ddl::TypeAction::Missing { extension } => Err(schema_error(
+            "TYPE_NOT_FOUND",
+            match extension {
+                Some(ext) => format!(
+                    "type {} does not exist in the destination database; it comes from extension `{ext}`: run CREATE EXTENSION {ext} there (the source has it)",
+                    t.name
+                ),
+                None => format!("type {} does not exist in the destination database; create it there", t.name),
+            },
+        )),
+        // One statement through the extended protocol: metadata cannot
+        // smuggle a second one in.
+        ddl::TypeAction::Create(sql) => match client.execute(sql.as_str(), &[]).await {
+            Ok(_) => Ok(()),
+            Err(_) if !type_missing(client, &t.name, stream).await? => Ok(()),
+            Err(e) => Err(db(&e, stream)),
+        },
+        ddl::TypeAction::CreateDomain(sql) => {
+            // The CHECK expressions are the source's SQL: create the domain in a
+            // transaction and keep it only if every function its constraints
+            // call (directly or through an operator) is immutable, so loading
+            // rows can never run code with side effects.
+            client.batch_execute("BEGIN").await.map_err(|e| db(&e, stream))?;
+            let result = async {
+                client.execute(sql.as_str(), &[]).await.map_err(|e| db(&e, stream))?;
+                let unsafe_calls = client
+                    .query(DOMAIN_CALLS_NOT_IMMUTABLE, &[&t.name])
+                    .await
+                    .map_err(|e| db(&e, stream))?;
+                if let Some(r) = unsafe_calls.first() {
+                    return Err(schema_error(
+                        "UNSAFE_DOMAIN_CHECK",
+                        format!(
+                            "the source's definition of domain {} calls {}, which is not immutable; refusing to create it (create the domain in the destination yourself)",
+                            t.name,
+                            r.get::<_, String>(0)
+                        ),
+                    ));
+                }
+                Ok(())
+            }
+            .await;
+            let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+            let ended = client.batch_execute(end).await.map_err(|e| db(&e, stream));
+            result.and(ended)
+        }
+    }
+}
+
+/// The non-immutable functions a domain's CHECK constraints depend on.
+const DOMAIN_CALLS_NOT_IMMUTABLE: &str = "
+SELECT p.oid::regprocedure::text FROM pg_constraint c
+  JOIN pg_depend d ON d.classid = 'pg_constraint'::regclass AND d.objid = c.oid
+  JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND p.oid = d.refobjid
+ WHERE c.contypid = to_regtype($1) AND p.provolatile <> 'i'
+UNION ALL
+SELECT p.oid::regprocedure::text FROM pg_constraint c
+  JOIN pg_depend d ON d.classid = 'pg_constraint'::regclass AND d.objid = c.oid
+  JOIN pg_operator o ON d.refclassid = 'pg_operator'::regclass AND o.oid = d.refobjid
+  JOIN pg_proc p ON p.oid = o.oprcode
+ WHERE c.contypid = to_regtype($1) AND p.provolatile <> 'i'";
+
+/// `validate`: the user can reach the schema and create tables in it (or,
+/// when it does not exist yet, create it in the database).
 pub async fn check_privileges(client: &Client, schema: &str) -> Result<(), ConnectorError> {
+    let exists: bool = client
+        .query_one("SELECT to_regnamespace($1) IS NOT NULL", &[&ident(schema)])
+        .await
+        .map_err(|e| classify(&e, None))?
+        .get(0);
+    if !exists {
+        let can: bool = client
+            .query_one("SELECT has_database_privilege(current_database(), 'CREATE')", &[])
+            .await
+            .map_err(|e| classify(&e, None))?
+            .get(0);
+        return if can {
+            Ok(())
+        } else {
+            Err(ConnectorError::permission(
+                "DATABASE_PRIVILEGE",
+                format!("schema {schema} does not exist and the user may not create it; create it, or GRANT CREATE ON DATABASE <db> TO <user>"),
+            ))
+        };
+    }
     let row = client
         .query_one("SELECT has_schema_privilege($1, 'USAGE') AND has_schema_privilege($1, 'CREATE')", &[&schema])
         .await

@@ -1,5 +1,6 @@
 //! Reading table shapes from pg_catalog.
 
+use rapidbyte_pgcopy::types::DomainDef;
 use rapidbyte_pgcopy::{CatalogType, Column, PgType};
 use rapidbyte_sdk::ConnectorError;
 use tokio_postgres::Client;
@@ -18,20 +19,40 @@ pub struct CatalogColumn {
 
 const COLUMNS: &str = "
 SELECT a.attname, t.oid, t.typname, t.typtype::text, a.atttypmod, format_type(a.atttypid, a.atttypmod),
-       NOT a.attnotnull, e.oid, e.typname, e.typtype::text
+       NOT a.attnotnull, e.oid, e.typname, e.typtype::text, format_type(e.oid, a.atttypmod),
+       (t.typsend = 0 OR t.typreceive = 0), (e.typsend = 0 OR e.typreceive = 0)
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
-LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
+LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A' AND t.typname LIKE '\\_%'
 WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum";
 
+/// One type by OID, with what resolving it needs: array element, domain
+/// base, composite relation, binary I/O and the providing extension.
+const TYPE: &str = "
+SELECT t.typname::text, t.typtype::text, format_type(t.oid, $2::int4), (t.typsend = 0 OR t.typreceive = 0),
+       CASE WHEN t.typcategory = 'A' AND t.typname LIKE '\\_%' THEN t.typelem END,
+       t.typbasetype, t.typtypmod, t.typrelid, t.typnotnull,
+       (SELECT x.extname::text FROM pg_depend d JOIN pg_extension x ON x.oid = d.refobjid
+        WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid
+          AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e' LIMIT 1)
+FROM pg_type t WHERE t.oid = $1";
+
+/// How deep user types may nest (composites of arrays of domains…).
+const MAX_TYPE_DEPTH: usize = 16;
+
 /// The columns of `schema.table`, in table order (empty when the table does
-/// not exist).
+/// not exist). User types (enums, domains, composites, extension types) are
+/// resolved in full, nested types included.
 pub async fn try_columns(client: &Client, schema: &str, table: &str, stream: &str) -> Result<Vec<CatalogColumn>, ConnectorError> {
     let rows = client.query(COLUMNS, &[&schema, &table]).await.map_err(|e| classify(&e, Some(stream)))?;
-    Ok(rows.iter().map(row_to_column).collect())
+    let mut cols: Vec<CatalogColumn> = rows.iter().map(row_to_column).collect();
+    for c in &mut cols {
+        complete(client, &mut c.ty, stream, 0).await?;
+    }
+    Ok(cols)
 }
 
 fn row_to_column(r: &tokio_postgres::Row) -> CatalogColumn {
@@ -42,8 +63,9 @@ fn row_to_column(r: &tokio_postgres::Row) -> CatalogColumn {
             name: r.get(8),
             category: r.get::<_, String>(9).chars().next().unwrap_or('b'),
             typmod,
-            formatted: String::new(),
-            element: None,
+            formatted: r.get::<_, Option<String>>(10).unwrap_or_default(),
+            lacks_binary_io: r.get::<_, Option<bool>>(12).unwrap_or(false),
+            ..CatalogType::default()
         })
     });
     CatalogColumn {
@@ -55,9 +77,119 @@ fn row_to_column(r: &tokio_postgres::Row) -> CatalogColumn {
             typmod,
             formatted: r.get(5),
             element,
+            lacks_binary_io: r.get(11),
+            ..CatalogType::default()
         },
         nullable: r.get(6),
     }
+}
+
+/// Whether a type needs more than the column query read: anything that is
+/// not built in, and enums, domains and composites.
+fn needs_lookup(t: &CatalogType) -> bool {
+    t.oid >= rapidbyte_pgcopy::types::oid::FIRST_NORMAL || matches!(t.category, 'e' | 'd' | 'c')
+}
+
+/// Fills in what [`PgType::from_catalog`] needs of a user type: enum
+/// labels, a domain's base and constraints, a composite's attributes, the
+/// providing extension; recursively for array elements and nested types.
+fn complete<'a>(
+    client: &'a Client,
+    t: &'a mut CatalogType,
+    stream: &'a str,
+    depth: usize,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ConnectorError>> + 'a>> {
+    Box::pin(async move {
+        if depth > MAX_TYPE_DEPTH {
+            return Err(ConnectorError::schema(
+                "TYPE_TOO_DEEP",
+                format!("stream `{stream}`: type {} nests user types more than {MAX_TYPE_DEPTH} levels deep", t.formatted),
+            ));
+        }
+        if let Some(e) = t.element.as_deref_mut() {
+            return complete(client, e, stream, depth + 1).await;
+        }
+        if !needs_lookup(t) {
+            return Ok(());
+        }
+        let db = |e: tokio_postgres::Error| classify(&e, Some(stream));
+        let row = client.query_one(TYPE, &[&t.oid, &t.typmod]).await.map_err(db)?;
+        t.name = row.get(0);
+        t.category = row.get::<_, String>(1).chars().next().unwrap_or('b');
+        if t.formatted.is_empty() {
+            t.formatted = row.get(2);
+        }
+        t.lacks_binary_io = row.get(3);
+        t.extension = row.get(9);
+        if let Some(elem) = row.get::<_, Option<u32>>(4) {
+            let mut e = lookup(client, elem, t.typmod, stream).await?;
+            complete(client, &mut e, stream, depth + 1).await?;
+            t.element = Some(Box::new(e));
+            return Ok(());
+        }
+        match t.category {
+            'e' => {
+                t.enum_labels = enum_labels(client, t.oid, stream).await?;
+            }
+            'd' => {
+                let base_oid: u32 = row.get(5);
+                let base_typmod: i32 = row.get(6);
+                let mut base = lookup(client, base_oid, base_typmod, stream).await?;
+                complete(client, &mut base, stream, depth + 1).await?;
+                t.base = Some(Box::new(base));
+                let checks = client
+                    .query(
+                        "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint
+                         WHERE contypid = $1 AND contype = 'c' ORDER BY conname",
+                        &[&t.oid],
+                    )
+                    .await
+                    .map_err(db)?;
+                t.domain = Some(DomainDef {
+                    not_null: row.get(8),
+                    checks: checks.iter().map(|r| (r.get(0), r.get(1))).collect(),
+                });
+            }
+            'c' => {
+                let relid: u32 = row.get(7);
+                let attrs = client
+                    .query(
+                        "SELECT attname::text, atttypid, atttypmod FROM pg_attribute
+                         WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                        &[&relid],
+                    )
+                    .await
+                    .map_err(db)?;
+                for a in attrs {
+                    let mut ty = lookup(client, a.get(1), a.get(2), stream).await?;
+                    complete(client, &mut ty, stream, depth + 1).await?;
+                    t.attributes.push((a.get(0), ty));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    })
+}
+
+/// The basic facts of type `oid` with typmod `typmod`.
+async fn lookup(client: &Client, oid: u32, typmod: i32, stream: &str) -> Result<CatalogType, ConnectorError> {
+    let row = client.query_one(TYPE, &[&oid, &typmod]).await.map_err(|e| classify(&e, Some(stream)))?;
+    let mut t = CatalogType {
+        oid,
+        name: row.get(0),
+        category: row.get::<_, String>(1).chars().next().unwrap_or('b'),
+        typmod,
+        formatted: row.get(2),
+        lacks_binary_io: row.get(3),
+        extension: row.get(9),
+        ..CatalogType::default()
+    };
+    if let Some(elem) = row.get::<_, Option<u32>>(4) {
+        let e = Box::pin(lookup(client, elem, typmod, stream)).await?;
+        t.element = Some(Box::new(e));
+    }
+    Ok(t)
 }
 
 /// The columns of `schema.table`, in table order; a `config` error when the
@@ -78,12 +210,12 @@ pub async fn columns(client: &Client, schema: &str, table: &str, stream: &str) -
 pub fn decoder_columns(cols: &[CatalogColumn], stream: &str) -> Result<Vec<Column>, ConnectorError> {
     cols.iter()
         .map(|c| {
-            let ty = PgType::from_catalog(&c.ty).map_err(|_| {
+            let ty = PgType::from_catalog(&c.ty).map_err(|e| {
                 ConnectorError::schema(
                     "UNSUPPORTED_TYPE",
                     format!(
-                        "stream `{stream}`: column `{}` has type {}, which the PostgreSQL source cannot read exactly; leave the column out with `columns:`",
-                        c.name, c.ty.formatted
+                        "stream `{stream}`: column `{}` has type {}, which the PostgreSQL source cannot read exactly ({}); leave the column out with `columns:`",
+                        c.name, c.ty.formatted, e.reason
                     ),
                 )
             })?;
@@ -124,13 +256,13 @@ pub async fn primary_key(client: &Client, schema: &str, table: &str) -> Result<V
 /// Whether rows can be read in the order of this type (a cursor candidate).
 pub fn orderable(ty: &PgType) -> bool {
     matches!(
-        ty,
+        ty.storage(),
         PgType::Int2
             | PgType::Int4
             | PgType::Int8
             | PgType::Numeric { .. }
-            | PgType::Timestamp
-            | PgType::Timestamptz
+            | PgType::Timestamp(_)
+            | PgType::Timestamptz(_)
             | PgType::Date
             | PgType::Text
             | PgType::Varchar(_)

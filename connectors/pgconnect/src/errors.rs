@@ -18,12 +18,21 @@ pub fn classify(e: &tokio_postgres::Error, stream: Option<&str>) -> ConnectorErr
         let code = db.code();
         return if *code == SqlState::INVALID_PASSWORD || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
             ConnectorError::auth("AUTH_FAILED", format!("{msg}; check user and password"))
-        } else if *code == SqlState::UNDEFINED_TABLE || *code == SqlState::UNDEFINED_COLUMN || *code == SqlState::INVALID_SCHEMA_NAME {
-            ConnectorError::config("NOT_FOUND", format!("{msg}; check the stream's table and columns"))
+        } else if *code == SqlState::UNDEFINED_TABLE {
+            ConnectorError::config("NOT_FOUND", format!("{msg}; check the stream's table name"))
+        } else if *code == SqlState::UNDEFINED_COLUMN {
+            ConnectorError::config("NOT_FOUND", format!("{msg}; check the stream's columns"))
+        } else if *code == SqlState::INVALID_SCHEMA_NAME {
+            ConnectorError::config("NOT_FOUND", format!("{msg}; check the schema name"))
+        } else if *code == SqlState::UNDEFINED_OBJECT {
+            ConnectorError::schema("NOT_FOUND", msg)
         } else if *code == SqlState::INVALID_CATALOG_NAME {
             ConnectorError::config("DATABASE_NOT_FOUND", format!("{msg}; check `database`"))
         } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
-            ConnectorError::permission("PERMISSION_DENIED", format!("{msg}; grant SELECT to the user"))
+            ConnectorError::permission(
+                "PERMISSION_DENIED",
+                format!("{msg}; grant the user the privilege this statement needs (SELECT to read a table; INSERT, or CREATE on the schema, to write one)"),
+            )
         } else if *code == SqlState::T_R_SERIALIZATION_FAILURE
             || *code == SqlState::T_R_DEADLOCK_DETECTED
             || *code == SqlState::ADMIN_SHUTDOWN

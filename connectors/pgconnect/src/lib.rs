@@ -57,7 +57,13 @@ pub async fn connect(c: &ConnectionConfig) -> Result<Client, ConnectorError> {
         let _ = connection.await;
     });
     client
-        .batch_execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'")
+        // standard_conforming_strings: `literal` doubles quotes only, which is
+        // exact only with backslashes literal; extra_float_digits: any float
+        // printed as text round-trips.
+        .batch_execute(
+            "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; \
+             SET standard_conforming_strings = on; SET extra_float_digits = 3",
+        )
         .await
         .map_err(|e| classify(&e, None))?;
     Ok(client)

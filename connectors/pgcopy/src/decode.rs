@@ -16,20 +16,18 @@ use std::sync::Arc;
 
 use arrow_array::types::{
     Date32Type, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
-    IntervalMonthDayNanoType, Time64MicrosecondType, TimestampMicrosecondType,
+    Time64MicrosecondType, TimestampMicrosecondType,
 };
 use arrow_array::{
     ArrayRef, BinaryArray, BooleanArray, FixedSizeBinaryArray, ListArray, PrimitiveArray,
-    RecordBatch, RecordBatchOptions, StringArray,
+    RecordBatch, RecordBatchOptions, StringArray, StructArray,
 };
-use arrow_buffer::{
-    BooleanBufferBuilder, Buffer, IntervalMonthDayNano, NullBufferBuilder, OffsetBuffer,
-    ScalarBuffer,
-};
-use arrow_schema::{ArrowError, Field, FieldRef, Schema, SchemaRef};
+use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
+use arrow_schema::{ArrowError, DataType, FieldRef, Fields, Schema, SchemaRef};
 
 use crate::types::{
-    PG_EPOCH_OFFSET_DAYS, PG_EPOCH_OFFSET_MICROS, PG_TYPE_KEY, PgType, TIMESTAMPTZ_ZONE,
+    DECIMAL_INFINITY, DECIMAL_NAN, DECIMAL_NEG_INFINITY, PG_EPOCH_OFFSET_DAYS, PgType,
+    TIMESTAMPTZ_ZONE, interval_fields, timestamp_from_pg,
 };
 
 /// The 11-byte signature that opens every binary COPY stream.
@@ -58,19 +56,14 @@ pub struct Column {
 }
 
 /// The Arrow schema the decoder produces for `columns`: one field per column,
-/// named as the column, typed by [`PgType::arrow_type`], with metadata
-/// [`PG_TYPE_KEY`] = [`PgType::sql_name`].
+/// named as the column, as [`PgType::field`] makes it (typed by
+/// [`PgType::arrow_type`], with metadata [`crate::PG_TYPE_KEY`] =
+/// [`PgType::sql_name`] at every level).
 pub fn schema(columns: &[Column]) -> SchemaRef {
     Arc::new(Schema::new(
         columns
             .iter()
-            .map(|c| {
-                Field::new(&c.name, c.ty.arrow_type(), c.nullable).with_metadata(
-                    [(PG_TYPE_KEY.to_string(), c.ty.sql_name())]
-                        .into_iter()
-                        .collect::<std::collections::HashMap<_, _>>(),
-                )
-            })
+            .map(|c| c.ty.field(&c.name, c.nullable))
             .collect::<Vec<_>>(),
     ))
 }
@@ -649,20 +642,77 @@ enum Store {
         data: VarData,
         cidr: bool,
     },
-    Bytea(VarData),
+    /// bytea, and the binary send bytes of fallback types.
+    Bytes(VarData),
     Date(Vec<i32>),
     Time(Vec<i64>),
     Timestamp(Vec<i64>),
     Timestamptz(Vec<i64>),
-    Interval(Vec<IntervalMonthDayNano>),
+    /// months, days, microseconds.
+    Interval(Vec<i32>, Vec<i32>, Vec<i64>),
     Uuid(Vec<u8>),
-    List {
+    Array {
         offsets: Vec<i32>,
         element: Box<ColumnBuilder>,
-        /// The element OID binary COPY must announce, when it is fixed.
+        /// The element OID the source's array values announce, when known.
         element_oid: Option<u32>,
-        field: FieldRef,
+        shape: Shape,
+        fields: Fields,
     },
+    Composite {
+        children: Vec<ColumnBuilder>,
+        fields: Fields,
+    },
+}
+
+/// The `shape` child of an array: NULL for one-dimensional arrays with
+/// lower bound 1, else `[len1, lower1, …]`.
+struct Shape {
+    offsets: Vec<i32>,
+    values: Vec<i32>,
+    nulls: NullBufferBuilder,
+}
+
+impl Shape {
+    fn new() -> Self {
+        Shape {
+            offsets: vec![0],
+            values: Vec::new(),
+            nulls: NullBufferBuilder::new(0),
+        }
+    }
+
+    fn push_null(&mut self) {
+        self.offsets.push(self.values.len() as i32);
+        self.nulls.append_null();
+    }
+
+    fn push(&mut self, dims: &[(i32, i32)]) {
+        for (len, lower) in dims {
+            self.values.push(*len);
+            self.values.push(*lower);
+        }
+        self.offsets.push(self.values.len() as i32);
+        self.nulls.append_non_null();
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.offsets.truncate(len + 1);
+        self.values.truncate(self.offsets[len] as usize);
+        self.nulls.truncate(len);
+    }
+
+    fn finish(&mut self, field: FieldRef) -> Result<ArrayRef, ArrowError> {
+        let offsets = std::mem::replace(&mut self.offsets, vec![0]);
+        let values = take(&mut self.values);
+        let nulls = self.nulls.finish();
+        Ok(Arc::new(ListArray::try_new(
+            field,
+            OffsetBuffer::new(ScalarBuffer::from(offsets)),
+            Arc::new(PrimitiveArray::<Int32Type>::new(ScalarBuffer::from(values), None)),
+            nulls,
+        )?))
+    }
 }
 
 /// One column's builder: validity plus values.
@@ -673,13 +723,13 @@ struct ColumnBuilder {
 
 impl ColumnBuilder {
     fn new(ty: &PgType) -> Self {
-        let store = match ty {
+        let store = match ty.storage() {
             PgType::Int2 => Store::Int2(Vec::new()),
             PgType::Int4 => Store::Int4(Vec::new()),
             PgType::Int8 => Store::Int8(Vec::new()),
             PgType::Float4 => Store::Float4(Vec::new()),
             PgType::Float8 => Store::Float8(Vec::new()),
-            PgType::Numeric { .. } => match ty.decimal128() {
+            t @ PgType::Numeric { .. } => match t.decimal128() {
                 Some((precision, scale)) => Store::Decimal {
                     values: Vec::new(),
                     precision,
@@ -702,19 +752,25 @@ impl ColumnBuilder {
                 cidr: true,
             },
             PgType::Bool => Store::Bool(BooleanBufferBuilder::new(0)),
-            PgType::Bytea => Store::Bytea(VarData::new()),
+            PgType::Bytea | PgType::Opaque { .. } => Store::Bytes(VarData::new()),
             PgType::Date => Store::Date(Vec::new()),
-            PgType::Time => Store::Time(Vec::new()),
-            PgType::Timestamp => Store::Timestamp(Vec::new()),
-            PgType::Timestamptz => Store::Timestamptz(Vec::new()),
-            PgType::Interval => Store::Interval(Vec::new()),
+            PgType::Time(_) => Store::Time(Vec::new()),
+            PgType::Timestamp(_) => Store::Timestamp(Vec::new()),
+            PgType::Timestamptz(_) => Store::Timestamptz(Vec::new()),
+            PgType::Interval(_) => Store::Interval(Vec::new(), Vec::new(), Vec::new()),
             PgType::Uuid => Store::Uuid(Vec::new()),
-            PgType::Array(element) => Store::List {
+            t @ PgType::Array(element) => Store::Array {
                 offsets: vec![0],
                 element: Box::new(ColumnBuilder::new(element)),
                 element_oid: element.oid(),
-                field: Arc::new(Field::new_list_field(element.arrow_type(), true)),
+                shape: Shape::new(),
+                fields: struct_fields(t),
             },
+            t @ PgType::Composite { attributes, .. } => Store::Composite {
+                children: attributes.iter().map(|a| ColumnBuilder::new(&a.ty)).collect(),
+                fields: struct_fields(t),
+            },
+            PgType::Domain { .. } => unreachable!("storage() resolves domains"),
         };
         ColumnBuilder {
             nulls: NullBufferBuilder::new(0),
@@ -741,19 +797,30 @@ impl ColumnBuilder {
             | Store::Text(d)
             | Store::Jsonb(d)
             | Store::Inet { data: d, .. }
-            | Store::Bytea(d) => d.push_empty(),
-            Store::Interval(v) => v.push(IntervalMonthDayNano::ZERO),
+            | Store::Bytes(d) => d.push_empty(),
+            Store::Interval(m, d, us) => {
+                m.push(0);
+                d.push(0);
+                us.push(0);
+            }
             Store::Uuid(v) => v.extend_from_slice(&[0; 16]),
-            Store::List { offsets, .. } => {
+            Store::Array { offsets, shape, .. } => {
                 let last = *offsets.last().unwrap_or(&0);
                 offsets.push(last);
+                shape.push_null();
+            }
+            Store::Composite { children, .. } => {
+                for c in children {
+                    c.append_null();
+                }
             }
         }
         self.nulls.append_null();
     }
 
-    /// Appends one non-NULL value. On error nothing is appended (a list may
-    /// leave partial elements behind, which `truncate` removes).
+    /// Appends one non-NULL value. On error nothing is appended (an array or
+    /// a composite may leave partial children behind, which `truncate`
+    /// removes).
     fn append_value(&mut self, value: &[u8]) -> Result<(), String> {
         match &mut self.store {
             Store::Int2(v) => v.push(i16::from_be_bytes(fixed(value)?)),
@@ -793,54 +860,51 @@ impl ColumnBuilder {
                 write_inet(value, *cidr, &mut data.data)?;
                 data.close(start)?;
             }
-            Store::Bytea(d) => d.push(value)?,
+            Store::Bytes(d) => d.push(value)?,
             Store::Date(v) => {
                 let days = i32::from_be_bytes(fixed(value)?);
                 v.push(match days {
                     // 'infinity' / '-infinity': kept as sentinels.
                     i32::MAX | i32::MIN => days,
-                    _ => days.checked_add(PG_EPOCH_OFFSET_DAYS).ok_or_else(|| {
-                        format!("date {days} (days since 2000-01-01) out of range")
-                    })?,
+                    _ => days
+                        .checked_add(PG_EPOCH_OFFSET_DAYS)
+                        .filter(|d| *d != i32::MAX)
+                        .ok_or_else(|| {
+                            format!("date {days} (days since 2000-01-01) out of range")
+                        })?,
                 });
             }
             Store::Time(v) => v.push(i64::from_be_bytes(fixed(value)?)),
             Store::Timestamp(v) | Store::Timestamptz(v) => {
-                let micros = i64::from_be_bytes(fixed(value)?);
-                v.push(match micros {
-                    // 'infinity' / '-infinity': kept as sentinels.
-                    i64::MAX | i64::MIN => micros,
-                    _ => micros.checked_add(PG_EPOCH_OFFSET_MICROS).ok_or_else(|| {
-                        format!("timestamp {micros} (µs since 2000-01-01) is out of the Unix-epoch range")
-                    })?,
-                });
+                v.push(timestamp_from_pg(i64::from_be_bytes(fixed(value)?)))
             }
-            Store::Interval(v) => {
+            Store::Interval(m, d, us) => {
                 let b: [u8; 16] = fixed(value)?;
-                let micros = i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-                let days = i32::from_be_bytes([b[8], b[9], b[10], b[11]]);
-                let months = i32::from_be_bytes([b[12], b[13], b[14], b[15]]);
-                let nanos = match (months, days, micros) {
-                    // PostgreSQL 17 'infinity' / '-infinity': kept as sentinels.
-                    (i32::MAX, i32::MAX, i64::MAX) => i64::MAX,
-                    (i32::MIN, i32::MIN, i64::MIN) => i64::MIN,
-                    _ => micros.checked_mul(1000).ok_or_else(|| {
-                        format!("interval time part of {micros} µs overflows i64 nanoseconds")
-                    })?,
-                };
-                v.push(IntervalMonthDayNano::new(months, days, nanos));
+                us.push(i64::from_be_bytes([
+                    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+                ]));
+                d.push(i32::from_be_bytes([b[8], b[9], b[10], b[11]]));
+                m.push(i32::from_be_bytes([b[12], b[13], b[14], b[15]]));
             }
             Store::Uuid(v) => v.extend_from_slice(&fixed::<16>(value)?),
-            Store::List {
+            Store::Array {
                 offsets,
                 element,
                 element_oid,
+                shape,
                 ..
             } => {
-                decode_array(value, element, *element_oid)?;
+                let dims = decode_array(value, element, *element_oid)?;
                 let end = i32::try_from(element.len())
                     .map_err(|_| "too many array elements in one batch".to_string())?;
                 offsets.push(end);
+                match dims.as_slice() {
+                    [] | [(_, 1)] => shape.push_null(),
+                    dims => shape.push(dims),
+                }
+            }
+            Store::Composite { children, fields } => {
+                decode_record(value, children, fields)?;
             }
         }
         self.nulls.append_non_null();
@@ -864,14 +928,27 @@ impl ColumnBuilder {
             | Store::Text(d)
             | Store::Jsonb(d)
             | Store::Inet { data: d, .. }
-            | Store::Bytea(d) => d.truncate(len),
-            Store::Interval(v) => v.truncate(len),
+            | Store::Bytes(d) => d.truncate(len),
+            Store::Interval(m, d, us) => {
+                m.truncate(len);
+                d.truncate(len);
+                us.truncate(len);
+            }
             Store::Uuid(v) => v.truncate(len * 16),
-            Store::List {
-                offsets, element, ..
+            Store::Array {
+                offsets,
+                element,
+                shape,
+                ..
             } => {
                 offsets.truncate(len + 1);
                 element.truncate(offsets[len] as usize);
+                shape.truncate(len);
+            }
+            Store::Composite { children, .. } => {
+                for c in children {
+                    c.truncate(len);
+                }
             }
         }
     }
@@ -893,12 +970,16 @@ impl ColumnBuilder {
                 | Store::Text(d)
                 | Store::Jsonb(d)
                 | Store::Inet { data: d, .. }
-                | Store::Bytea(d) => d.bytes(),
-                Store::Interval(v) => v.len() * 16,
+                | Store::Bytes(d) => d.bytes(),
+                Store::Interval(m, _, _) => m.len() * 16,
                 Store::Uuid(v) => v.len(),
-                Store::List {
-                    offsets, element, ..
-                } => (offsets.len() - 1) * 4 + element.bytes(),
+                Store::Array {
+                    offsets,
+                    element,
+                    shape,
+                    ..
+                } => (offsets.len() - 1) * 8 + shape.values.len() * 4 + element.bytes(),
+                Store::Composite { children, .. } => children.iter().map(|c| c.bytes()).sum(),
             }
     }
 
@@ -933,7 +1014,7 @@ impl ColumnBuilder {
                 let (offsets, data) = d.take();
                 Arc::new(StringArray::try_new(offsets, data, nulls)?)
             }
-            Store::Bytea(d) => {
+            Store::Bytes(d) => {
                 let (offsets, data) = d.take();
                 Arc::new(BinaryArray::try_new(offsets, data, nulls)?)
             }
@@ -943,41 +1024,74 @@ impl ColumnBuilder {
             Store::Timestamptz(v) => {
                 Arc::new(prim::<TimestampMicrosecondType>(v, nulls).with_timezone(TIMESTAMPTZ_ZONE))
             }
-            Store::Interval(v) => Arc::new(prim::<IntervalMonthDayNanoType>(v, nulls)),
+            Store::Interval(m, d, us) => Arc::new(StructArray::try_new(
+                interval_fields(),
+                vec![
+                    Arc::new(prim::<Int32Type>(m, None)) as ArrayRef,
+                    Arc::new(prim::<Int32Type>(d, None)),
+                    Arc::new(prim::<Int64Type>(us, None)),
+                ],
+                nulls,
+            )?),
             Store::Uuid(v) => Arc::new(FixedSizeBinaryArray::try_new(
                 16,
                 Buffer::from_vec(take(v)),
                 nulls,
             )?),
-            Store::List {
+            Store::Array {
                 offsets,
                 element,
-                field,
+                shape,
+                fields,
                 ..
             } => {
-                let mut offsets_vec = take(offsets);
-                offsets.push(0);
-                if offsets_vec.is_empty() {
-                    offsets_vec.push(0);
-                }
+                let offsets_vec = std::mem::replace(offsets, vec![0]);
+                let DataType::List(item) = fields[0].data_type() else {
+                    unreachable!("array items are a list")
+                };
+                let DataType::List(shape_item) = fields[1].data_type() else {
+                    unreachable!("array shape is a list")
+                };
                 let values = element.finish()?;
-                Arc::new(ListArray::try_new(
-                    Arc::clone(field),
+                let items = Arc::new(ListArray::try_new(
+                    Arc::clone(item),
                     OffsetBuffer::new(ScalarBuffer::from(offsets_vec)),
                     values,
-                    nulls,
-                )?)
+                    None,
+                )?);
+                let shape = shape.finish(Arc::clone(shape_item))?;
+                Arc::new(StructArray::try_new(fields.clone(), vec![items, shape], nulls)?)
+            }
+            Store::Composite { children, fields } => {
+                let arrays = children
+                    .iter_mut()
+                    .map(|c| c.finish())
+                    .collect::<Result<Vec<_>, _>>()?;
+                Arc::new(StructArray::try_new(fields.clone(), arrays, nulls)?)
             }
         })
     }
 }
 
-/// Decodes a binary array value (`array_send`) into the element builder.
+/// The children of the `Struct` an array or composite type is carried in.
+fn struct_fields(ty: &PgType) -> Fields {
+    match ty.arrow_type() {
+        DataType::Struct(fields) => fields,
+        _ => unreachable!("arrays and composites are structs"),
+    }
+}
+
+/// PostgreSQL's limit on array dimensions (`MAXDIM`).
+const MAX_ARRAY_DIMS: i32 = 6;
+
+/// Decodes a binary array value (`array_send`) into the element builder
+/// (elements in row-major order) and returns its dimensions as
+/// `(length, lower bound)`, outermost first (empty for the empty array).
 fn decode_array(
     value: &[u8],
     element: &mut ColumnBuilder,
     element_oid: Option<u32>,
-) -> Result<(), String> {
+) -> Result<Vec<(i32, i32)>, String> {
     if value.len() < 12 {
         return Err(format!(
             "array header is {} bytes, expected at least 12",
@@ -995,32 +1109,29 @@ fn decode_array(
     {
         return Err(format!("array element type OID {oid}, expected {expected}"));
     }
-    match ndim {
-        0 => {
-            return if value.len() == 12 {
-                Ok(())
-            } else {
-                Err("empty array with trailing bytes".into())
-            };
-        }
-        1 => {}
-        n if n > 1 => {
-            return Err(format!(
-                "{n}-dimensional arrays are not supported (only one dimension)"
-            ));
-        }
-        n => return Err(format!("invalid array dimension count {n}")),
+    if !(0..=MAX_ARRAY_DIMS).contains(&ndim) {
+        return Err(format!("invalid array dimension count {ndim}"));
     }
-    if value.len() < 20 {
+    let header = 12 + 8 * ndim as usize;
+    if value.len() < header {
         return Err("truncated array dimension header".into());
     }
-    let size = read_i32(&value[12..]);
-    // The lower bound (value[16..20]) is not carried: Arrow lists start at 0.
-    if size < 0 {
-        return Err(format!("invalid array size {size}"));
+    let mut dims = Vec::with_capacity(ndim as usize);
+    let mut total: usize = if ndim == 0 { 0 } else { 1 };
+    for d in 0..ndim as usize {
+        let len = read_i32(&value[12 + 8 * d..]);
+        let lower = read_i32(&value[16 + 8 * d..]);
+        if len < 0 {
+            return Err(format!("invalid array dimension length {len}"));
+        }
+        total = total
+            .checked_mul(len as usize)
+            .filter(|t| *t <= value.len())
+            .ok_or_else(|| "array dimensions larger than the value".to_string())?;
+        dims.push((len, lower));
     }
-    let mut off = 20;
-    for k in 0..size as usize {
+    let mut off = header;
+    for k in 0..total {
         if value.len() < off + 4 {
             return Err(format!("array truncated at element {}", k + 1));
         }
@@ -1047,6 +1158,52 @@ fn decode_array(
             "{} trailing bytes after array elements",
             value.len() - off
         ));
+    }
+    Ok(dims)
+}
+
+/// Decodes a binary composite value (`record_send`: field count, then per
+/// field its type OID, length and bytes) into one builder per attribute.
+fn decode_record(
+    value: &[u8],
+    children: &mut [ColumnBuilder],
+    fields: &Fields,
+) -> Result<(), String> {
+    if value.len() < 4 {
+        return Err("truncated record header".into());
+    }
+    let count = read_i32(value);
+    if count != children.len() as i32 {
+        return Err(format!(
+            "record has {count} fields, expected {}",
+            children.len()
+        ));
+    }
+    let mut off = 4;
+    for (child, field) in children.iter_mut().zip(fields.iter()) {
+        if value.len() < off + 8 {
+            return Err(format!("record truncated at field `{}`", field.name()));
+        }
+        let len = read_i32(&value[off + 4..]);
+        off += 8;
+        if len == -1 {
+            child.append_null();
+            continue;
+        }
+        if len < 0 {
+            return Err(format!("invalid length {len} of record field `{}`", field.name()));
+        }
+        let end = off + len as usize;
+        if value.len() < end {
+            return Err(format!("record truncated at field `{}`", field.name()));
+        }
+        child
+            .append_value(&value[off..end])
+            .map_err(|e| format!("field `{}`: {e}", field.name()))?;
+        off = end;
+    }
+    if off != value.len() {
+        return Err(format!("{} trailing bytes after record fields", value.len() - off));
     }
     Ok(())
 }
@@ -1087,17 +1244,16 @@ impl<'a> Numeric<'a> {
                 value.len()
             ));
         }
-        let ndigits = read_i16(value);
+        // ndigits is unsigned: numeric at PostgreSQL's maximum precision
+        // has more than i16::MAX base-10000 digits.
+        let ndigits = read_u16(value) as usize;
         let weight = read_i16(&value[2..]) as i32;
         let sign = read_u16(&value[4..]);
         let dscale = read_u16(&value[6..]);
-        if ndigits < 0 {
-            return Err(format!("invalid numeric digit count {ndigits}"));
-        }
-        if value.len() != 8 + 2 * ndigits as usize {
+        if value.len() != 8 + 2 * ndigits {
             return Err(format!(
                 "numeric with {ndigits} digits must be {} bytes, got {}",
-                8 + 2 * ndigits as usize,
+                8 + 2 * ndigits,
                 value.len()
             ));
         }
@@ -1141,16 +1297,12 @@ impl<'a> Numeric<'a> {
 
     /// The value scaled by 10^scale, exactly, if it fits `Decimal128(precision, scale)`.
     fn to_i128(&self, precision: u8, scale: i8) -> Result<i128, String> {
-        let special = match self.sign {
-            NUMERIC_NAN => Some("NaN"),
-            NUMERIC_PINF => Some("Infinity"),
-            NUMERIC_NINF => Some("-Infinity"),
-            _ => None,
-        };
-        if let Some(special) = special {
-            return Err(format!(
-                "numeric {special} cannot be represented in Decimal128({precision},{scale})"
-            ));
+        // Special values: sentinels outside every precision (types.rs).
+        match self.sign {
+            NUMERIC_NAN => return Ok(DECIMAL_NAN),
+            NUMERIC_PINF => return Ok(DECIMAL_INFINITY),
+            NUMERIC_NINF => return Ok(DECIMAL_NEG_INFINITY),
+            _ => {}
         }
         let overflow = || {
             let mut text = Vec::new();

@@ -55,11 +55,12 @@ use arrow_array::{
     Array, ArrowPrimitiveType, BinaryViewArray, FixedSizeBinaryArray, RecordBatch, StringViewArray,
 };
 use arrow_buffer::{BooleanBuffer, IntervalMonthDayNano, NullBuffer};
-use arrow_schema::{DataType, IntervalUnit, Schema, TimeUnit};
+use arrow_schema::{DataType, Fields, IntervalUnit, Schema, TimeUnit};
 
 use crate::decode::COPY_SIGNATURE;
 use crate::types::{
-    CatalogType, PG_EPOCH_OFFSET_DAYS, PG_EPOCH_OFFSET_MICROS, PgType, UnsupportedType,
+    ARRAY_ITEMS, ARRAY_SHAPE, CatalogType, DECIMAL_INFINITY, DECIMAL_NAN, DECIMAL_NEG_INFINITY,
+    PG_EPOCH_OFFSET_DAYS, PgType, UnsupportedType, timestamp_to_pg,
 };
 
 /// One target column of `COPY t (cols) FROM STDIN (FORMAT binary)`, in
@@ -375,12 +376,19 @@ enum Kind {
     Time,
     /// timestamp and timestamptz (both µs since the Unix epoch in Arrow).
     Timestamp,
+    /// `Interval(MonthDayNano)` (non-PostgreSQL sources).
     Interval,
+    /// `Struct<months, days, microseconds>`.
+    IntervalStruct,
     Uuid,
+    /// An array: a plain `List`, or the `Struct<items, shape>` the decoder makes.
     List {
         element_oid: u32,
         element: Box<Kind>,
+        shaped: bool,
     },
+    /// A composite: one writer per attribute, with the attribute's type OID.
+    Composite(Vec<(u32, Kind)>),
 }
 
 /// The declared scale of a constrained numeric (`numeric(p)` is scale 0).
@@ -397,6 +405,7 @@ fn declared_scale(ty: &PgType) -> Option<i32> {
 fn resolve_scalar(ty: &PgType, dt: &DataType) -> Option<Kind> {
     use DataType as D;
     let string = matches!(dt, D::Utf8 | D::LargeUtf8 | D::Utf8View);
+    let ty = ty.storage();
     Some(match (ty, dt) {
         (PgType::Int2, D::Int16) => Kind::Int2,
         (PgType::Int4, D::Int16) => Kind::Int4From16,
@@ -424,33 +433,69 @@ fn resolve_scalar(ty: &PgType, dt: &DataType) -> Option<Kind> {
         (PgType::Uuid, D::FixedSizeBinary(16)) => Kind::Uuid,
         (PgType::Uuid, _) if string => Kind::UuidText,
         (PgType::Bool, D::Boolean) => Kind::Bool,
-        (PgType::Bytea, D::Binary | D::LargeBinary | D::BinaryView) => Kind::Bytea,
+        // Fallback types carry their binary send bytes, which are what
+        // binary COPY reads.
+        (PgType::Bytea | PgType::Opaque { .. }, D::Binary | D::LargeBinary | D::BinaryView) => {
+            Kind::Bytea
+        }
         (PgType::Date, D::Date32) => Kind::Date,
-        (PgType::Time, D::Time64(TimeUnit::Microsecond)) => Kind::Time,
-        (PgType::Timestamp, D::Timestamp(TimeUnit::Microsecond, None)) => Kind::Timestamp,
-        (PgType::Timestamptz, D::Timestamp(TimeUnit::Microsecond, Some(_))) => Kind::Timestamp,
-        (PgType::Interval, D::Interval(IntervalUnit::MonthDayNano)) => Kind::Interval,
+        (PgType::Time(_), D::Time64(TimeUnit::Microsecond)) => Kind::Time,
+        (PgType::Timestamp(_), D::Timestamp(TimeUnit::Microsecond, None)) => Kind::Timestamp,
+        (PgType::Timestamptz(_), D::Timestamp(TimeUnit::Microsecond, Some(_))) => Kind::Timestamp,
+        (PgType::Interval(_), D::Interval(IntervalUnit::MonthDayNano)) => Kind::Interval,
+        (PgType::Interval(_), D::Struct(f)) if is_interval_struct(f) => Kind::IntervalStruct,
         _ => return None,
     })
 }
 
-fn resolve(column: &EncodeColumn, dt: &DataType) -> Result<Kind, String> {
+fn is_interval_struct(f: &Fields) -> bool {
+    f.len() == 3
+        && f[0].data_type() == &DataType::Int32
+        && f[1].data_type() == &DataType::Int32
+        && f[2].data_type() == &DataType::Int64
+}
+
+/// The element field of an array's Arrow type: a `List`/`LargeList`, or the
+/// decoder's `Struct<items: List, shape: List<Int32>>` (then `true`).
+fn array_item(dt: &DataType) -> Option<(&DataType, bool)> {
+    match dt {
+        DataType::List(f) | DataType::LargeList(f) => Some((f.data_type(), false)),
+        DataType::Struct(fields)
+            if fields.len() == 2
+                && fields[0].name() == ARRAY_ITEMS
+                && fields[1].name() == ARRAY_SHAPE
+                && matches!(fields[1].data_type(), DataType::List(s) if s.data_type() == &DataType::Int32) =>
+        {
+            match fields[0].data_type() {
+                DataType::List(f) => Some((f.data_type(), true)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The writer for a value of `ty` carried as `dt`, at any nesting level.
+/// `element_oid` overrides the element OID of an array (the caller's
+/// catalog knows it).
+fn resolve_kind(ty: &PgType, dt: &DataType, element_oid: Option<u32>) -> Result<Kind, String> {
     let mismatch = || {
         format!(
             "Arrow type {dt} cannot be written to PostgreSQL type {}",
-            column.ty.sql_name()
+            ty.sql_name()
         )
     };
-    match (&column.ty, dt) {
-        (PgType::Array(element), DataType::List(field) | DataType::LargeList(field)) => {
-            if matches!(**element, PgType::Array(_)) {
+    match ty.storage() {
+        PgType::Array(element) => {
+            let (item, shaped) = array_item(dt).ok_or_else(mismatch)?;
+            if matches!(element.storage(), PgType::Array(_)) {
                 return Err(mismatch());
             }
-            let kind = resolve_scalar(element, field.data_type()).ok_or_else(mismatch)?;
-            let element_oid = match (column.element_oid, element.oid()) {
-                (Some(given), Some(builtin)) if given != builtin => {
+            let kind = resolve_kind(element, item, None)?;
+            let element_oid = match (element_oid, element.oid()) {
+                (Some(given), Some(known)) if given != known && known < crate::types::oid::FIRST_NORMAL => {
                     return Err(format!(
-                        "element OID {given} given for an array of {} (OID {builtin})",
+                        "element OID {given} given for an array of {} (OID {known})",
                         element.sql_name()
                     ));
                 }
@@ -458,18 +503,45 @@ fn resolve(column: &EncodeColumn, dt: &DataType) -> Result<Kind, String> {
                 (None, None) => {
                     return Err(format!(
                         "the element type OID of {} is required (EncodeColumn::element_oid)",
-                        column.ty.sql_name()
+                        ty.sql_name()
                     ));
                 }
             };
             Ok(Kind::List {
                 element_oid,
                 element: Box::new(kind),
+                shaped,
             })
         }
-        (PgType::Array(_), _) => Err(mismatch()),
-        (ty, dt) => resolve_scalar(ty, dt).ok_or_else(mismatch),
+        PgType::Composite { attributes, .. } => {
+            let DataType::Struct(fields) = dt else {
+                return Err(mismatch());
+            };
+            if fields.len() != attributes.len() {
+                return Err(format!(
+                    "{} has {} attributes but the Arrow struct has {} fields",
+                    ty.sql_name(),
+                    attributes.len(),
+                    fields.len()
+                ));
+            }
+            let mut kinds = Vec::with_capacity(fields.len());
+            for (a, f) in attributes.iter().zip(fields.iter()) {
+                if a.oid == 0 {
+                    return Err(format!("the type OID of attribute `{}` of {} is required", a.name, ty.sql_name()));
+                }
+                let kind = resolve_kind(&a.ty, f.data_type(), None)
+                    .map_err(|e| format!("attribute `{}`: {e}", a.name))?;
+                kinds.push((a.oid, kind));
+            }
+            Ok(Kind::Composite(kinds))
+        }
+        _ => resolve_scalar(ty, dt).ok_or_else(mismatch),
     }
+}
+
+fn resolve(column: &EncodeColumn, dt: &DataType) -> Result<Kind, String> {
+    resolve_kind(&column.ty, dt, column.element_oid)
 }
 
 // ---------------------------------------------------------------------------
@@ -566,12 +638,16 @@ enum Values<'a> {
     Time(&'a [i64]),
     Timestamp(&'a [i64]),
     Interval(&'a [IntervalMonthDayNano]),
+    IntervalStruct(&'a [i32], &'a [i32], &'a [i64]),
     Uuid(&'a FixedSizeBinaryArray),
     List {
         offsets: Offsets<'a>,
         element_oid: u32,
         element: Box<Bound<'a>>,
+        /// The `shape` child of a decoder-made array: offsets, values, nulls.
+        shape: Option<(&'a [i32], &'a [i32], Option<&'a NullBuffer>)>,
     },
+    Composite(Vec<(u32, Bound<'a>)>),
 }
 
 fn prim<T: ArrowPrimitiveType>(array: &dyn Array) -> Result<&[T::Native], String> {
@@ -651,6 +727,22 @@ fn bind<'a>(kind: &Kind, array: &'a dyn Array) -> Result<Bound<'a>, String> {
         Kind::Time => Values::Time(prim::<Time64MicrosecondType>(array)?),
         Kind::Timestamp => Values::Timestamp(prim::<TimestampMicrosecondType>(array)?),
         Kind::Interval => Values::Interval(prim::<IntervalMonthDayNanoType>(array)?),
+        Kind::IntervalStruct => {
+            let st = array.as_struct_opt().ok_or_else(|| downcast_failed(array))?;
+            Values::IntervalStruct(
+                prim::<Int32Type>(st.column(0).as_ref())?,
+                prim::<Int32Type>(st.column(1).as_ref())?,
+                prim::<Int64Type>(st.column(2).as_ref())?,
+            )
+        }
+        Kind::Composite(kinds) => {
+            let st = array.as_struct_opt().ok_or_else(|| downcast_failed(array))?;
+            let mut fields = Vec::with_capacity(kinds.len());
+            for ((oid, kind), child) in kinds.iter().zip(st.columns()) {
+                fields.push((*oid, bind(kind, child.as_ref())?));
+            }
+            Values::Composite(fields)
+        }
         Kind::Uuid => Values::Uuid(
             array
                 .as_fixed_size_binary_opt()
@@ -660,6 +752,23 @@ fn bind<'a>(kind: &Kind, array: &'a dyn Array) -> Result<Bound<'a>, String> {
         Kind::List {
             element_oid,
             element,
+            shaped: true,
+        } => {
+            let st = array.as_struct_opt().ok_or_else(|| downcast_failed(array))?;
+            let items = st.column(0).as_list_opt::<i32>().ok_or_else(|| downcast_failed(array))?;
+            let shape = st.column(1).as_list_opt::<i32>().ok_or_else(|| downcast_failed(array))?;
+            let shape_values = prim::<Int32Type>(shape.values().as_ref())?;
+            Values::List {
+                offsets: Offsets::Small(items.value_offsets()),
+                element_oid: *element_oid,
+                element: Box::new(bind(element, items.values().as_ref())?),
+                shape: Some((shape.value_offsets(), shape_values, shape.nulls())),
+            }
+        }
+        Kind::List {
+            element_oid,
+            element,
+            shaped: false,
         } => {
             let (offsets, child) = match array.data_type() {
                 DataType::List(_) => array
@@ -675,6 +784,7 @@ fn bind<'a>(kind: &Kind, array: &'a dyn Array) -> Result<Bound<'a>, String> {
                 offsets,
                 element_oid: *element_oid,
                 element: Box::new(bind(element, child.as_ref())?),
+                shape: None,
             }
         }
     };
@@ -774,19 +884,20 @@ impl Values<'_> {
             Values::Time(v) => put_fixed(out, v[i].to_be_bytes()),
             Values::Timestamp(v) => {
                 let micros = v[i];
-                let pg = match micros {
-                    // 'infinity' / '-infinity' sentinels.
-                    i64::MAX | i64::MIN => micros,
-                    _ => micros
-                        .checked_sub(PG_EPOCH_OFFSET_MICROS)
-                        // Would read back as -infinity.
-                        .filter(|m| *m != i64::MIN)
-                        .ok_or_else(|| {
-                            format!("timestamp {micros} (µs since 1970-01-01) is out of range")
-                        })?,
-                };
+                // ±infinity sentinels and the wrapped end of the range (types.rs).
+                let pg = timestamp_to_pg(micros).ok_or_else(|| {
+                    format!("timestamp {micros} (µs since 1970-01-01) is out of range")
+                })?;
                 put_fixed(out, pg.to_be_bytes());
             }
+            Values::IntervalStruct(months, days, micros) => {
+                let mut b = [0u8; 16];
+                b[..8].copy_from_slice(&micros[i].to_be_bytes());
+                b[8..12].copy_from_slice(&days[i].to_be_bytes());
+                b[12..].copy_from_slice(&months[i].to_be_bytes());
+                put_fixed(out, b);
+            }
+            Values::Composite(fields) => write_record(out, i, fields)?,
             Values::Interval(v) => {
                 let IntervalMonthDayNano {
                     months,
@@ -819,7 +930,16 @@ impl Values<'_> {
                 offsets,
                 element_oid,
                 element,
-            } => write_array(out, offsets.range(i), *element_oid, element)?,
+                shape,
+            } => {
+                let dims = match shape {
+                    Some((so, sv, nulls)) if !nulls.is_some_and(|n| n.is_null(i)) => {
+                        Some(&sv[so[i] as usize..so[i + 1] as usize])
+                    }
+                    _ => None,
+                };
+                write_array(out, offsets.range(i), *element_oid, element, dims)?
+            }
         }
         Ok(())
     }
@@ -837,7 +957,16 @@ impl Values<'_> {
             | Values::Float8(_)
             | Values::Time(_)
             | Values::Timestamp(_) => n * 8,
-            Values::Interval(_) | Values::Uuid(_) | Values::UuidText(_) => n * 16,
+            Values::Interval(_)
+            | Values::IntervalStruct(..)
+            | Values::Uuid(_)
+            | Values::UuidText(_) => n * 16,
+            Values::Composite(fields) => {
+                n * 4 + fields
+                    .iter()
+                    .map(|(_, b)| 8 * n + b.values.size_hint(rows.clone()))
+                    .sum::<usize>()
+            }
             Values::Decimal { .. } => n * 20,
             Values::NumericText { text, .. } => n * 8 + text.size_hint(rows),
             Values::Text(b) | Values::Bytea(b) | Values::Jsonb(b) => n + b.size_hint(rows),
@@ -856,30 +985,51 @@ impl Values<'_> {
     }
 }
 
-/// Writes a one-dimensional array value (`array_send` layout, lower bound 1;
-/// an empty list is the zero-dimensional empty array).
+/// Writes an array value (`array_send` layout). `dims` is the decoder's
+/// shape (`[len1, lower1, …]`); without it the array is one-dimensional
+/// with lower bound 1, and an empty list is the zero-dimensional empty array.
 fn write_array(
     out: &mut Vec<u8>,
     elements: Range<usize>,
     element_oid: u32,
     element: &Bound<'_>,
+    dims: Option<&[i32]>,
 ) -> Result<(), String> {
+    let count = i32::try_from(elements.len())
+        .map_err(|_| format!("an array of {} elements is too large", elements.len()))?;
+    let dims: Vec<(i32, i32)> = match dims {
+        Some(d) => {
+            if d.len() % 2 != 0 || d.len() / 2 > 6 {
+                return Err(format!("invalid array shape of {} numbers", d.len()));
+            }
+            let pairs: Vec<(i32, i32)> = d.chunks_exact(2).map(|p| (p[0], p[1])).collect();
+            let mut total: i64 = if pairs.is_empty() { 0 } else { 1 };
+            for (len, _) in &pairs {
+                if *len < 0 {
+                    return Err(format!("invalid array dimension length {len}"));
+                }
+                total = total.saturating_mul(*len as i64);
+            }
+            if total != count as i64 {
+                return Err(format!("array shape {d:?} holds {total} elements, but {count} were given"));
+            }
+            pairs
+        }
+        None if elements.is_empty() => Vec::new(),
+        None => vec![(count, 1)],
+    };
     let len_at = out.len();
     out.extend_from_slice(&[0; 4]);
     let start = out.len();
-    if elements.is_empty() {
-        out.extend_from_slice(&0i32.to_be_bytes()); // ndim
-        out.extend_from_slice(&0i32.to_be_bytes()); // has-null
-        out.extend_from_slice(&element_oid.to_be_bytes());
-    } else {
-        let count = i32::try_from(elements.len())
-            .map_err(|_| format!("an array of {} elements is too large", elements.len()))?;
-        out.extend_from_slice(&1i32.to_be_bytes()); // ndim
-        let has_null_at = out.len();
-        out.extend_from_slice(&0i32.to_be_bytes()); // has-null, patched below
-        out.extend_from_slice(&element_oid.to_be_bytes());
-        out.extend_from_slice(&count.to_be_bytes());
-        out.extend_from_slice(&1i32.to_be_bytes()); // lower bound
+    out.extend_from_slice(&(dims.len() as i32).to_be_bytes()); // ndim
+    let has_null_at = out.len();
+    out.extend_from_slice(&0i32.to_be_bytes()); // has-null, patched below
+    out.extend_from_slice(&element_oid.to_be_bytes());
+    for (len, lower) in &dims {
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&lower.to_be_bytes());
+    }
+    if !dims.is_empty() {
         let mut has_null = false;
         for (k, j) in elements.enumerate() {
             if element.is_null(j) {
@@ -894,6 +1044,26 @@ fn write_array(
         }
         if has_null {
             out[has_null_at + 3] = 1;
+        }
+    }
+    let len = length(out.len() - start)?;
+    out[len_at..start].copy_from_slice(&len);
+    Ok(())
+}
+
+/// Writes a composite value (`record_send` layout): field count, then per
+/// attribute its type OID and its value (or -1 for NULL).
+fn write_record(out: &mut Vec<u8>, i: usize, fields: &[(u32, Bound<'_>)]) -> Result<(), String> {
+    let len_at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    let start = out.len();
+    out.extend_from_slice(&(fields.len() as i32).to_be_bytes());
+    for (oid, b) in fields {
+        out.extend_from_slice(&oid.to_be_bytes());
+        if b.is_null(i) {
+            out.extend_from_slice(&NULL_LENGTH);
+        } else {
+            b.values.write(i, out)?;
         }
     }
     let len = length(out.len() - start)?;
@@ -928,7 +1098,7 @@ const POW10_U16: [u16; 4] = [1, 10, 100, 1000];
 
 fn put_numeric_header(out: &mut Vec<u8>, ndigits: usize, weight: i64, sign: u16, dscale: i64) {
     out.extend_from_slice(&((8 + 2 * ndigits) as i32).to_be_bytes());
-    out.extend_from_slice(&(ndigits as i16).to_be_bytes());
+    out.extend_from_slice(&(ndigits as u16).to_be_bytes());
     out.extend_from_slice(&(weight as i16).to_be_bytes());
     out.extend_from_slice(&sign.to_be_bytes());
     out.extend_from_slice(&(dscale as u16).to_be_bytes());
@@ -943,6 +1113,17 @@ fn write_decimal(
     column_scale: Option<i32>,
 ) -> Result<(), String> {
     let scale = scale as i32;
+    // Special values: the sentinels of types.rs.
+    let special = match v {
+        DECIMAL_NAN => Some(NUMERIC_NAN),
+        DECIMAL_INFINITY => Some(NUMERIC_PINF),
+        DECIMAL_NEG_INFINITY => Some(NUMERIC_NINF),
+        _ => None,
+    };
+    if let Some(sign) = special {
+        put_numeric_header(out, 0, 0, sign, 0);
+        return Ok(());
+    }
     let mut m = v.unsigned_abs();
     if let Some(cs) = column_scale {
         // scale > cs: the last scale - cs digits must be zero.
@@ -1135,7 +1316,7 @@ fn write_numeric_text(
     let ndigits = (weight - last_group + 1) as usize;
     if weight > i64::from(i16::MAX)
         || last_group < i64::from(i16::MIN)
-        || ndigits > i16::MAX as usize
+        || ndigits > u16::MAX as usize
     {
         return Err(format!("{}: out of numeric's range", invalid()));
     }

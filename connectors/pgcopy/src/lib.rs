@@ -28,7 +28,7 @@
 //!     category: 'b',
 //!     typmod: ((12 << 16) | 2) + 4,
 //!     formatted: "numeric(12,2)".into(),
-//!     element: None,
+//!     ..Default::default()
 //! };
 //! let ty = PgType::from_catalog(&catalog).unwrap();
 //! assert_eq!(ty.sql_name(), "numeric(12,2)");
@@ -61,4 +61,7 @@ pub mod types;
 
 pub use decode::{COPY_SIGNATURE, Column, CopyDecoder, DecodeError, DecodeErrorKind, schema};
 pub use encode::{CopyEncoder, EncodeColumn, EncodeError};
-pub use types::{CatalogType, ENUM_LABELS_KEY, PG_TYPE_KEY, PgType, UnsupportedType};
+pub use types::{
+    CatalogType, ENUM_LABELS_KEY, PG_DOMAIN_KEY, PG_ENCODING_KEY, PG_EXTENSION_KEY, PG_KIND_KEY,
+    PG_TYPE_KEY, PgType, UnsupportedType,
+};

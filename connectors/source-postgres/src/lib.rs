@@ -120,7 +120,6 @@ impl Source for PgSource {
                 picked
             };
             let mut columns = catalog::decoder_columns(&selected, stream)?;
-            let enum_oids: Vec<Option<u32>> = selected.iter().map(|c| (c.ty.category == 'e').then_some(c.ty.oid)).collect();
             let data_columns = columns.len();
             let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
             let inc = position.as_ref().map(|p| sql::Incremental {
@@ -141,17 +140,9 @@ impl Source for PgSource {
             // destination can recreate it (only when every key column is read).
             let key = catalog::primary_key(client, &schema, &table).await?;
             let decoded = decoder.schema();
-            let mut fields: Vec<_> = decoded.fields().iter().take(data_columns).cloned().collect();
-            // Enum labels travel with the field so a destination in another
-            // database can create the type.
-            for (field, col) in fields.iter_mut().zip(&enum_oids) {
-                if let Some(oid) = col {
-                    let labels = catalog::enum_labels(client, *oid, stream).await?;
-                    let mut md = field.metadata().clone();
-                    md.insert(ENUM_LABELS_KEY.to_string(), serde_json::to_string(&labels).unwrap_or_default());
-                    *field = std::sync::Arc::new(field.as_ref().clone().with_metadata(md));
-                }
-            }
+            // Each field carries what a destination needs to recreate its type
+            // (PgType::field: type names, enum labels, domains, extensions).
+            let fields: Vec<_> = decoded.fields().iter().take(data_columns).cloned().collect();
             let mut metadata = std::collections::HashMap::new();
             if !key.is_empty() && key.iter().all(|k| names.contains(k)) {
                 metadata.insert(rapidbyte_sdk::schema_metadata::PRIMARY_KEY.to_string(), key.join(","));

@@ -6,13 +6,16 @@ use std::sync::Arc;
 
 use super::*;
 use crate::decode::{Column, CopyDecoder, schema};
-use crate::types::{PG_TYPE_KEY, oid};
+use crate::types::{
+    Attribute, DomainDef, PG_ENCODING_KEY, PG_EPOCH_OFFSET_MICROS, PG_TYPE_KEY, UserType,
+    array_fields, interval_fields, oid,
+};
 use arrow_array::builder::{BinaryBuilder, StringBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::{
     ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array,
     Int16Array, Int32Array, Int64Array, IntervalMonthDayNanoArray, LargeBinaryArray,
-    LargeListArray, LargeStringArray, ListArray, StringArray, Time64MicrosecondArray,
+    LargeListArray, LargeStringArray, ListArray, StringArray, StructArray, Time64MicrosecondArray,
     TimestampMicrosecondArray,
 };
 use arrow_buffer::{NullBuffer, OffsetBuffer};
@@ -204,6 +207,46 @@ fn array_of(ty: PgType) -> PgType {
     PgType::Array(Box::new(ty))
 }
 
+/// The decoder's `Struct<items, shape>` for an array of `element` whose
+/// rows are the lists of `lists` (a `ListArray`), and whose shapes are
+/// `shapes` (`None`: one dimension with lower bound 1, or the empty array).
+fn shaped_with(element: &PgType, lists: ArrayRef, shapes: &[Option<Vec<i32>>]) -> ArrayRef {
+    let l = lists.as_list::<i32>();
+    assert_eq!(l.len(), shapes.len());
+    let item = element.field("item", true);
+    let items = ListArray::new(
+        Arc::new(item.clone()),
+        l.offsets().clone(),
+        l.values().clone(),
+        None,
+    );
+    let dims: Vec<i32> = shapes.iter().flatten().flatten().copied().collect();
+    let shape = ListArray::new(
+        Arc::new(Field::new_list_field(DataType::Int32, false)),
+        OffsetBuffer::from_lengths(shapes.iter().map(|s| s.as_ref().map_or(0, Vec::len))),
+        Arc::new(Int32Array::from(dims)),
+        Some(NullBuffer::from(
+            shapes.iter().map(Option::is_some).collect::<Vec<_>>(),
+        )),
+    );
+    Arc::new(StructArray::new(
+        array_fields(item),
+        vec![Arc::new(items), Arc::new(shape)],
+        l.nulls().cloned(),
+    ))
+}
+
+/// `shaped_with` for one-dimensional arrays (every shape NULL).
+fn shaped(element: &PgType, lists: ArrayRef) -> ArrayRef {
+    let n = lists.len();
+    shaped_with(element, lists, &vec![None; n])
+}
+
+/// Decoder-shaped arrays of `element`: `list(child, lens)`, shapes NULL.
+fn arrays(element: &PgType, child: ArrayRef, lens: &[Option<usize>]) -> ArrayRef {
+    shaped(element, list(child, lens))
+}
+
 fn tstz(values: Vec<Option<i64>>, zone: &str) -> ArrayRef {
     Arc::new(TimestampMicrosecondArray::from(values).with_timezone(zone))
 }
@@ -214,6 +257,27 @@ fn uuids(values: &[Option<[u8; 16]>]) -> ArrayRef {
     )
 }
 
+/// The decoder's interval `Struct<months, days, microseconds>`.
+fn interval_structs(values: &[Option<(i32, i32, i64)>]) -> ArrayRef {
+    let get = |f: fn(&(i32, i32, i64)) -> i64| -> Vec<i64> {
+        values.iter().map(|v| v.as_ref().map_or(0, f)).collect()
+    };
+    let months: Vec<i32> = get(|v| v.0 as i64).into_iter().map(|v| v as i32).collect();
+    let days: Vec<i32> = get(|v| v.1 as i64).into_iter().map(|v| v as i32).collect();
+    Arc::new(StructArray::new(
+        interval_fields(),
+        vec![
+            Arc::new(Int32Array::from(months)),
+            Arc::new(Int32Array::from(days)),
+            Arc::new(Int64Array::from(get(|v| v.2))),
+        ],
+        Some(NullBuffer::from(
+            values.iter().map(Option::is_some).collect::<Vec<_>>(),
+        )),
+    ))
+}
+
+/// Arrow `Interval(MonthDayNano)` values (months, days, nanoseconds).
 fn intervals(values: &[Option<(i32, i32, i64)>]) -> ArrayRef {
     Arc::new(IntervalMonthDayNanoArray::from(
         values
@@ -1182,19 +1246,71 @@ fn dates_that_would_become_infinite_or_overflow_are_errors() {
         PgType::Date,
         Arc::new(Date32Array::from(vec![i32::MIN + 1])),
     );
-    value_error(
-        PgType::Timestamp,
-        Arc::new(TimestampMicrosecondArray::from(vec![
-            i64::MIN + PG_EPOCH_OFFSET_MICROS,
-        ])),
+    // The one instant that would be written as i64::MAX, PostgreSQL's
+    // +infinity: the wrapped image of PostgreSQL's i64::MAX (types.rs).
+    let would_be_infinity = i64::MIN + 1 + PG_EPOCH_OFFSET_MICROS;
+    assert_eq!(timestamp_to_pg(would_be_infinity), None);
+    let err = value_error(
+        PgType::Timestamp(None),
+        Arc::new(TimestampMicrosecondArray::from(vec![would_be_infinity])),
     );
-    value_error(PgType::Timestamptz, tstz(vec![Some(i64::MIN + 5)], "UTC"));
+    assert!(err.message.contains("out of range"), "{err}");
+    value_error(
+        PgType::Timestamptz(None),
+        tstz(vec![Some(would_be_infinity)], "UTC"),
+    );
+}
+
+/// 294276-12-31 23:59:59.999999, PostgreSQL's last timestamp, in µs since 2000-01-01.
+const PG_LAST_TIMESTAMP: i64 = 9_223_371_331_199_999_999;
+
+#[test]
+fn wrapped_timestamps_write_the_end_of_postgres_range() {
+    let wrapped = -9_222_426_057_709_551_615i64;
+    assert!(wrapped < -9_000_000_000_000_000_000);
+    for ty in [PgType::Timestamp(None), PgType::Timestamptz(Some(3))] {
+        let array: ArrayRef = match &ty {
+            PgType::Timestamp(_) => Arc::new(TimestampMicrosecondArray::from(vec![wrapped])),
+            _ => tstz(vec![Some(wrapped)], "UTC"),
+        };
+        assert_eq!(
+            value_bytes(ty.clone(), array),
+            PG_LAST_TIMESTAMP.to_be_bytes()
+        );
+    }
+    // The first wrapped value, just above i64::MIN, and its neighbours.
+    let values = vec![
+        Some(wrapped),
+        Some(i64::MIN + 1),
+        Some(i64::MIN + 2),
+        Some(i64::MAX - 1),
+        Some(i64::MAX),
+        Some(i64::MIN),
+        None,
+    ];
+    round_trip(
+        &[
+            ("ts", PgType::Timestamp(None)),
+            ("tz", PgType::Timestamptz(None)),
+        ],
+        vec![
+            Arc::new(TimestampMicrosecondArray::from(values.clone())),
+            tstz(values, "UTC"),
+        ],
+    );
+    assert_eq!(
+        value_bytes(
+            PgType::Timestamp(None),
+            Arc::new(TimestampMicrosecondArray::from(vec![i64::MIN + 1]))
+        ),
+        (i64::MAX - PG_EPOCH_OFFSET_MICROS).to_be_bytes()
+    );
 }
 
 #[test]
 fn times_round_trip() {
     round_trip_one(
-        PgType::Time,
+        PgType::Time(None),
         Arc::new(Time64MicrosecondArray::from(vec![
             Some(0),
             Some(1),
@@ -1222,7 +1338,10 @@ fn timestamps_round_trip() {
         Some(i64::MIN), // -infinity
     ];
     let bytes = round_trip(
-        &[("ts", PgType::Timestamp), ("tz", PgType::Timestamptz)],
+        &[
+            ("ts", PgType::Timestamp(None)),
+            ("tz", PgType::Timestamptz(None)),
+        ],
         vec![
             Arc::new(TimestampMicrosecondArray::from(micros.clone())),
             tstz(micros.clone(), "UTC"),
@@ -1237,7 +1356,7 @@ fn timestamps_round_trip() {
         ][..]
     );
     // Any zone: the value is the UTC instant.
-    let got = through(PgType::Timestamptz, tstz(micros.clone(), "+05:30"));
+    let got = through(PgType::Timestamptz(None), tstz(micros.clone(), "+05:30"));
     assert_eq!(
         got.as_primitive::<TimestampMicrosecondType>()
             .iter()
@@ -1245,7 +1364,7 @@ fn timestamps_round_trip() {
         micros
     );
     let got = through(
-        PgType::Timestamptz,
+        PgType::Timestamptz(None),
         tstz(micros.clone(), "America/New_York"),
     );
     assert_eq!(
@@ -1260,51 +1379,110 @@ fn timestamps_round_trip() {
 fn intervals_round_trip() {
     let values = [
         Some((0, 0, 0)),
-        Some((1, 2, 3_000)),
-        Some((-1, -2, -3_000)),
-        Some((14, -3, 3_723_000_000_000)), // 1 year 2 mons -3 days 01:02:03
+        Some((1, 2, 3)),
+        Some((-1, -2, -3)),
+        Some((14, -3, 3_723_000_000)), // 1 year 2 mons -3 days 01:02:03
         None,
         Some((i32::MAX, i32::MAX, i64::MAX)), // infinity (PostgreSQL 17)
         Some((i32::MIN, i32::MIN, i64::MIN)), // -infinity
-        Some((i32::MAX, i32::MIN, 9_223_372_036_854_775_000)),
-        Some((0, 0, -9_223_372_036_854_775_000)),
+        Some((i32::MAX, i32::MIN, i64::MAX - 1)),
+        Some((0, 0, i64::MAX)), // past what MonthDayNano holds
+        Some((0, 0, i64::MIN + 1)),
     ];
-    round_trip_one(PgType::Interval, intervals(&values));
+    round_trip_one(PgType::Interval(None), interval_structs(&values));
+    let bytes = [
+        0, 0, 0, 0, 0, 0, 0x05, 0xdc, // 1500 µs
+        0xff, 0xff, 0xff, 0xfd, // -3 days
+        0, 0, 0, 14, // 14 months
+    ];
     assert_eq!(
-        value_bytes(PgType::Interval, intervals(&[Some((14, -3, 1_500_000))])),
-        [
-            0, 0, 0, 0, 0, 0, 0x05, 0xdc, // 1500 µs
-            0xff, 0xff, 0xff, 0xfd, // -3 days
-            0, 0, 0, 14, // 14 months
-        ]
+        value_bytes(
+            PgType::Interval(None),
+            interval_structs(&[Some((14, -3, 1_500))])
+        ),
+        bytes
+    );
+    // Arrow's own interval type is accepted too, in whole microseconds.
+    assert_eq!(
+        value_bytes(
+            PgType::Interval(None),
+            intervals(&[Some((14, -3, 1_500_000))])
+        ),
+        bytes
+    );
+    let max = [
+        0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff,
+        0xff,
+    ];
+    assert_eq!(
+        value_bytes(
+            PgType::Interval(None),
+            intervals(&[Some((i32::MAX, i32::MAX, i64::MAX))])
+        ),
+        max
     );
     assert_eq!(
         value_bytes(
-            PgType::Interval,
-            intervals(&[Some((i32::MAX, i32::MAX, i64::MAX))])
+            PgType::Interval(Some(3)),
+            interval_structs(&[Some((i32::MAX, i32::MAX, i64::MAX))])
+        ),
+        max
+    );
+    // i64::MAX microseconds in the struct.
+    assert_eq!(
+        value_bytes(
+            PgType::Interval(None),
+            interval_structs(&[Some((0, 0, i64::MAX))])
         ),
         [
-            0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0x7f, 0xff,
-            0xff, 0xff
+            0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0
         ]
+    );
+    // MonthDayNano decodes into the struct, nanoseconds / 1000; its ±infinity
+    // sentinels become PostgreSQL's.
+    let got = through(
+        PgType::Interval(None),
+        intervals(&[
+            Some((1, 2, 3_000)),
+            None,
+            Some((-1, 0, -9_223_372_036_854_775_000)),
+            Some((i32::MAX, i32::MAX, i64::MAX)),
+            Some((i32::MIN, i32::MIN, i64::MIN)),
+        ]),
+    );
+    assert_eq!(
+        got.as_ref(),
+        interval_structs(&[
+            Some((1, 2, 3)),
+            None,
+            Some((-1, 0, -9_223_372_036_854_775)),
+            Some((i32::MAX, i32::MAX, i64::MAX)),
+            Some((i32::MIN, i32::MIN, i64::MIN)),
+        ])
+        .as_ref()
     );
 }
 
 #[test]
 fn sub_microsecond_intervals_are_errors_naming_row_and_column() {
-    let cols = [("id", PgType::Int4), ("iv", PgType::Interval)];
-    let batch = batch_of(
-        &cols,
-        vec![
-            Arc::new(Int32Array::from(vec![1, 2, 3, 4])),
+    let cols = [("id", PgType::Int4), ("iv", PgType::Interval(None))];
+    // Arrow's MonthDayNano (the decoder's struct cannot hold nanoseconds).
+    let batch = RecordBatch::try_from_iter(vec![
+        (
+            "id",
+            Arc::new(Int32Array::from(vec![1, 2, 3, 4])) as ArrayRef,
+        ),
+        (
+            "iv",
             intervals(&[
                 Some((0, 0, 1_000)),
                 None,
                 Some((1, 2, 1_500)),
                 Some((0, 0, -2_000)),
             ]),
-        ],
-    );
+        ),
+    ])
+    .unwrap();
     let targets: Vec<EncodeColumn> = cols.iter().map(|(n, t)| target(n, t.clone())).collect();
     let mut encoder = CopyEncoder::new(targets.clone(), &batch.schema()).unwrap();
     let mut out = vec![0xaa];
@@ -1344,7 +1522,7 @@ fn sub_microsecond_intervals_are_errors_naming_row_and_column() {
         intervals(&[Some((0, 0, 1_000)), Some((0, 0, 1))]),
         &[Some(2)],
     );
-    let err = value_error(array_of(PgType::Interval), lists);
+    let err = value_error(array_of(PgType::Interval(None)), lists);
     assert!(err.message.starts_with("array element 2: "), "{err}");
 }
 
@@ -1360,11 +1538,11 @@ fn arrays_round_trip() {
         ("e", array_of(PgType::Enum("mood".into()))),
         ("b", array_of(PgType::Bool)),
         ("d", array_of(PgType::Date)),
-        ("tz", array_of(PgType::Timestamptz)),
+        ("tz", array_of(PgType::Timestamptz(None))),
         ("ip", array_of(PgType::Inet)),
         ("jb", array_of(PgType::Jsonb)),
         ("f4", array_of(PgType::Float4)),
-        ("iv", array_of(PgType::Interval)),
+        ("iv", array_of(PgType::Interval(None))),
         ("by", array_of(PgType::Bytea)),
         ("vc", array_of(PgType::Varchar(Some(5)))),
     ];
@@ -1503,11 +1681,11 @@ fn arrays_round_trip() {
             &lens,
         ),
         list(
-            intervals(&[
-                Some((1, 2, 3_000)),
+            interval_structs(&[
+                Some((1, 2, 3)),
                 None,
                 Some((0, 0, 0)),
-                Some((-1, 0, -1_000)),
+                Some((-1, 0, -1)),
                 Some((0, 1, 0)),
                 Some((i32::MAX, i32::MAX, i64::MAX)),
             ]),
@@ -1536,6 +1714,14 @@ fn arrays_round_trip() {
             &lens,
         ),
     ];
+    let arrays = arrays
+        .into_iter()
+        .zip(&cols)
+        .map(|(l, (_, t))| match t {
+            PgType::Array(e) => shaped(e, l),
+            _ => unreachable!(),
+        })
+        .collect();
     round_trip(&cols, arrays);
 }
 
@@ -1543,14 +1729,15 @@ fn arrays_round_trip() {
 fn list_with_all_null_and_only_empty_elements() {
     round_trip_one(
         array_of(PgType::Int4),
-        list(
+        arrays(
+            &PgType::Int4,
             Arc::new(Int32Array::from(vec![None, None, None])),
             &[Some(3), Some(0), Some(0), None],
         ),
     );
     round_trip_one(
         array_of(PgType::Text),
-        list(strings(&[]), &[Some(0), None, Some(0)]),
+        arrays(&PgType::Text, strings(&[]), &[Some(0), None, Some(0)]),
     );
 }
 
@@ -1589,10 +1776,10 @@ fn all_types_cols() -> Vec<(&'static str, PgType)> {
         ("b", PgType::Bool),
         ("by", PgType::Bytea),
         ("d", PgType::Date),
-        ("tm", PgType::Time),
-        ("ts", PgType::Timestamp),
-        ("tz", PgType::Timestamptz),
-        ("iv", PgType::Interval),
+        ("tm", PgType::Time(None)),
+        ("ts", PgType::Timestamp(None)),
+        ("tz", PgType::Timestamptz(None)),
+        ("iv", PgType::Interval(None)),
         ("u", PgType::Uuid),
         ("j", PgType::Json),
         ("jb", PgType::Jsonb),
@@ -1708,13 +1895,11 @@ fn all_types_batch(n: usize) -> RecordBatch {
                 .collect(),
             "UTC",
         ),
-        Arc::new(IntervalMonthDayNanoArray::from_iter(ks.clone().map(|k| {
-            opt(
-                16,
-                k,
-                IntervalMonthDayNano::new(-(k as i32), k as i32, k as i64 * 1000),
-            )
-        }))),
+        interval_structs(
+            &ks.clone()
+                .map(|k| opt(16, k, (-(k as i32), k as i32, k as i64)))
+                .collect::<Vec<_>>(),
+        ),
         uuids(
             &ks.clone()
                 .map(|k| opt(17, k, [k as u8; 16]))
@@ -1725,8 +1910,16 @@ fn all_types_batch(n: usize) -> RecordBatch {
         text(20, &|k| format!("10.0.{}.1/{}", k % 256, 24 + k % 8)),
         text(21, &|k| format!("2001:db8:{:x}::/64", k + 1)),
         text(22, &|k| ["happy", "sad", "ok"][k % 3].into()),
-        list(Arc::new(Int64Array::from(arr_values)), &arr_lens),
-        list(Arc::new(StringArray::from(tarr_values)), &tarr_lens),
+        arrays(
+            &PgType::Int8,
+            Arc::new(Int64Array::from(arr_values)),
+            &arr_lens,
+        ),
+        arrays(
+            &PgType::Text,
+            Arc::new(StringArray::from(tarr_values)),
+            &tarr_lens,
+        ),
     ];
     batch_of(&cols, arrays)
 }
@@ -1880,32 +2073,79 @@ fn type_mismatches_are_refused_at_new() {
         (PgType::Bytea, D::Utf8),
         (PgType::Date, D::Date64),
         (PgType::Date, D::Int32),
-        (PgType::Time, D::Time64(TimeUnit::Nanosecond)),
-        (PgType::Time, D::Time32(TimeUnit::Millisecond)),
+        (PgType::Time(None), D::Time64(TimeUnit::Nanosecond)),
+        (PgType::Time(None), D::Time32(TimeUnit::Millisecond)),
         (
-            PgType::Timestamp,
+            PgType::Timestamp(None),
             D::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
         ),
-        (PgType::Timestamp, D::Timestamp(TimeUnit::Nanosecond, None)),
         (
-            PgType::Timestamptz,
+            PgType::Timestamp(None),
+            D::Timestamp(TimeUnit::Nanosecond, None),
+        ),
+        (
+            PgType::Timestamptz(None),
             D::Timestamp(TimeUnit::Microsecond, None),
         ),
         (
-            PgType::Timestamptz,
+            PgType::Timestamptz(None),
             D::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
         ),
-        (PgType::Interval, D::Interval(IntervalUnit::DayTime)),
-        (PgType::Interval, D::Duration(TimeUnit::Microsecond)),
+        (PgType::Interval(None), D::Interval(IntervalUnit::DayTime)),
+        (PgType::Interval(None), D::Duration(TimeUnit::Microsecond)),
         (PgType::Enum("mood".into()), D::Int32),
         (PgType::Int4, list_of(D::Int32)),
         (array_of(PgType::Int4), D::Int32),
-        (array_of(PgType::Int4), list_of(D::Int64)),
-        (array_of(PgType::Int4), list_of(D::Utf8)),
-        (array_of(PgType::Text), list_of(list_of(D::Utf8))),
         (array_of(array_of(PgType::Int4)), list_of(list_of(D::Int32))),
+        (
+            PgType::Interval(None),
+            D::Struct(interval_fields().iter().rev().cloned().collect()),
+        ),
+        (point_type(), D::Utf8),
+        (amount_type(), D::Float64),
+        (amount_type(), D::Binary),
+        (composite_type(), D::Int32),
+        (PgType::Int4, composite_type().arrow_type()),
+        (array_of(PgType::Int4), D::Struct(interval_fields())),
     ];
-    for (ty, dt) in cases {
+    // An array whose element does not fit: the error names the element's types.
+    let element_cases: Vec<(PgType, D, PgType, D)> = vec![
+        (
+            array_of(PgType::Int4),
+            list_of(D::Int64),
+            PgType::Int4,
+            D::Int64,
+        ),
+        (
+            array_of(PgType::Int4),
+            list_of(D::Utf8),
+            PgType::Int4,
+            D::Utf8,
+        ),
+        (
+            array_of(PgType::Text),
+            list_of(list_of(D::Utf8)),
+            PgType::Text,
+            list_of(D::Utf8),
+        ),
+        (
+            array_of(PgType::Int4),
+            array_of(PgType::Int8).arrow_type(),
+            PgType::Int4,
+            D::Int64,
+        ),
+        (
+            array_of(point_type()),
+            list_of(D::Utf8),
+            point_type(),
+            D::Utf8,
+        ),
+    ];
+    let cases = cases
+        .into_iter()
+        .map(|(ty, dt)| (ty.clone(), dt.clone(), ty, dt))
+        .chain(element_cases);
+    for (ty, dt, named_ty, named_dt) in cases {
         let schema = Schema::new(vec![
             Field::new("x", D::Int16, true),
             Field::new("c", dt.clone(), true),
@@ -1918,7 +2158,8 @@ fn type_mismatches_are_refused_at_new() {
         assert_eq!(err.row, None);
         assert_eq!(err.column, "the_col", "{ty} / {dt}");
         assert!(
-            err.message.contains(&dt.to_string()) && err.message.contains(&ty.sql_name()),
+            err.message.contains(&named_dt.to_string())
+                && err.message.contains(&named_ty.sql_name()),
             "{ty} / {dt}: {err}"
         );
         assert!(err.to_string().contains("column `the_col`"), "{err}");
@@ -1946,7 +2187,7 @@ fn accepted_pairs_resolve() {
         (PgType::Bytea, D::LargeBinary),
         (PgType::Bytea, D::BinaryView),
         (
-            PgType::Timestamptz,
+            PgType::Timestamptz(None),
             D::Timestamp(TimeUnit::Microsecond, Some("+01:00".into())),
         ),
         (array_of(PgType::Int8), list_of(D::Int32)),
@@ -2057,7 +2298,7 @@ fn columns_from_catalog() {
         category: 'b',
         typmod: -1,
         formatted: "integer".into(),
-        element: None,
+        ..Default::default()
     };
     let arr = CatalogType {
         oid: 1007,
@@ -2066,6 +2307,7 @@ fn columns_from_catalog() {
         typmod: -1,
         formatted: "integer[]".into(),
         element: Some(Box::new(int4.clone())),
+        ..Default::default()
     };
     assert_eq!(
         EncodeColumn::from_catalog("a", &int4).unwrap(),
@@ -2085,14 +2327,66 @@ fn columns_from_catalog() {
             element_oid: Some(23)
         }
     );
-    let mut point = int4;
-    point.oid = 600;
-    point.formatted = "point".into();
+    // point has binary I/O: a fallback column of its send bytes.
+    let point = CatalogType {
+        oid: 600,
+        name: "point".into(),
+        formatted: "point".into(),
+        category: 'b',
+        typmod: -1,
+        ..Default::default()
+    };
+    let column = EncodeColumn::from_catalog("p", &point).unwrap();
+    assert_eq!(column.ty, point_type());
+    assert_eq!(column.oid, 600);
+    // A domain takes its base type.
+    let amount = CatalogType {
+        oid: 16_500,
+        name: "amount".into(),
+        category: 'd',
+        typmod: -1,
+        formatted: "amount".into(),
+        base: Some(Box::new(CatalogType {
+            oid: 1700,
+            name: "numeric".into(),
+            category: 'b',
+            typmod: ((10 << 16) | 2) + 4,
+            formatted: "numeric(10,2)".into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let column = EncodeColumn::from_catalog("a", &amount).unwrap();
+    assert_eq!(column.ty, amount_type());
+    assert_eq!(column.oid, 16_500);
+    // Pseudo-types and types without binary I/O are refused.
+    let record = CatalogType {
+        oid: 2249,
+        name: "record".into(),
+        category: 'p',
+        typmod: -1,
+        ..Default::default()
+    };
     assert_eq!(
-        EncodeColumn::from_catalog("p", &point)
+        EncodeColumn::from_catalog("r", &record)
             .unwrap_err()
             .type_name,
-        "point"
+        "record"
+    );
+    let aclitem = CatalogType {
+        oid: 1033,
+        name: "aclitem".into(),
+        category: 'b',
+        typmod: -1,
+        formatted: "aclitem".into(),
+        lacks_binary_io: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        EncodeColumn::from_catalog("x", &aclitem)
+            .unwrap_err()
+            .type_name,
+        "aclitem"
     );
 }
 
@@ -2111,4 +2405,409 @@ fn the_decoders_schema_is_accepted_as_is() {
     let targets = cols.iter().map(|(n, t)| target(n, t.clone())).collect();
     CopyEncoder::new(targets, &schema).unwrap();
     let _: SchemaRef = schema;
+}
+
+// ---------------------------------------------------------------------------
+// Decimal128 sentinels, arrays of any shape, composites, domains, fallbacks.
+
+#[test]
+fn decimal128_sentinels_write_numeric_specials() {
+    let nan = [0, 0, 0, 0, 0xc0, 0, 0, 0];
+    let inf = [0, 0, 0, 0, 0xd0, 0, 0, 0];
+    let ninf = [0, 0, 0, 0, 0xf0, 0, 0, 0];
+    for (p, s) in [(12u8, 2i8), (38, 0), (38, 38), (1, 0)] {
+        let col = dec(p as u32, s as i32);
+        assert_eq!(
+            value_bytes(col.clone(), decimals(&[Some(DECIMAL_NAN)], p, s)),
+            nan
+        );
+        assert_eq!(
+            value_bytes(col.clone(), decimals(&[Some(DECIMAL_INFINITY)], p, s)),
+            inf
+        );
+        assert_eq!(
+            value_bytes(col.clone(), decimals(&[Some(DECIMAL_NEG_INFINITY)], p, s)),
+            ninf
+        );
+        round_trip_one(
+            col,
+            decimals(
+                &[
+                    Some(DECIMAL_NAN),
+                    Some(DECIMAL_INFINITY),
+                    None,
+                    Some(DECIMAL_NEG_INFINITY),
+                    Some(1),
+                ],
+                p,
+                s,
+            ),
+        );
+    }
+    // Into a column of smaller scale, and into text-carried numeric.
+    assert_eq!(
+        value_bytes(dec(12, 2), decimals(&[Some(DECIMAL_NAN)], 12, 4)),
+        nan
+    );
+    assert_eq!(
+        through_text_from(
+            NUMERIC,
+            decimals(
+                &[
+                    Some(DECIMAL_NAN),
+                    Some(DECIMAL_INFINITY),
+                    Some(DECIMAL_NEG_INFINITY)
+                ],
+                38,
+                10
+            )
+        ),
+        ["NaN", "Infinity", "-Infinity"]
+    );
+    // Text specials into a Decimal128 column decode as the sentinels.
+    let got = through(
+        dec(10, 2),
+        strings(&[Some("NaN"), Some("-inf"), Some("Infinity")]),
+    );
+    assert_eq!(
+        got.as_primitive::<Decimal128Type>().values().to_vec(),
+        [DECIMAL_NAN, DECIMAL_NEG_INFINITY, DECIMAL_INFINITY]
+    );
+}
+
+#[test]
+fn shaped_arrays_write_their_dimensions() {
+    let child: ArrayRef = Arc::new(Int32Array::from(vec![
+        Some(1),
+        Some(2),
+        Some(3),
+        None,
+        Some(7),
+        Some(8),
+        Some(9),
+    ]));
+    let lists = list(child, &[Some(4), Some(3), None, Some(0)]);
+    let array = shaped_with(
+        &PgType::Int4,
+        lists,
+        &[Some(vec![2, 1, 2, 0]), Some(vec![3, -5]), None, None],
+    );
+    let out = tuples(array_of(PgType::Int4), array.clone()).unwrap();
+    let mut want = vec![0, 1];
+    // '[1:2][0:1]={{1,2},{3,NULL}}': 12 header + 2 * 8 dims + 3 * 8 + 4.
+    want.extend_from_slice(&56i32.to_be_bytes());
+    for word in [2i32, 1, 23, 2, 1, 2, 0] {
+        want.extend_from_slice(&word.to_be_bytes());
+    }
+    for v in [1, 2, 3] {
+        want.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, v]);
+    }
+    want.extend_from_slice(&[0xff; 4]);
+    // '[-5:-3]={7,8,9}'
+    want.extend_from_slice(&[0, 1]);
+    want.extend_from_slice(&44i32.to_be_bytes());
+    for word in [1i32, 0, 23, 3, -5] {
+        want.extend_from_slice(&word.to_be_bytes());
+    }
+    for v in [7, 8, 9] {
+        want.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, v]);
+    }
+    // NULL, then '{}'.
+    want.extend_from_slice(&[0, 1, 0xff, 0xff, 0xff, 0xff]);
+    want.extend_from_slice(&[0, 1, 0, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 23]);
+    assert_eq!(out, want);
+    // A slice writes its own rows, shapes included.
+    assert_eq!(
+        tuples(array_of(PgType::Int4), array.slice(1, 3)).unwrap(),
+        &want[2 + 4 + 56..]
+    );
+    round_trip_one(array_of(PgType::Int4), array);
+
+    // A plain list is the same as a shaped array with NULL shapes.
+    let child: ArrayRef = Arc::new(Int32Array::from(vec![Some(1), None, Some(3)]));
+    let lists = list(child, &[Some(2), Some(0), None, Some(1)]);
+    assert_eq!(
+        tuples(array_of(PgType::Int4), shaped(&PgType::Int4, lists.clone())).unwrap(),
+        tuples(array_of(PgType::Int4), lists).unwrap()
+    );
+}
+
+#[test]
+fn shapes_that_do_not_fit_their_elements_are_errors() {
+    let child = || -> ArrayRef { Arc::new(Int32Array::from(vec![1, 2, 3, 4])) };
+    for (shape, needle) in [
+        (vec![2, 1, 3, 1], "holds 6 elements, but 4 were given"),
+        (vec![5, 1], "holds 5 elements"),
+        (vec![2, 1, 2], "invalid array shape of 3 numbers"),
+        (
+            vec![1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 4, 1],
+            "invalid array shape of 14 numbers",
+        ),
+        (vec![-4, 1], "invalid array dimension length -4"),
+        (vec![], "holds 0 elements"),
+    ] {
+        let array = shaped_with(
+            &PgType::Int4,
+            list(child(), &[Some(4)]),
+            &[Some(shape.clone())],
+        );
+        let err = value_error(array_of(PgType::Int4), array);
+        assert!(err.message.contains(needle), "{shape:?}: {err}");
+    }
+}
+
+fn point_type() -> PgType {
+    PgType::Opaque {
+        ty: UserType {
+            name: "point".into(),
+            oid: 600,
+            labels: vec![],
+        },
+        extension: None,
+    }
+}
+
+fn amount_type() -> PgType {
+    PgType::Domain {
+        ty: UserType {
+            name: "amount".into(),
+            oid: 16_500,
+            labels: vec![],
+        },
+        base: Box::new(dec(10, 2)),
+        def: DomainDef::default(),
+    }
+}
+
+/// `(x int4, tags text[], p point)`.
+fn composite_type() -> PgType {
+    PgType::Composite {
+        ty: UserType {
+            name: "comp_t".into(),
+            oid: 16_700,
+            labels: vec![],
+        },
+        attributes: vec![
+            Attribute {
+                name: "x".into(),
+                ty: PgType::Int4,
+                oid: oid::INT4,
+            },
+            Attribute {
+                name: "tags".into(),
+                ty: array_of(PgType::Text),
+                oid: 1009,
+            },
+            Attribute {
+                name: "p".into(),
+                ty: point_type(),
+                oid: 600,
+            },
+        ],
+    }
+}
+
+fn point_bytes(x: f64, y: f64) -> Vec<u8> {
+    let mut out = x.to_be_bytes().to_vec();
+    out.extend_from_slice(&y.to_be_bytes());
+    out
+}
+
+#[test]
+fn fallback_types_write_their_bytes_verbatim() {
+    let p = point_bytes(1.5, -2.0);
+    let values = vec![Some(&p[..]), None, Some(&b""[..])];
+    let bytes = tuples(point_type(), Arc::new(BinaryArray::from(values.clone()))).unwrap();
+    let mut want = vec![0, 1, 0, 0, 0, 16];
+    want.extend_from_slice(&p);
+    want.extend_from_slice(&[0, 1, 0xff, 0xff, 0xff, 0xff]);
+    want.extend_from_slice(&[0, 1, 0, 0, 0, 0]);
+    assert_eq!(bytes, want);
+    assert_eq!(
+        tuples(
+            point_type(),
+            Arc::new(LargeBinaryArray::from(values.clone()))
+        )
+        .unwrap(),
+        want
+    );
+    assert_eq!(
+        tuples(
+            point_type(),
+            Arc::new(BinaryViewArray::from(values.clone()))
+        )
+        .unwrap(),
+        want
+    );
+    round_trip_one(point_type(), Arc::new(BinaryArray::from(values)));
+    // The decoder's field says how the bytes are encoded.
+    let schema = schema(&[col("p", point_type())]);
+    assert_eq!(schema.field(0).metadata()[PG_ENCODING_KEY], "binary");
+    // Text is not the binary form.
+    let err = tuples(point_type(), strings(&[Some("(1,2)")])).unwrap_err();
+    assert!(
+        err.message
+            .contains("cannot be written to PostgreSQL type point"),
+        "{err}"
+    );
+}
+
+#[test]
+fn domains_write_as_their_base_type() {
+    round_trip_one(
+        amount_type(),
+        decimals(&[Some(123_450), None, Some(-1), Some(DECIMAL_NAN)], 10, 2),
+    );
+    assert_eq!(
+        value_bytes(amount_type(), decimals(&[Some(123_450)], 10, 2)),
+        [0, 2, 0, 0, 0, 0, 0, 2, 0x04, 0xd2, 0x13, 0x88]
+    );
+    // Anything the base type accepts.
+    assert_eq!(
+        value_bytes(amount_type(), strings(&[Some("1234.50")])),
+        [0, 2, 0, 0, 0, 0, 0, 2, 0x04, 0xd2, 0x13, 0x88]
+    );
+    let err = value_error(amount_type(), strings(&[Some("1.234")]));
+    assert!(err.message.contains("scale 2"), "{err}");
+    // An array of the domain announces the domain's OID.
+    let lists = list(decimals(&[Some(1)], 10, 2), &[Some(1)]);
+    let value = value_bytes(array_of(amount_type()), lists);
+    assert_eq!(&value[8..12], &16_500u32.to_be_bytes());
+}
+
+#[test]
+fn composites_round_trip() {
+    let ty = composite_type();
+    let DataType::Struct(fields) = ty.arrow_type() else {
+        panic!("composites are structs")
+    };
+    let p = point_bytes(0.5, 0.25);
+    let tags = shaped_with(
+        &PgType::Text,
+        list(
+            strings(&[Some("a"), None, Some("b"), Some("c"), Some("d")]),
+            &[Some(2), None, Some(3), Some(0), None],
+        ),
+        &[None, None, Some(vec![3, 0]), None, None],
+    );
+    let comp: ArrayRef = Arc::new(StructArray::new(
+        fields,
+        vec![
+            Arc::new(Int32Array::from(vec![
+                Some(1),
+                None,
+                Some(3),
+                Some(0),
+                None,
+            ])),
+            tags,
+            Arc::new(BinaryArray::from(vec![
+                Some(&p[..]),
+                Some(&p[..]),
+                None,
+                None,
+                None,
+            ])),
+        ],
+        Some(NullBuffer::from(vec![true, true, true, true, false])),
+    ));
+    let bytes = round_trip(&[("c", ty.clone())], vec![comp.clone()]);
+    // Row 1: (NULL, NULL, point): the field count, then OID and value per attribute.
+    let row = single_value(&tuples(ty.clone(), comp.slice(1, 1)).unwrap())
+        .unwrap()
+        .to_vec();
+    let mut want = Vec::new();
+    want.extend_from_slice(&3i32.to_be_bytes());
+    want.extend_from_slice(&23u32.to_be_bytes());
+    want.extend_from_slice(&[0xff; 4]);
+    want.extend_from_slice(&1009u32.to_be_bytes());
+    want.extend_from_slice(&[0xff; 4]);
+    want.extend_from_slice(&600u32.to_be_bytes());
+    want.extend_from_slice(&16i32.to_be_bytes());
+    want.extend_from_slice(&p);
+    assert_eq!(row, want);
+    assert!(bytes.windows(want.len()).any(|w| w == want));
+    // The whole NULL composite is a NULL field.
+    assert_eq!(single_value(&tuples(ty, comp.slice(4, 1)).unwrap()), None);
+}
+
+#[test]
+fn composites_are_checked_at_new() {
+    let ty = composite_type();
+    let DataType::Struct(fields) = ty.arrow_type() else {
+        panic!()
+    };
+    // A struct with the wrong number of fields.
+    let short = DataType::Struct(fields.iter().take(2).cloned().collect());
+    let schema = Schema::new(vec![Field::new("c", short, true)]);
+    let err = CopyEncoder::new(vec![target("c", ty.clone())], &schema).unwrap_err();
+    assert!(
+        err.message
+            .contains("3 attributes but the Arrow struct has 2 fields"),
+        "{err}"
+    );
+    // A field of the wrong type names the attribute.
+    let mut wrong: Vec<Field> = fields.iter().map(|f| f.as_ref().clone()).collect();
+    wrong[0] = Field::new("x", DataType::Utf8, true);
+    let schema = Schema::new(vec![Field::new("c", DataType::Struct(wrong.into()), true)]);
+    let err = CopyEncoder::new(vec![target("c", ty.clone())], &schema).unwrap_err();
+    assert!(err.message.contains("attribute `x`"), "{err}");
+    // Attribute OIDs are required: record_recv checks them.
+    let PgType::Composite {
+        ty: user,
+        mut attributes,
+    } = ty
+    else {
+        unreachable!()
+    };
+    attributes[2].oid = 0;
+    let no_oid = PgType::Composite {
+        ty: user,
+        attributes,
+    };
+    let schema = Schema::new(vec![Field::new("c", no_oid.arrow_type(), true)]);
+    let err = CopyEncoder::new(vec![target("c", no_oid)], &schema).unwrap_err();
+    assert!(err.message.contains("attribute `p`"), "{err}");
+}
+
+#[test]
+fn new_kinds_are_accepted() {
+    use DataType as D;
+    let list_of = |dt: D| D::List(Arc::new(Field::new_list_field(dt, true)));
+    let cases: Vec<(PgType, D)> = vec![
+        (
+            PgType::Interval(None),
+            D::Interval(IntervalUnit::MonthDayNano),
+        ),
+        (PgType::Interval(None), D::Struct(interval_fields())),
+        (point_type(), D::Binary),
+        (point_type(), D::LargeBinary),
+        (point_type(), D::BinaryView),
+        (amount_type(), D::Decimal128(10, 2)),
+        (amount_type(), D::Decimal128(38, 0)),
+        (amount_type(), D::Utf8),
+        (array_of(PgType::Int4), array_of(PgType::Int4).arrow_type()),
+        (array_of(PgType::Int8), array_of(PgType::Int4).arrow_type()),
+        (array_of(point_type()), list_of(D::Binary)),
+        (array_of(amount_type()), list_of(D::Decimal128(10, 2))),
+        (
+            array_of(PgType::Interval(None)),
+            list_of(D::Interval(IntervalUnit::MonthDayNano)),
+        ),
+        (composite_type(), composite_type().arrow_type()),
+        (
+            array_of(composite_type()),
+            array_of(composite_type()).arrow_type(),
+        ),
+        (PgType::Time(Some(2)), D::Time64(TimeUnit::Microsecond)),
+        (
+            PgType::Timestamptz(Some(0)),
+            D::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        ),
+    ];
+    for (ty, dt) in cases {
+        let schema = Schema::new(vec![Field::new("c", dt.clone(), true)]);
+        CopyEncoder::new(vec![target("c", ty.clone())], &schema)
+            .unwrap_or_else(|e| panic!("{ty} / {dt}: {e}"));
+    }
 }
