@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
 use arrow_array::{Array, ArrayRef, RecordBatch};
-use arrow_schema::{DataType, IntervalUnit, TimeUnit};
+use arrow_schema::{DataType, TimeUnit};
 use rapidbyte::channel::Item;
 use rapidbyte::sandbox::SandboxSpec;
 use rapidbyte::stream::{read_stream, ConnectorSpec, SideReport};
@@ -27,9 +27,10 @@ fn oracle_expr(column: &str, ty: &DataType) -> String {
         DataType::Binary => format!("encode({c}, 'hex')"),
         DataType::Date32 => format!("({c} - date '1970-01-01')::text"),
         DataType::Time64(_) | DataType::Timestamp(_, _) => format!("(extract(epoch from {c}) * 1000000)::int8::text"),
-        DataType::Interval(_) => format!(
+        // interval: Struct<months, days, microseconds>.
+        DataType::Struct(f) if f[0].name() == "months" => format!(
             "(extract(year from {c}) * 12 + extract(month from {c}))::int8 || ' ' || extract(day from {c})::int8 || ' ' || \
-             ((extract(hour from {c}) * 3600 + extract(minute from {c}) * 60) * 1000000 + extract(microseconds from {c}))::int8 * 1000"
+             ((extract(hour from {c}) * 3600 + extract(minute from {c}) * 60) * 1000000 + extract(microseconds from {c}))::int8"
         ),
         _ => format!("format('%s', {c})"),
     };
@@ -59,17 +60,25 @@ fn arrow_text(a: &ArrayRef, i: usize) -> Option<String> {
         DataType::Date32 => a.as_primitive::<Date32Type>().value(i).to_string(),
         DataType::Time64(TimeUnit::Microsecond) => a.as_primitive::<Time64MicrosecondType>().value(i).to_string(),
         DataType::Timestamp(TimeUnit::Microsecond, _) => a.as_primitive::<TimestampMicrosecondType>().value(i).to_string(),
-        DataType::Interval(IntervalUnit::MonthDayNano) => {
-            let v = a.as_primitive::<IntervalMonthDayNanoType>().value(i);
-            format!("{} {} {}", v.months, v.days, v.nanoseconds)
+        DataType::Struct(f) if f[0].name() == "months" => {
+            let s = a.as_struct();
+            format!(
+                "{} {} {}",
+                s.column(0).as_primitive::<Int32Type>().value(i),
+                s.column(1).as_primitive::<Int32Type>().value(i),
+                s.column(2).as_primitive::<Int64Type>().value(i)
+            )
         }
         DataType::FixedSizeBinary(16) => {
             let b = a.as_fixed_size_binary().value(i);
             let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
             format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
         }
-        DataType::List(_) => {
-            let list = a.as_list::<i32>().value(i);
+        // array: Struct<items: List, shape>; these test arrays are one-dimensional.
+        DataType::Struct(f) if f[0].name() == "items" => {
+            let s = a.as_struct();
+            assert!(s.column(1).is_null(i), "a one-dimensional array has no shape");
+            let list = s.column(0).as_list::<i32>().value(i);
             let items: Vec<String> = (0..list.len())
                 .map(|j| match arrow_text(&list, j) {
                     None => "NULL".to_string(),

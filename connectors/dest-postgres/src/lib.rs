@@ -7,6 +7,7 @@
 //! returned (SPEC § Delivery, § State and checkpoints). Every failure says
 //! where it happened relative to COMMIT (SPEC § Errors).
 
+mod dead_letters;
 mod ddl;
 mod load;
 
@@ -91,8 +92,17 @@ impl Destination for PgDestination {
                 loop {
                     match input.next()? {
                         Incoming::Batch(batch, bytes) => {
-                            session.write(&batch).await?;
-                            input.batch_written(batch.num_rows() as u64, bytes as u64);
+                            let rejected = session.write(&batch).await?;
+                            let kept_out = rejected.skipped + rejected.dead_lettered;
+                            input.batch_written(batch.num_rows() as u64 - kept_out, bytes as u64);
+                            // § Errors: what the on-data-error policy kept out of the target.
+                            if rejected.skipped > 0 {
+                                input.records_skipped(rejected.skipped);
+                                rapidbyte_sdk::host::counter(rapidbyte_sdk::metric_names::RECORDS_SKIPPED, rejected.skipped);
+                            }
+                            if rejected.dead_lettered > 0 {
+                                rapidbyte_sdk::host::counter(rapidbyte_sdk::metric_names::RECORDS_DEAD_LETTERED, rejected.dead_lettered);
+                            }
                         }
                         Incoming::Checkpoint(cp) => {
                             session.commit(Some(&cp)).await?;

@@ -13,13 +13,16 @@ use rapidbyte_pgconnect::{classify, ident, literal};
 use rapidbyte_pgcopy::{CopyEncoder, EncodeColumn, PgType};
 use rapidbyte_sdk::arrow::array::RecordBatch;
 use rapidbyte_sdk::arrow::datatypes::{Schema, SchemaRef};
+use std::ops::Range;
+
 use rapidbyte_sdk::{
-    host, metric_names as m, Checkpoint, CommitState, CommitTokenBase, CommittedToken, ConnectorError, NewColumnPolicy,
+    host, metric_names as m, Checkpoint, CommitState, CommitTokenBase, CommittedToken, ConnectorError, DataErrorPolicy,
+    ErrorCategory, NewColumnPolicy,
     NullabilityChangePolicy, RemovedColumnPolicy, StreamContext, TypeChangePolicy, WriteMode,
 };
 use tokio_postgres::{Client, CopyInSink};
 
-use crate::ddl;
+use crate::{dead_letters, ddl};
 
 /// COPY data is sent to the server in pieces of about this size.
 const FLUSH_BYTES: usize = 1 << 20;
@@ -49,6 +52,8 @@ struct Target {
     keep: Vec<usize>,
     columns: Vec<String>,
     upsert_keys: Option<Vec<String>>,
+    /// The key columns that identify a row in dead letters.
+    key: Vec<String>,
     /// Replace mode: the staging table's bare name, swapped in at the end.
     staging: Option<String>,
 }
@@ -124,6 +129,17 @@ pub struct Session<'a> {
     stage_ready: bool,
     /// Create the target schema when it does not exist.
     create_schema: bool,
+    /// The dead-letter table exists (created on the first dead letter).
+    dead_letters_ready: bool,
+}
+
+/// Rows of one batch that the on-data-error policy kept out of the target.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Rejected {
+    /// Dropped and counted (`skip`).
+    pub skipped: u64,
+    /// Written to the dead-letter table (`dlq`).
+    pub dead_lettered: u64,
 }
 
 impl<'a> Session<'a> {
@@ -153,6 +169,7 @@ impl<'a> Session<'a> {
             in_transaction: false,
             stage_ready: false,
             create_schema,
+            dead_letters_ready: false,
         }
     }
 
@@ -321,7 +338,8 @@ impl<'a> Session<'a> {
             encoder,
             keep,
             columns,
-            upsert_keys: upsert_keys.map(|_| key),
+            upsert_keys: upsert_keys.map(|_| key.clone()),
+            key,
             staging,
         })
     }
@@ -339,7 +357,9 @@ impl<'a> Session<'a> {
             if t.upsert_keys.is_some() {
                 self.client
                     .batch_execute(&format!(
-                        "CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP",
+                        // Constraints included: a row the target would refuse fails
+                        // in the stage, where the on-data-error policy can see it.
+                        "CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS) ON COMMIT DROP",
                         t.load_into, t.qualified
                     ))
                     .await
@@ -350,15 +370,26 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    /// Encodes a batch into the open chunk, flushing in bounded pieces.
-    pub async fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
-        let stream = self.stream().to_string();
+    /// Writes a batch into the open chunk. Under `on_data_error: fail` it is
+    /// encoded into the chunk's COPY, flushed in bounded pieces; under
+    /// `skip` / `dlq` see [`Session::write_guarded`]. Returns what the
+    /// policy did with rejected rows.
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<Rejected, ConnectorError> {
         if self.target.is_none() {
             self.target = Some(self.prepare(&batch.schema()).await?);
         }
         if !self.in_transaction {
             self.begin().await?;
         }
+        if self.ctx.policies.on_data_error != DataErrorPolicy::Fail {
+            return self.write_guarded(batch).await;
+        }
+        self.write_fast(batch).await?;
+        Ok(Rejected::default())
+    }
+
+    async fn write_fast(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
+        let stream = self.stream().to_string();
         if self.method == crate::LoadMethod::Insert {
             return self.insert(batch).await;
         }
@@ -391,15 +422,110 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// `skip` / `dlq` (SPEC § Errors): the batch is loaded by itself inside a
+    /// savepoint; if the server (or the encoder) rejects a row, the batch is
+    /// rolled back to the savepoint and loaded again in halves, down to the
+    /// single rows that fail, which are skipped or dead-lettered in the same
+    /// transaction. Only data errors are handled so; any other error ends
+    /// the stream as under `fail`.
+    async fn write_guarded(&mut self, batch: &RecordBatch) -> Result<Rejected, ConnectorError> {
+        let stream = self.stream().to_string();
+        let batch = {
+            let t = self.target.as_ref().expect("prepared");
+            if t.keep.len() == batch.num_columns() {
+                batch.clone()
+            } else {
+                batch.project(&t.keep).map_err(|e| before_commit(ConnectorError::internal("PROJECT", e.to_string())))?
+            }
+        };
+        let mut rejected = Rejected::default();
+        let mut pending = vec![0..batch.num_rows()];
+        while let Some(range) = pending.pop() {
+            if range.is_empty() {
+                continue;
+            }
+            self.client.batch_execute("SAVEPOINT rapidbyte_rows").await.map_err(|e| db(&e, &stream))?;
+            match self.load_rows(&batch, range.clone()).await {
+                Ok(()) => {
+                    self.client.batch_execute("RELEASE SAVEPOINT rapidbyte_rows").await.map_err(|e| db(&e, &stream))?;
+                }
+                Err(e) if e.category == ErrorCategory::Data => {
+                    self.client.batch_execute("ROLLBACK TO SAVEPOINT rapidbyte_rows").await.map_err(|e| db(&e, &stream))?;
+                    if range.len() > 1 {
+                        let mid = range.start + range.len() / 2;
+                        // Pop order keeps the load order: first half first.
+                        pending.push(mid..range.end);
+                        pending.push(range.start..mid);
+                    } else {
+                        self.reject(&batch, range.start, &e, &mut rejected).await?;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(rejected)
+    }
+
+    /// Loads rows `rows` of `batch` (already projected) with one COPY (or
+    /// the INSERT fallback), finished before returning.
+    async fn load_rows(&mut self, batch: &RecordBatch, rows: Range<usize>) -> Result<(), ConnectorError> {
+        let stream = self.stream().to_string();
+        let slice = batch.slice(rows.start, rows.len());
+        if self.method == crate::LoadMethod::Insert {
+            return self.insert_projected(&slice).await;
+        }
+        let t = self.target.as_mut().expect("prepared");
+        let mut buf = Vec::new();
+        CopyEncoder::header(&mut buf);
+        t.encoder
+            .encode(&slice, &mut buf)
+            .map_err(|e| before_commit(ConnectorError::data("BAD_VALUE", format!("stream `{stream}`: {e}"))))?;
+        CopyEncoder::trailer(&mut buf);
+        let started = Instant::now();
+        let sink = self.client.copy_in::<_, Bytes>(t.copy_sql.as_str()).await.map_err(|e| db(&e, &stream))?;
+        futures_util::pin_mut!(sink);
+        sink.as_mut().send(Bytes::from(buf)).await.map_err(|e| db(&e, &stream))?;
+        sink.as_mut().finish().await.map_err(|e| db(&e, &stream))?;
+        host::timing_ms(m::FLUSH_MS, started.elapsed().as_secs_f64() * 1e3);
+        Ok(())
+    }
+
+    /// Applies the policy to one rejected row.
+    async fn reject(&mut self, batch: &RecordBatch, row: usize, e: &ConnectorError, rejected: &mut Rejected) -> Result<(), ConnectorError> {
+        let stream = self.stream().to_string();
+        match self.ctx.policies.on_data_error {
+            DataErrorPolicy::Skip => {
+                host::warn(&format!("stream `{stream}`: skipped a row the destination rejected: {} {}", e.code, e.message));
+                rejected.skipped += 1;
+            }
+            DataErrorPolicy::Dlq => {
+                if !self.dead_letters_ready {
+                    self.client.batch_execute(&dead_letters::ddl(&self.schema)).await.map_err(|e| db(&e, &stream))?;
+                    self.dead_letters_ready = true;
+                }
+                let key = self.target.as_ref().map(|t| t.key.clone()).unwrap_or_default();
+                dead_letters::write(self.client, &self.schema, self.ctx, batch, row, &key, e).await.map_err(|e| db(&e, &stream))?;
+                rejected.dead_lettered += 1;
+            }
+            DataErrorPolicy::Fail => unreachable!("guarded writes run only under skip or dlq"),
+        }
+        Ok(())
+    }
+
     /// INSERT fallback: multi-row prepared INSERTs binding the encoder's bytes.
     async fn insert(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
-        let stream = self.stream().to_string();
         let t = self.target.as_mut().expect("prepared");
         let batch = if t.keep.len() == batch.num_columns() {
             batch.clone()
         } else {
             batch.project(&t.keep).map_err(|e| before_commit(ConnectorError::internal("PROJECT", e.to_string())))?
         };
+        self.insert_projected(&batch).await
+    }
+
+    async fn insert_projected(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
+        let stream = self.stream().to_string();
+        let t = self.target.as_mut().expect("prepared");
         let ncols = t.columns.len().max(1);
         // PostgreSQL allows 65535 bind parameters per statement.
         let per_statement = (65_535 / ncols).clamp(1, 1000);
@@ -410,7 +536,7 @@ impl<'a> Session<'a> {
             let rows = per_statement.min(batch.num_rows() - start);
             self.scratch.clear();
             let t = self.target.as_mut().expect("prepared");
-            t.encoder.encode_rows(&batch, start..start + rows, &mut self.scratch).map_err(|e| {
+            t.encoder.encode_rows(batch, start..start + rows, &mut self.scratch).map_err(|e| {
                 before_commit(ConnectorError::data("BAD_VALUE", format!("stream `{stream}`: {e}")))
             })?;
             if !self.inserts.contains_key(&rows) {

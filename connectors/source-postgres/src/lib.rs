@@ -14,11 +14,11 @@ use rapidbyte_pgconnect::catalog;
 use std::time::Instant;
 
 use futures_util::StreamExt;
-use rapidbyte_pgcopy::CopyDecoder;
+use rapidbyte_pgcopy::{CopyDecoder, DecodeErrorKind};
 use rapidbyte_sdk::arrow::array::cast::AsArray;
 use rapidbyte_sdk::arrow::array::{Array, RecordBatch};
 use rapidbyte_sdk::{
-    host, metric_names as m, ConnectorError, CursorInfo, Emitter, PhaseTiming, ReadSummary, Source, StreamContext,
+    host, metric_names as m, ConnectorError, CursorInfo, DataErrorPolicy, Emitter, PhaseTiming, ReadSummary, Source, StreamContext,
     StreamSchema, SyncMode,
 };
 use rapidbyte_pgconnect::{classify, ConnectionConfig};
@@ -152,6 +152,7 @@ impl Source for PgSource {
             let copy = client.copy_out(query.as_str()).await.map_err(|e| classify(&e, Some(stream)))?;
             futures_util::pin_mut!(copy);
             let mut cursor = position.as_ref().map(|p| p.committed());
+            let mut skipped = 0u64;
             let (mut fetch_ms, mut decode_ms) = (0.0f64, 0.0f64);
             let (mut batch_fetch, mut batch_decode) = (0.0f64, 0.0f64);
             loop {
@@ -161,7 +162,7 @@ impl Source for PgSource {
                 let Some(chunk) = next else { break };
                 let chunk = chunk.map_err(|e| classify(&e, Some(stream)))?;
                 let started = Instant::now();
-                decoder.feed(&chunk).map_err(|e| decode_error(stream, e))?;
+                feed(&mut decoder, &chunk, ctx, &mut skipped)?;
                 batch_decode += started.elapsed().as_secs_f64() * 1e3;
                 if decoder.buffered_bytes() >= target {
                     emit(&mut decoder, out, &data_schema, position.as_ref(), &mut cursor, stream)?;
@@ -171,11 +172,17 @@ impl Source for PgSource {
                     }
                 }
             }
-            decoder.finish().map_err(|e| decode_error(stream, e))?;
+            loop {
+                match decoder.finish() {
+                    Ok(()) => break,
+                    Err(e) => skip_or_fail(e, ctx, &mut skipped)?,
+                }
+            }
             emit(&mut decoder, out, &data_schema, position.as_ref(), &mut cursor, stream)?;
             report_phases(&mut fetch_ms, &mut decode_ms, &mut batch_fetch, &mut batch_decode);
             out.checkpoint(cursor)?;
             let mut summary = out.summary();
+            summary.records_skipped = skipped;
             summary.phases.push(PhaseTiming { name: m::FETCH_MS.into(), ms: fetch_ms as u64 });
             summary.phases.push(PhaseTiming { name: m::DECODE_MS.into(), ms: decode_ms as u64 });
             Ok(summary)
@@ -190,6 +197,42 @@ impl Source for PgSource {
 
 fn text_column(name: &str) -> rapidbyte_pgcopy::Column {
     rapidbyte_pgcopy::Column { name: name.into(), ty: rapidbyte_pgcopy::PgType::Text, nullable: true }
+}
+
+/// Feeds a COPY chunk; a row that cannot be read is skipped under
+/// `on_data_error: skip` (the decoder drops it and goes on), else it ends
+/// the stream.
+fn feed(decoder: &mut CopyDecoder, chunk: &[u8], ctx: &StreamContext, skipped: &mut u64) -> Result<(), ConnectorError> {
+    let mut input = chunk;
+    loop {
+        match decoder.feed(input) {
+            Ok(()) => return Ok(()),
+            Err(e) => skip_or_fail(e, ctx, skipped)?,
+        }
+        // The rest of the chunk is kept by the decoder.
+        input = &[];
+    }
+}
+
+/// § Errors: a value error is skipped and counted under `skip`; anything
+/// else (and every error under `fail`) is the stream's failure. `dlq` needs
+/// a way to hand the row to the destination, which contract v0.1 lacks: the
+/// stream fails saying so rather than losing the row.
+fn skip_or_fail(e: rapidbyte_pgcopy::DecodeError, ctx: &StreamContext, skipped: &mut u64) -> Result<(), ConnectorError> {
+    let stream = ctx.stream_name.as_str();
+    match (e.kind, ctx.policies.on_data_error) {
+        (DecodeErrorKind::Value, DataErrorPolicy::Skip) => {
+            host::warn(&format!("stream `{stream}`: skipped a row the source cannot read: {e}"));
+            *skipped += 1;
+            host::counter(m::RECORDS_SKIPPED, 1);
+            Ok(())
+        }
+        (DecodeErrorKind::Value, DataErrorPolicy::Dlq) => Err(ConnectorError::data(
+            "DECODE_FAILED",
+            format!("stream `{stream}`: {e}; rows the source cannot read cannot be dead-lettered under contract v0.1 (use on_data_error: skip to drop and count them)"),
+        )),
+        _ => Err(decode_error(stream, e)),
+    }
 }
 
 fn decode_error(stream: &str, e: rapidbyte_pgcopy::DecodeError) -> ConnectorError {

@@ -31,6 +31,12 @@ pub mod metric_names {
     pub const FLUSH_MS: &str = "flush_ms";
     /// Time committing.
     pub const COMMIT_MS: &str = "commit_ms";
+    /// Records the on-data-error policy `skip` dropped (emitted only when
+    /// it drops some; not in [`ALL`]).
+    pub const RECORDS_SKIPPED: &str = "records_skipped";
+    /// Records the on-data-error policy `dlq` wrote to a dead-letter queue
+    /// instead of the target (emitted only when it does; not in [`ALL`]).
+    pub const RECORDS_DEAD_LETTERED: &str = "records_dead_lettered";
 
     /// Every standard name.
     pub const ALL: [&str; 13] = [
