@@ -47,11 +47,15 @@ pub struct BatchReceiver {
     uncovered: bool,
 }
 
-/// A channel holding at most `max_batches` items and `max_bytes` frame bytes
-/// (a single frame larger than `max_bytes` still passes, alone).
+/// A channel holding at most `max_batches` items and `max_bytes` frame bytes.
+/// A single frame larger than `max_bytes` (a lone big record, SPEC § Batches)
+/// still passes, alone: it waits until the channel is empty, then takes all
+/// of its byte budget, so nothing else enters until it is received. Memory
+/// stays bounded: at most one such frame beyond `max_bytes` is in flight.
 pub fn batch_channel(max_bytes: usize, max_batches: usize) -> (BatchSender, BatchReceiver) {
     let (tx, rx) = mpsc::channel(max_batches.max(1));
-    let max_bytes = max_bytes.clamp(1, Semaphore::MAX_PERMITS);
+    // Permits are taken `u32` at a time: keep the whole budget takeable at once.
+    let max_bytes = max_bytes.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
     (
         BatchSender { tx, bytes: Arc::new(Semaphore::new(max_bytes)), max_bytes },
         BatchReceiver { rx, finished: false, cancel: CancelToken::default(), drained: None, uncovered: false },
@@ -63,7 +67,8 @@ pub fn batch_channel(max_bytes: usize, max_batches: usize) -> (BatchSender, Batc
 pub struct Closed;
 
 impl BatchSender {
-    /// Sends a frame, waiting while the channel is full.
+    /// Sends a frame, waiting while the channel is full (a frame larger than
+    /// the channel waits until it is empty).
     pub async fn send_batch(&self, frame: Vec<u8>, rows: u64) -> Result<(), Closed> {
         let want = frame.len().clamp(1, self.max_bytes) as u32;
         let permit = Arc::clone(&self.bytes).acquire_many_owned(want).await.map_err(|_| Closed)?;
@@ -168,6 +173,38 @@ mod tests {
         let (tx, mut rx) = batch_channel(10, 4);
         tx.send_batch(vec![0; 1000], 3).await.unwrap();
         assert!(matches!(rx.recv().await, Item::Batch { rows: 3, .. }));
+    }
+
+    #[tokio::test]
+    async fn an_oversized_frame_waits_for_an_empty_channel_then_travels_alone() {
+        let (tx, mut rx) = batch_channel(100, 16);
+        let tx = Arc::new(tx);
+        tx.send_batch(vec![0; 60], 1).await.unwrap();
+        // Larger than the whole channel: it waits for the channel to empty (not forever).
+        let big = tokio::spawn({
+            let tx = Arc::clone(&tx);
+            async move { tx.send_batch(vec![0; 1000], 1).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!big.is_finished(), "the big frame must wait while the channel holds another");
+        assert!(matches!(rx.recv().await, Item::Batch { frame, .. } if frame.len() == 60));
+        tokio::time::timeout(Duration::from_millis(500), big).await.expect("it enters the empty channel").unwrap().unwrap();
+        // While it is in flight nothing else enters: one oversized item at most beyond the limit.
+        let blocked = tokio::time::timeout(Duration::from_millis(50), tx.send_batch(vec![0; 1], 1)).await;
+        assert!(blocked.is_err(), "a small frame must wait behind the big one");
+        // Markers carry no bytes and still flow (a checkpoint after the big row).
+        tx.send(checkpoint(1)).await.unwrap();
+        assert!(matches!(rx.recv().await, Item::Batch { frame, .. } if frame.len() == 1000));
+        assert!(matches!(rx.recv().await, Item::Checkpoint(_)));
+        tokio::time::timeout(Duration::from_millis(500), tx.send_batch(vec![0; 1], 1)).await.unwrap().unwrap();
+        assert!(matches!(rx.recv().await, Item::Batch { rows: 1, .. }));
+    }
+
+    #[tokio::test]
+    async fn a_budget_above_u32_still_bounds_and_passes_frames() {
+        let (tx, mut rx) = batch_channel(usize::MAX, 4);
+        tx.send_batch(vec![0; 10], 1).await.unwrap();
+        assert!(matches!(rx.recv().await, Item::Batch { rows: 1, .. }));
     }
 
     #[tokio::test]

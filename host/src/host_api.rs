@@ -129,11 +129,17 @@ pub(crate) struct HostState {
     pub(crate) coordinator: Option<Arc<Coordinator>>,
     pub(crate) memory_cap: usize,
     pub(crate) deadline: Option<Instant>,
-    pub(crate) max_batch_bytes: u64,
+    /// The largest linear memory the instance asked for so far.
+    pub(crate) memory_peak: usize,
+    pub(crate) frames: FrameLimits,
     pub(crate) schema: Option<SchemaRef>,
     /// The first breach of the contract; it fails the stream whatever the
     /// connector returns afterwards.
     pub(crate) violation: Option<String>,
+    /// The first record the host refused as too large (data
+    /// `RECORD_TOO_LARGE`); like a violation, it fails the call even if the
+    /// connector swallowed the error, since the row was not delivered.
+    pub(crate) refused: Option<ConnectorError>,
     pub(crate) host_calls: u64,
     /// Every host call counts here; at `trap_at_call` the instance traps.
     pub(crate) calls_entered: u64,
@@ -153,6 +159,7 @@ impl wasmtime::ResourceLimiter for HostState {
         if desired > self.memory_cap {
             return Err(MemoryLimitExceeded { cap: self.memory_cap, desired }.into());
         }
+        self.memory_peak = self.memory_peak.max(desired);
         Ok(true)
     }
 
@@ -215,13 +222,15 @@ impl HostApi {
         s.services.metrics.record(&s.labels.stream, s.labels.role, &m);
     }
 
-    /// § Batches: non-empty, within `max_batch_bytes`, valid IPC, one schema
-    /// per stream. Breaches fail the stream.
+    /// § Batches: non-empty, within `max_batch_bytes` (or a single row within
+    /// `max_record_bytes`), valid IPC, one schema per stream. Breaches fail
+    /// the stream; a single row above `max_record_bytes` is a data error.
     pub(crate) async fn emit_batch(s: &mut HostState, frame: Vec<u8>) -> Result<(), ConnectorError> {
         s.host_calls += 1;
-        let rows = match validate_frame(&frame, s.max_batch_bytes, &mut s.schema) {
+        let rows = match validate_frame(&frame, s.frames, &mut s.schema) {
             Ok(rows) => rows,
-            Err(msg) => return Err(violation(s, msg)),
+            Err(FrameRefusal::Violation(msg)) => return Err(violation(s, msg)),
+            Err(FrameRefusal::RecordTooLarge { bytes, limit }) => return Err(record_too_large(s, bytes, limit)),
         };
         let StreamIo::Output(tx) = &s.io else {
             return Err(violation(s, "emit-batch was called by a connector that does not emit".into()));
@@ -346,26 +355,259 @@ fn violation(s: &mut HostState, msg: String) -> ConnectorError {
     ConnectorError::internal("PROTOCOL_VIOLATION", msg)
 }
 
-/// Checks a frame against § Batches and returns its row count.
-pub(crate) fn validate_frame(frame: &[u8], max_batch_bytes: u64, schema: &mut Option<SchemaRef>) -> Result<u64, String> {
+/// The default of `limits.max_record_bytes`: the largest frame the host
+/// accepts, when it holds a single row (256 MiB).
+pub const DEFAULT_MAX_RECORD_BYTES: u64 = 256 << 20;
+
+/// The frame sizes the host accepts from a source (SPEC § Batches).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameLimits {
+    /// A frame of more than one row never exceeds this (the stream's
+    /// `max_batch_bytes`): the target the source batches to.
+    pub max_batch_bytes: u64,
+    /// The hard ceiling: a single row above `max_batch_bytes` travels alone
+    /// in its own frame, up to this many bytes (`limits.max_record_bytes`).
+    pub max_record_bytes: u64,
+}
+
+impl FrameLimits {
+    /// No limit (for instances that do not run a stream).
+    pub const NONE: Self = Self { max_batch_bytes: u64::MAX, max_record_bytes: u64::MAX };
+}
+
+/// Why the host refused a frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FrameRefusal {
+    /// A breach of § Batches (a protocol violation: it fails the stream).
+    Violation(String),
+    /// A frame holding a single row, above `max_record_bytes` (data `RECORD_TOO_LARGE`).
+    RecordTooLarge { bytes: u64, limit: u64 },
+}
+
+impl std::fmt::Display for FrameRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Violation(m) => f.write_str(m),
+            Self::RecordTooLarge { bytes, limit } => write!(f, "a single row of {bytes} bytes, above max_record_bytes = {limit}"),
+        }
+    }
+}
+
+fn record_too_large(s: &mut HostState, bytes: u64, limit: u64) -> ConnectorError {
+    let stream = &s.labels.stream;
+    let e = ConnectorError::data(
+        "RECORD_TOO_LARGE",
+        format!(
+            "stream `{stream}`: one record encodes to {bytes} bytes, above max_record_bytes = {limit}; \
+             raise `limits.max_record_bytes` in the pipeline file (or RAPIDBYTE_LIMITS__MAX_RECORD_BYTES), \
+             or leave such records out of the source"
+        ),
+    );
+    tracing::warn!(connector = %s.labels.connector, stream = %stream, bytes, limit, "record too large");
+    s.refused.get_or_insert_with(|| e.clone());
+    e
+}
+
+/// Checks a frame against § Batches and returns its row count. A frame above
+/// `max_batch_bytes` is accepted only if it holds a single row, and then only
+/// up to `max_record_bytes`; its rows are counted from the IPC message
+/// headers first, so an oversized frame is refused without decoding it.
+pub(crate) fn validate_frame(frame: &[u8], limits: FrameLimits, schema: &mut Option<SchemaRef>) -> Result<u64, FrameRefusal> {
+    use FrameRefusal::Violation;
     if frame.is_empty() {
-        return Err("emitted a zero-length frame".into());
+        return Err(Violation("emitted a zero-length frame".into()));
     }
-    if frame.len() as u64 > max_batch_bytes {
-        return Err(format!("emitted a frame of {} bytes, above max_batch_bytes = {max_batch_bytes}", frame.len()));
+    let bytes = frame.len() as u64;
+    let oversized = bytes > limits.max_batch_bytes;
+    if oversized {
+        let rows = rows_in_headers(frame).map_err(|e| Violation(format!("emitted a frame that is not Arrow IPC: {e}")))?;
+        if rows != 1 {
+            return Err(Violation(format!(
+                "emitted a frame of {bytes} bytes holding {rows} rows, above max_batch_bytes = {}; \
+                 only a frame of a single row may exceed it",
+                limits.max_batch_bytes
+            )));
+        }
+        if bytes > limits.max_record_bytes {
+            return Err(FrameRefusal::RecordTooLarge { bytes, limit: limits.max_record_bytes });
+        }
     }
-    let reader = StreamReader::try_new(frame, None).map_err(|e| format!("emitted a frame that is not Arrow IPC: {e}"))?;
+    let reader = StreamReader::try_new(frame, None).map_err(|e| Violation(format!("emitted a frame that is not Arrow IPC: {e}")))?;
     let frame_schema = reader.schema();
     match schema {
         Some(known) if known.fields() != frame_schema.fields() => {
-            return Err(format!("the stream's schema changed mid-stream: {known:?} then {frame_schema:?}"));
+            return Err(Violation(format!("the stream's schema changed mid-stream: {known:?} then {frame_schema:?}")));
         }
         Some(_) => {}
         None => *schema = Some(frame_schema),
     }
     let mut rows = 0u64;
     for batch in reader {
-        rows += batch.map_err(|e| format!("emitted a frame with an invalid record batch: {e}"))?.num_rows() as u64;
+        rows += batch.map_err(|e| Violation(format!("emitted a frame with an invalid record batch: {e}")))?.num_rows() as u64;
+    }
+    if oversized && rows != 1 {
+        return Err(Violation(format!("emitted a frame of {bytes} bytes whose headers count 1 row but which holds {rows}")));
     }
     Ok(rows)
+}
+
+/// The rows an IPC stream's record-batch messages declare, read from the
+/// message headers only (bodies are skipped, not decoded).
+fn rows_in_headers(frame: &[u8]) -> Result<u64, String> {
+    let word = |at: usize| -> Result<u32, String> {
+        frame.get(at..at + 4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])).ok_or_else(|| format!("truncated at byte {at}"))
+    };
+    let (mut at, mut rows) = (0usize, 0u64);
+    while at < frame.len() {
+        let mut size = word(at)?;
+        at += 4;
+        if size == u32::MAX {
+            // The continuation marker precedes the length since format 0.15.
+            size = word(at)?;
+            at += 4;
+        }
+        if size == 0 {
+            break; // end of stream
+        }
+        let meta = at
+            .checked_add(size as usize)
+            .and_then(|end| frame.get(at..end))
+            .ok_or_else(|| format!("a message header of {size} bytes runs past the frame's end"))?;
+        at += size as usize;
+        let message = arrow_ipc::root_as_message(meta).map_err(|e| format!("invalid message header: {e}"))?;
+        let body = usize::try_from(message.bodyLength()).map_err(|_| "a negative body length".to_string())?;
+        at = at.checked_add(body).filter(|&end| end <= frame.len()).ok_or_else(|| format!("a message body of {body} bytes runs past the frame's end"))?;
+        if let Some(batch) = message.header_as_record_batch() {
+            rows += u64::try_from(batch.length()).map_err(|_| "a negative row count".to_string())?;
+        }
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use arrow_array::{BinaryArray, RecordBatch};
+    use arrow_ipc::writer::StreamWriter;
+    use arrow_schema::{DataType, Field, Schema};
+    use rapidbyte_protocol::ErrorCategory;
+
+    /// One IPC frame of a binary column holding `values`.
+    fn frame(values: &[usize]) -> Vec<u8> {
+        let schema = Arc::new(Schema::new(vec![Field::new("blob", DataType::Binary, false)]));
+        let data: Vec<Vec<u8>> = values.iter().map(|&n| vec![7u8; n]).collect();
+        let column = BinaryArray::from_iter_values(data.iter().map(Vec::as_slice));
+        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(column)]).unwrap();
+        let mut buf = Vec::new();
+        let mut w = StreamWriter::try_new(&mut buf, &schema).unwrap();
+        w.write(&batch).unwrap();
+        w.finish().unwrap();
+        drop(w);
+        buf
+    }
+
+    const LIMITS: FrameLimits = FrameLimits { max_batch_bytes: 64 << 10, max_record_bytes: 1 << 20 };
+
+    #[test]
+    fn rows_are_counted_from_the_headers() {
+        assert_eq!(rows_in_headers(&frame(&[1, 2, 3])), Ok(3));
+        assert_eq!(rows_in_headers(&frame(&[])), Ok(0));
+        let f = frame(&[10]);
+        assert!(rows_in_headers(&f[..f.len() - 20]).is_err(), "a truncated body is caught");
+        assert!(rows_in_headers(b"this is not an Arrow IPC stream").is_err());
+    }
+
+    #[test]
+    fn frames_within_max_batch_bytes_pass_whatever_their_rows() {
+        let mut schema = None;
+        assert_eq!(validate_frame(&frame(&[100; 50]), LIMITS, &mut schema), Ok(50));
+        assert!(matches!(validate_frame(&[], LIMITS, &mut schema), Err(FrameRefusal::Violation(m)) if m.contains("zero-length")));
+        assert!(matches!(validate_frame(b"nope", LIMITS, &mut schema), Err(FrameRefusal::Violation(m)) if m.contains("not Arrow IPC")));
+    }
+
+    #[test]
+    fn one_row_above_max_batch_bytes_travels_alone() {
+        let big = frame(&[200 << 10]);
+        assert!(big.len() as u64 > LIMITS.max_batch_bytes);
+        assert_eq!(validate_frame(&big, LIMITS, &mut None), Ok(1));
+    }
+
+    #[test]
+    fn one_row_above_max_record_bytes_is_record_too_large() {
+        let huge = frame(&[2 << 20]);
+        match validate_frame(&huge, LIMITS, &mut None) {
+            Err(FrameRefusal::RecordTooLarge { bytes, limit }) => assert_eq!((bytes, limit), (huge.len() as u64, 1 << 20)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn several_rows_above_max_batch_bytes_are_a_protocol_violation() {
+        for values in [vec![40 << 10, 40 << 10], vec![200 << 10, 1], vec![2 << 20, 2 << 20]] {
+            let f = frame(&values);
+            match validate_frame(&f, LIMITS, &mut None) {
+                Err(FrameRefusal::Violation(m)) => {
+                    assert!(m.contains("above max_batch_bytes") && m.contains(&format!("holding {} rows", values.len())), "{m}")
+                }
+                other => panic!("{values:?}: {other:?}"),
+            }
+        }
+    }
+
+    fn host_state(frames: FrameLimits, io: StreamIo) -> HostState {
+        HostState {
+            wasi: wasmtime_wasi::WasiCtxBuilder::new().build(),
+            table: ResourceTable::new(),
+            labels: InstanceLabels {
+                pipeline: "p".into(),
+                stream: "blobs".into(),
+                connector: "source-x".into(),
+                role: Role::Source,
+                run_id: "r".into(),
+            },
+            services: RunServices::new(Arc::new(crate::state::MemoryState::default())),
+            io,
+            coordinator: None,
+            memory_cap: usize::MAX,
+            memory_peak: 0,
+            deadline: None,
+            frames,
+            schema: None,
+            violation: None,
+            refused: None,
+            host_calls: 0,
+            calls_entered: 0,
+            trap_at_call: None,
+            rows_seen: 0,
+            refused_connects: Arc::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn emit_batch_forwards_a_lone_big_row_and_refuses_the_rest_with_the_contracts_errors() {
+        let (tx, mut rx) = crate::channel::batch_channel(128 << 10, 4);
+        let mut s = host_state(LIMITS, StreamIo::Output(tx));
+        // One row above max_batch_bytes: forwarded, alone.
+        HostApi::emit_batch(&mut s, frame(&[200 << 10])).await.unwrap();
+        assert!(matches!(rx.recv().await, Item::Batch { rows: 1, .. }));
+        assert_eq!((s.rows_seen, &s.violation, &s.refused), (1, &None, &None));
+
+        // One row above max_record_bytes: data RECORD_TOO_LARGE naming the stream, size, limit and the knob.
+        let huge = frame(&[2 << 20]);
+        let e = HostApi::emit_batch(&mut s, huge.clone()).await.unwrap_err();
+        assert_eq!((e.category, e.code.as_str(), e.retryable), (ErrorCategory::Data, "RECORD_TOO_LARGE", false));
+        for part in ["stream `blobs`", &huge.len().to_string(), "max_record_bytes = 1048576", "limits.max_record_bytes"] {
+            assert!(e.message.contains(part), "`{part}` missing from: {}", e.message);
+        }
+        assert_eq!(s.refused.as_ref(), Some(&e), "kept, so a connector swallowing it still fails");
+        assert!(s.violation.is_none(), "a big record is not a breach of the contract");
+
+        // Two rows above max_batch_bytes: a protocol violation, as before.
+        let e = HostApi::emit_batch(&mut s, frame(&[40 << 10, 40 << 10])).await.unwrap_err();
+        assert_eq!((e.category, e.code.as_str()), (ErrorCategory::Internal, "PROTOCOL_VIOLATION"));
+        assert!(s.violation.as_deref().is_some_and(|v| v.contains("above max_batch_bytes")), "{:?}", s.violation);
+        assert_eq!(s.rows_seen, 1, "nothing refused was forwarded");
+    }
 }

@@ -379,7 +379,7 @@ async fn discover(runtime: Arc<Runtime>, dir: &Path, path: &Path, json: bool) ->
     let spec = rapidbyte::stream::ConnectorSpec {
         component: source,
         config_json: file.source.config.to_string(),
-        sandbox: run::sandbox(&file.source),
+        sandbox: run::sandbox(&file.source, &file.limits),
     };
     let services = RunServices::new(Arc::new(MemoryState::default()));
     let probe = rapidbyte::stream::probe(&runtime, &spec, &file.pipeline, services).await?;

@@ -126,28 +126,19 @@ fn empty_object() -> serde_json::Value {
 }
 
 /// Sandbox settings of one connector (SPEC § Security).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SandboxSection {
-    /// Linear memory cap.
-    #[serde(default = "default_memory_mb")]
-    pub memory_mb: u64,
+    /// Linear memory cap in MiB; absent, it follows `limits.max_record_bytes`
+    /// (see [`crate::sandbox::default_memory_bytes`]).
+    #[serde(default)]
+    pub memory_mb: Option<u64>,
     /// Wall-clock limit of one call; 0 means none.
     #[serde(default)]
     pub timeout_seconds: u64,
     /// Extra `host:port` endpoints the connector may connect to.
     #[serde(default)]
     pub grants: Vec<String>,
-}
-
-fn default_memory_mb() -> u64 {
-    256
-}
-
-impl Default for SandboxSection {
-    fn default() -> Self {
-        Self { memory_mb: default_memory_mb(), timeout_seconds: 0, grants: Vec::new() }
-    }
 }
 
 /// Write modes by name.
@@ -202,8 +193,13 @@ pub struct StreamSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsSection {
-    /// No batch exceeds this many bytes.
+    /// No batch of several rows exceeds this many bytes: the size sources
+    /// batch to.
     pub max_batch_bytes: u64,
+    /// A single row larger than `max_batch_bytes` travels alone, in a frame
+    /// of up to this many bytes; above it the row is a data error
+    /// `RECORD_TOO_LARGE`.
+    pub max_record_bytes: u64,
     /// Bytes that may wait between source and destination.
     pub max_inflight_bytes: u64,
     /// Batches that may wait between source and destination.
@@ -223,6 +219,7 @@ impl Default for LimitsSection {
         let l = Limits::default();
         Self {
             max_batch_bytes: l.max_batch_bytes,
+            max_record_bytes: crate::host_api::DEFAULT_MAX_RECORD_BYTES,
             max_inflight_bytes: 8 << 20,
             max_inflight_batches: l.max_inflight_batches,
             checkpoint_interval_bytes: l.checkpoint_interval_bytes,
@@ -233,8 +230,13 @@ impl Default for LimitsSection {
     }
 }
 
+/// The largest `max_record_bytes` a pipeline may set: a wasm32 connector's
+/// whole address space.
+const MAX_RECORD_CEILING: u64 = 4 << 30;
+
 impl LimitsSection {
-    /// The limits handed to connectors.
+    /// The limits handed to connectors (`max_record_bytes` and the in-flight
+    /// bytes are the host's own; the v0.1 contract does not carry them).
     pub fn to_limits(&self) -> Limits {
         Limits {
             max_batch_bytes: self.max_batch_bytes,
@@ -311,6 +313,30 @@ impl PipelineFile {
                 "`limits.max_batch_bytes` must be above 0",
                 "zero",
                 "set a batch size in bytes, e.g. `max_batch_bytes: 1048576` (1 MiB, the default)",
+            ));
+        }
+        if l.max_record_bytes < l.max_batch_bytes {
+            return Err(rule(
+                ValueInvalid,
+                &[&["limits", "max_record_bytes"], &["limits", "max_batch_bytes"]],
+                &format!(
+                    "`limits.max_record_bytes` ({}) is smaller than `limits.max_batch_bytes` ({}): a record that fits a batch would be refused",
+                    l.max_record_bytes, l.max_batch_bytes
+                ),
+                "smaller than one batch",
+                "raise `max_record_bytes` to at least `max_batch_bytes` (the default is 268435456, 256 MiB), or lower `max_batch_bytes`",
+            ));
+        }
+        if l.max_record_bytes > MAX_RECORD_CEILING {
+            return Err(rule(
+                ValueInvalid,
+                &[&["limits", "max_record_bytes"]],
+                &format!(
+                    "`limits.max_record_bytes` ({}) is above 4 GiB: a connector is a wasm32 component and cannot hold such a record",
+                    l.max_record_bytes
+                ),
+                "above 4 GiB",
+                "set at most 4294967296 (4 GiB); a record needs a few times its size in connector memory (at most 4 GiB), so a few hundred MiB is a practical top",
             ));
         }
         if l.max_inflight_bytes == 0 {
@@ -430,7 +456,8 @@ mod tests {
         assert_eq!(p.streams[0].sync_mode, SyncMode::FullRefresh);
         assert_eq!(p.limits.max_batch_bytes, Limits::default().max_batch_bytes);
         assert_eq!(p.source.config["rows"], 10);
-        assert_eq!(p.destination.sandbox.memory_mb, 256);
+        assert_eq!(p.destination.sandbox.memory_mb, None);
+        assert_eq!(p.limits.max_record_bytes, 256 << 20);
     }
 
     #[test]
@@ -472,6 +499,15 @@ mod tests {
         // The in-flight default (8 MiB) is absent from the file: point at the batch size.
         let (_, line, _, e) = located(&format!("{OK}limits:\n  parallelism: 1\n  max_batch_bytes: 16777216\n"));
         assert_eq!(line, 7, "{e:?}");
+        // A record ceiling below the batch size: point at whichever key the file sets.
+        let (kind, line, col, e) = located(&format!("{OK}limits:\n  max_record_bytes: 65536\n"));
+        assert_eq!((kind, line, col), (ConfigErrorKind::ValueInvalid, 6, 21), "{e:?}");
+        assert!(e.message().contains("`limits.max_record_bytes` (65536) is smaller than `limits.max_batch_bytes` (1048576)"), "{e:?}");
+        let (_, line, _, e) = located(&format!("{OK}limits:\n  parallelism: 1\n  max_batch_bytes: 4194304\n  max_inflight_bytes: 8388608\n  max_record_bytes: 2097152\n"));
+        assert_eq!(line, 9, "{e:?}");
+        let (_, line, _, e) = located(&format!("{OK}limits:\n  max_record_bytes: 8589934592\n"));
+        assert!(line == 6 && e.message().contains("above 4 GiB"), "{e:?}");
+        assert_eq!(load(&format!("{OK}limits:\n  max_batch_bytes: 65536\n  max_record_bytes: 65536\n")).unwrap().limits.max_record_bytes, 65536);
         let (kind, line, _, _) = located(&format!("{OK}state:\n  backend: postgres\n"));
         assert_eq!((kind, line), (ConfigErrorKind::KeyMissing, 6));
         let (_, line, _, _) = located(&format!("{OK}retry: {{max_attempts: 0}}\n"));

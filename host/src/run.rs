@@ -9,7 +9,7 @@ use rapidbyte_protocol::{metric_names as m, Role, StreamContext, WriteMode};
 
 use crate::component::{file_name, LoadError};
 use crate::host_api::RunServices;
-use crate::pipeline::{ConnectorSection, DeliveryName, PipelineFile, StreamSection, WriteModeName};
+use crate::pipeline::{ConnectorSection, DeliveryName, LimitsSection, PipelineFile, StreamSection, WriteModeName};
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::sandbox::SandboxSpec;
 use crate::stream::{ConnectorSpec, StreamJob, StreamReport};
@@ -57,10 +57,15 @@ pub fn resolve(runtime: &Runtime, dir: &Path, role: Role, section: &ConnectorSec
     Ok(component)
 }
 
-/// The sandbox a pipeline section asks for.
-pub fn sandbox(section: &ConnectorSection) -> SandboxSpec {
+/// The sandbox a pipeline section asks for; without `memory_mb`, the memory
+/// cap follows the pipeline's `max_record_bytes`.
+pub fn sandbox(section: &ConnectorSection, limits: &LimitsSection) -> SandboxSpec {
+    let memory_bytes = match section.sandbox.memory_mb {
+        Some(mb) => usize::try_from(mb).unwrap_or(usize::MAX).saturating_mul(1 << 20),
+        None => crate::sandbox::default_memory_bytes(limits.max_record_bytes),
+    };
     SandboxSpec {
-        memory_bytes: (section.sandbox.memory_mb as usize).saturating_mul(1 << 20),
+        memory_bytes,
         call_timeout: (section.sandbox.timeout_seconds > 0).then(|| Duration::from_secs(section.sandbox.timeout_seconds)),
         grants: section.sandbox.grants.clone(),
         trap_at_host_call: None,
@@ -155,14 +160,15 @@ pub fn jobs(file: &PipelineFile, run_id: &str, source: &Arc<LoadedComponent>, de
             source: ConnectorSpec {
                 component: Arc::clone(source),
                 config_json: file.source.config.to_string(),
-                sandbox: sandbox(&file.source),
+                sandbox: sandbox(&file.source, &file.limits),
             },
             destination: ConnectorSpec {
                 component: Arc::clone(destination),
                 config_json: file.destination.config.to_string(),
-                sandbox: sandbox(&file.destination),
+                sandbox: sandbox(&file.destination, &file.limits),
             },
             max_inflight_bytes: file.limits.max_inflight_bytes as usize,
+            max_record_bytes: file.limits.max_record_bytes,
         })
         .collect()
 }

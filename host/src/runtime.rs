@@ -18,7 +18,7 @@ use wasmtime::{Config, Engine, Store, UpdateDeadline};
 use crate::bindings::v0_1;
 use crate::checkpoint::Coordinator;
 use crate::component::{inspect, LoadError};
-use crate::host_api::{DeadlineExceeded, HostState, InstanceLabels, MemoryLimitExceeded, RunServices, RunSummary, StreamIo};
+use crate::host_api::{DeadlineExceeded, FrameLimits, HostState, InstanceLabels, MemoryLimitExceeded, RunServices, RunSummary, StreamIo};
 use crate::sandbox::{self, SandboxSpec};
 
 /// How often the epoch advances; deadlines are checked at this grain.
@@ -151,7 +151,7 @@ impl Runtime {
         services: RunServices,
         io: StreamIo,
         coordinator: Option<Arc<Coordinator>>,
-        max_batch_bytes: u64,
+        frames: FrameLimits,
     ) -> Result<ConnectorInstance, InstanceError> {
         let config: serde_json::Value = serde_json::from_str(config_json).map_err(|e| InstanceError::Sandbox {
             connector: labels.connector.clone(),
@@ -169,10 +169,12 @@ impl Runtime {
             io,
             coordinator,
             memory_cap: sandbox.memory_bytes,
+            memory_peak: 0,
             deadline: None,
-            max_batch_bytes,
+            frames,
             schema: None,
             violation: None,
+            refused: None,
             host_calls: 0,
             calls_entered: 0,
             trap_at_call: sandbox.trap_at_host_call,
@@ -181,6 +183,13 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| s as &mut dyn wasmtime::ResourceLimiter);
+        // wasmtime refuses to lift more than its hostcall fuel (128 MiB by
+        // default) from one guest call, trapping the instance. A frame can be
+        // as large as the guest's memory, and one above `max_record_bytes`
+        // must reach the host's check to become a data error, not a trap:
+        // allow as much as the memory cap (the guest cannot hold more).
+        let fuel = store.hostcall_fuel().max(sandbox.memory_bytes);
+        store.set_hostcall_fuel(fuel);
         store.epoch_deadline_callback(|ctx| match ctx.data().deadline {
             Some(d) if Instant::now() >= d => Err(DeadlineExceeded.into()),
             // Yield so other streams' tasks run; check again next tick.
@@ -230,7 +239,7 @@ pub enum InstanceError {
 
     /// The instance asked for more memory than its cap.
     #[error("connector `{connector}` exceeded its memory cap of {cap_mib} MiB in {call} (stream `{stream}`)")]
-    #[diagnostic(code(rapidbyte::sandbox::memory), help("raise `sandbox.memory_mb` for this connector, or lower `max_batch_bytes`"))]
+    #[diagnostic(code(rapidbyte::sandbox::memory), help("raise `sandbox.memory_mb` for this connector (a record of `limits.max_record_bytes` needs a few times its size), or lower `max_batch_bytes` or `max_record_bytes`"))]
     Memory { connector: String, stream: String, call: &'static str, cap_mib: usize },
 
     /// The instance broke the contract (bad frame, wrong call for its role…).
@@ -313,6 +322,15 @@ impl ConnectorInstance {
                 detail,
             });
         }
+        // Likewise a record the host refused as too large: it was not delivered.
+        if let Some(error) = self.store.data_mut().refused.take() {
+            return Err(InstanceError::Connector {
+                connector: self.labels.connector.clone(),
+                stream: self.labels.stream.clone(),
+                call,
+                error,
+            });
+        }
         r.map_err(|mut error| {
             let refused = self.store.data().refused_connects.lock().expect("refused lock").clone();
             if !refused.is_empty() {
@@ -367,6 +385,11 @@ impl ConnectorInstance {
     /// Rows the host validated through this instance.
     pub fn rows_seen(&self) -> u64 {
         self.store.data().rows_seen
+    }
+
+    /// The largest linear memory the instance grew to, in bytes.
+    pub fn memory_peak(&self) -> usize {
+        self.store.data().memory_peak
     }
 
     /// Whether the instance was stopped by a trap or limit.

@@ -15,7 +15,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 /// Per-instance limits and grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxSpec {
-    /// Linear memory cap in bytes.
+    /// Linear memory cap in bytes (default: [`default_memory_bytes`] of the
+    /// default `max_record_bytes`).
     pub memory_bytes: usize,
     /// Wall-clock limit of one call (`None`: unlimited).
     pub call_timeout: Option<Duration>,
@@ -28,8 +29,36 @@ pub struct SandboxSpec {
 
 impl Default for SandboxSpec {
     fn default() -> Self {
-        Self { memory_bytes: 256 << 20, call_timeout: None, grants: Vec::new(), trap_at_host_call: None }
+        Self {
+            memory_bytes: default_memory_bytes(crate::host_api::DEFAULT_MAX_RECORD_BYTES),
+            call_timeout: None,
+            grants: Vec::new(),
+            trap_at_host_call: None,
+        }
     }
+}
+
+/// Working room every instance gets besides its largest record.
+const BASE_MEMORY_BYTES: u64 = 256 << 20;
+
+/// How many times its size a record may occupy in a connector at once: a
+/// source holds it as its system's bytes (COPY data), as Arrow arrays, and
+/// as the IPC frame (arrow's writer builds the body, then copies it into the
+/// frame); a destination holds the frame, the decoded arrays and its own
+/// encoding (COPY data).
+const RECORD_COPIES: u64 = 4;
+
+/// wasm32's whole address space.
+const WASM32_MEMORY_BYTES: u64 = 4 << 30;
+
+/// The memory cap of an instance whose pipeline section sets no
+/// `sandbox.memory_mb`: 256 MiB plus four times `max_record_bytes`, at most
+/// 4 GiB — 1280 MiB with the default 256 MiB records. Linear memory grows
+/// only as the connector uses it, so a high cap costs nothing until a big
+/// record arrives.
+pub fn default_memory_bytes(max_record_bytes: u64) -> usize {
+    let bytes = BASE_MEMORY_BYTES.saturating_add(max_record_bytes.saturating_mul(RECORD_COPIES)).min(WASM32_MEMORY_BYTES);
+    usize::try_from(bytes).unwrap_or(usize::MAX)
 }
 
 /// A grant could not be worked out.
@@ -151,6 +180,14 @@ mod tests {
         assert!(endpoints(&m, &missing, &[]).unwrap_err().to_string().contains("/host"));
         let bad_port = serde_json::json!({"host": "h", "port": 70000});
         assert!(endpoints(&m, &bad_port, &[]).is_err());
+    }
+
+    #[test]
+    fn the_default_memory_cap_follows_the_record_ceiling() {
+        assert_eq!(default_memory_bytes(256 << 20), 1280 << 20);
+        assert_eq!(default_memory_bytes(1 << 20), 260 << 20);
+        assert_eq!(default_memory_bytes(2 << 30), 4 << 30, "never above wasm32's 4 GiB");
+        assert_eq!(SandboxSpec::default().memory_bytes, 1280 << 20);
     }
 
     #[tokio::test]

@@ -9,7 +9,7 @@ use rapidbyte_protocol::{CursorInfo, OpenInfo, Role, StreamContext, SyncMode};
 
 use crate::channel::{batch_channel, Item};
 use crate::checkpoint::Coordinator;
-use crate::host_api::{InstanceLabels, RunServices, RunSummary, StreamIo};
+use crate::host_api::{FrameLimits, InstanceLabels, RunServices, RunSummary, StreamIo, DEFAULT_MAX_RECORD_BYTES};
 use crate::runtime::{InstanceError, LoadedComponent, Runtime};
 use crate::sandbox::SandboxSpec;
 
@@ -33,8 +33,12 @@ pub struct StreamJob {
     pub source: ConnectorSpec,
     /// Where rows go.
     pub destination: ConnectorSpec,
-    /// Bytes that may wait in the channel between them.
+    /// Bytes that may wait in the channel between them (a single frame
+    /// larger than this still passes, alone).
     pub max_inflight_bytes: usize,
+    /// The largest frame the host accepts when it holds a single row
+    /// (`limits.max_record_bytes`; SPEC § Batches).
+    pub max_record_bytes: u64,
 }
 
 /// What happened on one side of a stream.
@@ -58,6 +62,8 @@ pub struct SideReport {
     pub calls_entered: u64,
     /// Rows the host validated through it.
     pub rows_seen: u64,
+    /// The largest linear memory its instance grew to, in bytes.
+    pub memory_peak: usize,
 }
 
 /// What happened to a stream.
@@ -175,6 +181,7 @@ pub async fn run_stream(runtime: Arc<Runtime>, mut job: StreamJob, services: Run
         }
         None => (None, None),
     };
+    let frames = FrameLimits { max_batch_bytes: limits.max_batch_bytes, max_record_bytes: job.max_record_bytes };
     let source = tokio::spawn(run_side(
         Arc::clone(&runtime),
         job.source.clone(),
@@ -183,6 +190,7 @@ pub async fn run_stream(runtime: Arc<Runtime>, mut job: StreamJob, services: Run
         StreamIo::Output(tx),
         Arc::clone(&coordinator),
         job.context.clone(),
+        frames,
         Resume::Await(resume_rx),
     ));
     let destination = tokio::spawn(run_side(
@@ -193,6 +201,7 @@ pub async fn run_stream(runtime: Arc<Runtime>, mut job: StreamJob, services: Run
         StreamIo::Input(rx),
         Arc::clone(&coordinator),
         job.context.clone(),
+        frames,
         Resume::Tell(resume_tx),
     ));
     let (source, destination) = tokio::join!(source, destination);
@@ -224,14 +233,30 @@ pub async fn run_stream(runtime: Arc<Runtime>, mut job: StreamJob, services: Run
 /// Runs only the source side of a stream, handing every item it emits to
 /// `sink` on the host (for discover-and-read tools, benchmarks and tests).
 /// No destination means no destination checkpoints, so no cursor advances.
+/// Frames are held to the default `max_record_bytes`; see
+/// [`read_stream_with_record_limit`].
 pub async fn read_stream(
+    runtime: Arc<Runtime>,
+    source: ConnectorSpec,
+    context: StreamContext,
+    services: RunServices,
+    sink: impl FnMut(Item) + Send,
+    max_inflight_bytes: usize,
+) -> SideReport {
+    read_stream_with_record_limit(runtime, source, context, services, sink, max_inflight_bytes, DEFAULT_MAX_RECORD_BYTES).await
+}
+
+/// [`read_stream`] with the host's ceiling for a single-row frame.
+pub async fn read_stream_with_record_limit(
     runtime: Arc<Runtime>,
     source: ConnectorSpec,
     context: StreamContext,
     services: RunServices,
     mut sink: impl FnMut(Item) + Send,
     max_inflight_bytes: usize,
+    max_record_bytes: u64,
 ) -> SideReport {
+    let frames = FrameLimits { max_batch_bytes: context.limits.max_batch_bytes, max_record_bytes };
     let (tx, mut rx) = batch_channel(max_inflight_bytes, context.limits.max_inflight_batches as usize);
     let coordinator = Arc::new(Coordinator::new(
         format!("{}/{}", context.pipeline, context.stream_name),
@@ -244,7 +269,7 @@ pub async fn read_stream(
         role: Role::Source,
         run_id: context.run_id.clone(),
     };
-    let side = tokio::spawn(run_side(runtime, source, labels, services, StreamIo::Output(tx), coordinator, context, Resume::Await(None)));
+    let side = tokio::spawn(run_side(runtime, source, labels, services, StreamIo::Output(tx), coordinator, context, frames, Resume::Await(None)));
     loop {
         let item = rx.recv().await;
         let done = matches!(item, Item::End | Item::Abort(_));
@@ -282,12 +307,13 @@ async fn run_side(
     io: StreamIo,
     coordinator: Arc<Coordinator>,
     mut ctx: StreamContext,
+    frames: FrameLimits,
     resume: Resume,
 ) -> SideReport {
     let mut report = SideReport { connector: labels.connector.clone(), ..Default::default() };
     let role = labels.role;
     let mut instance = match runtime
-        .instantiate(&spec.component, &spec.config_json, &spec.sandbox, labels, services, io, Some(coordinator), ctx.limits.max_batch_bytes)
+        .instantiate(&spec.component, &spec.config_json, &spec.sandbox, labels, services, io, Some(coordinator), frames)
         .await
     {
         Ok(i) => i,
@@ -359,6 +385,7 @@ async fn run_side(
     report.host_calls = instance.host_calls();
     report.calls_entered = instance.calls_entered();
     report.rows_seen = instance.rows_seen();
+    report.memory_peak = instance.memory_peak();
     tracing::debug!(connector = %report.connector, ?role, calls = ?report.calls, "instance finished");
     report
 }
@@ -410,7 +437,7 @@ pub async fn probe(runtime: &Runtime, spec: &ConnectorSpec, pipeline: &str, serv
         run_id: String::new(),
     };
     let mut instance = runtime
-        .instantiate(&spec.component, &spec.config_json, &spec.sandbox, labels, services, StreamIo::None, None, u64::MAX)
+        .instantiate(&spec.component, &spec.config_json, &spec.sandbox, labels, services, StreamIo::None, None, FrameLimits::NONE)
         .await?;
     let result = async {
         let open_info = instance.open(&spec.config_json).await?;

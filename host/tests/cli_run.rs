@@ -225,3 +225,32 @@ fn progress_lines_summary_and_prometheus_file() {
     assert!(prom.contains("# TYPE rapidbyte_records_read_total counter"), "{prom}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A row larger than `max_batch_bytes` is copied (it travels alone); the
+/// same row above `max_record_bytes`, set from the environment, is refused
+/// as data `RECORD_TOO_LARGE` naming the stream and the limit.
+#[test]
+fn a_big_row_is_copied_and_the_record_ceiling_comes_from_the_environment() {
+    let dir = temp_dir("big-row");
+    let path = dir.join("big.yaml");
+    let big = "big_values: {ids: [2], bytes: 3145728}";
+    std::fs::write(
+        &path,
+        format!(
+            "pipeline: big\nsource: {{use: generator, config: {{rows: 5, {big}}}}}\n\
+             destination: {{use: verify, config: {{expect_rows: 5, {big}}}}}\nstreams: [{{name: generated}}]\nretry: {{max_attempts: 1}}\n"
+        ),
+    )
+    .unwrap();
+    let out = rapidbyte().arg("run").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "a 3 MiB row at the default 1 MiB max_batch_bytes is copied\n{}", text(&out));
+    let out = rapidbyte().arg("run").arg(&path).env("RAPIDBYTE_LIMITS__MAX_RECORD_BYTES", "2097152").output().unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("RECORD_TOO_LARGE") && all.contains("max_record_bytes = 2097152") && all.contains("stream `generated`"), "{all}");
+    let out = rapidbyte().arg("run").arg(&path).env("RAPIDBYTE_LIMITS__MAX_RECORD_BYTES", "65536").output().unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "a ceiling below max_batch_bytes is refused before anything runs\n{all}");
+    assert!(all.contains("RAPIDBYTE_LIMITS__MAX_RECORD_BYTES") && all.contains("smaller than `limits.max_batch_bytes`"), "{all}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -68,7 +68,7 @@ fn postgres_destination_passes_every_case_with_200_crash_points() {
 
 #[test]
 fn test_connectors_pass_what_applies_to_them() {
-    assert_all_pass("source_generator.wasm", "source_generator.yaml", &["frames-within-limit", "incremental-continuation", "empty-table"]);
+    assert_all_pass("source_generator.wasm", "source_generator.yaml", &["frames-within-limit", "incremental-continuation", "empty-table", "huge-row"]);
     assert_all_pass("dest_verify.wasm", "dest_verify.yaml", &["write-round-trip", "upstream-failure", "standard-metrics"]);
 }
 

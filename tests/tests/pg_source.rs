@@ -341,7 +341,7 @@ async fn validate_and_discover_describe_the_real_database() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn batches_respect_the_limit_and_a_record_too_large_is_a_data_error() {
+async fn batches_respect_the_limit_a_big_row_travels_alone_and_one_above_the_ceiling_is_a_data_error() {
     let db = TestDb::create("limits").await;
     db.client
         .batch_execute(
@@ -358,7 +358,30 @@ async fn batches_respect_the_limit_and_a_record_too_large_is_a_data_error() {
     assert!(ok.batches.len() >= 30, "1 MB of rows in 32 KiB frames: {} batches", ok.batches.len());
 
     db.client.batch_execute("INSERT INTO wide VALUES (2001, repeat('y', 100000))").await.unwrap();
-    let e = error_of(&read(&db, c, db.connector_config(), SandboxSpec::default()).await);
+    // A row above max_batch_bytes travels alone, in a frame of its own (SPEC § Batches) ...
+    let big = read(&db, c.clone(), db.connector_config(), SandboxSpec::default()).await;
+    assert!(big.report.error.is_none(), "{:?}", big.report.error);
+    assert_eq!(big.batches.iter().map(|b| b.num_rows()).sum::<usize>(), 2001);
+    let alone = big
+        .batches
+        .iter()
+        .find(|b| b.column(1).as_string::<i32>().iter().any(|v| v.is_some_and(|v| v.len() == 100_000)))
+        .expect("the big row arrived");
+    assert_eq!(alone.num_rows(), 1, "the big row travels alone");
+    // ... and above the host's max_record_bytes (64 KiB here) it is a data error.
+    let rt = runtime();
+    let source = load(&rt, "source_postgres.wasm");
+    let report = rapidbyte::stream::read_stream_with_record_limit(
+        rt,
+        ConnectorSpec { component: source, config_json: db.connector_config().to_string(), sandbox: SandboxSpec::default() },
+        c,
+        services(),
+        |_| {},
+        16 << 20,
+        64 << 10,
+    )
+    .await;
+    let e = report.error.as_ref().and_then(|e| e.connector_error()).unwrap_or_else(|| panic!("{:?}", report.error));
     assert_eq!((e.category, e.code.as_str()), (ErrorCategory::Data, "RECORD_TOO_LARGE"));
 }
 

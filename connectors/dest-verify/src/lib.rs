@@ -3,7 +3,8 @@
 //! from 0 (or from the committed cursor), and every value must match.
 //!
 //! Config: `{"expect_rows": 1000000}` (optional): fail at the end unless
-//! exactly that many rows arrived.
+//! exactly that many rows arrived. `"big_values": {"ids": [1], "bytes": N}`
+//! expects the generator's big values in those rows (give both the same).
 
 use rapidbyte_sdk::{config, ConnectorError, Destination, Incoming, Input, StreamContext, WriteSummary};
 use serde::Deserialize;
@@ -13,6 +14,17 @@ use serde::Deserialize;
 struct Config {
     #[serde(default)]
     expect_rows: Option<u64>,
+    /// Rows whose `name` is a big value (as the generator was told).
+    #[serde(default)]
+    big_values: Option<BigValuesConfig>,
+}
+
+/// `big_values` in the config.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BigValuesConfig {
+    ids: Vec<i64>,
+    bytes: usize,
 }
 
 struct Verify {
@@ -30,10 +42,14 @@ impl Destination for Verify {
             None => 0,
         };
         let first_id = next_id;
+        let big = match &self.config.big_values {
+            Some(b) => rapidbyte_testdata::BigValues { ids: &b.ids, bytes: b.bytes },
+            None => rapidbyte_testdata::BigValues::NONE,
+        };
         loop {
             match input.next()? {
                 Incoming::Batch(batch, bytes) => {
-                    let diff = rapidbyte_testdata::first_difference(next_id, &batch)
+                    let diff = rapidbyte_testdata::first_difference_with(next_id, &batch, big)
                         .map_err(|e| ConnectorError::internal("VERIFY", e.to_string()))?;
                     if let Some((row, column)) = diff {
                         return Err(ConnectorError::data(
@@ -55,13 +71,13 @@ impl Destination for Verify {
             }
         }
         let received = (next_id - first_id) as u64;
-        if let Some(expected) = self.config.expect_rows {
-            if received != expected {
-                return Err(ConnectorError::data(
-                    "ROW_COUNT_MISMATCH",
-                    format!("stream `{}`: expected {expected} rows, received {received}", ctx.stream_name),
-                ));
-            }
+        if let Some(expected) = self.config.expect_rows
+            && received != expected
+        {
+            return Err(ConnectorError::data(
+                "ROW_COUNT_MISMATCH",
+                format!("stream `{}`: expected {expected} rows, received {received}", ctx.stream_name),
+            ));
         }
         rapidbyte_sdk::host::info(&format!("verified {received} rows"));
         Ok(input.summary())

@@ -8,6 +8,9 @@
 //! the count is kept in host state, so it spans instances and attempts.
 //! `"pause_ms": M` sleeps after each batch, making a run slow enough to
 //! interrupt in tests.
+//! `"big_values": {"ids": [1], "bytes": 3145728}` makes the `name` of those
+//! rows a value of that many bytes (records larger than a batch); give
+//! dest-verify the same setting.
 //! The checkpoint cursor is the next row id, so an incremental run resumes
 //! after the last committed row.
 
@@ -27,6 +30,17 @@ struct Config {
     /// Sleep after each batch (slow runs for interruption tests).
     #[serde(default)]
     pause_ms: u64,
+    /// Rows whose `name` is a big value.
+    #[serde(default)]
+    big_values: Option<BigValuesConfig>,
+}
+
+/// `big_values` in the config.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BigValuesConfig {
+    ids: Vec<i64>,
+    bytes: usize,
 }
 
 const FAILURES_KEY: &str = "generator.injected_failures";
@@ -83,6 +97,10 @@ impl Source for Generator {
         let cursor = |next: u64| {
             (next > 0).then(|| CursorInfo { field: "id".into(), last_value: Some((next - 1).to_string()), ..Default::default() })
         };
+        let big = match &self.config.big_values {
+            Some(b) => rapidbyte_testdata::BigValues { ids: &b.ids, bytes: b.bytes },
+            None => rapidbyte_testdata::BigValues::NONE,
+        };
         let mut next = start;
         let mut failure_checked = false;
         while next < self.config.rows {
@@ -91,7 +109,7 @@ impl Source for Generator {
                 maybe_fail(&self.config)?;
             }
             let len = batch_rows.min((self.config.rows - next) as usize);
-            let batch = rapidbyte_testdata::batch(next as i64, len).map_err(internal)?;
+            let batch = rapidbyte_testdata::batch_with(next as i64, len, big).map_err(internal)?;
             out.emit(&batch)?;
             next += len as u64;
             if self.config.pause_ms > 0 {

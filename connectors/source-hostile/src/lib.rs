@@ -8,7 +8,8 @@
 //! `permission` error of code `DENIED` carrying what the guest observed;
 //! if the attempt succeeds the error code is `ESCAPED` (a test failure).
 //! `loop`, `sleep` and `alloc` never return: the host must stop them. `bad-ipc` and
-//! `oversize` emit frames the host must refuse.
+//! `oversize` emit frames the host must refuse (`oversize`: two rows above
+//! `max_batch_bytes` in one frame; a single row would be allowed to travel alone).
 
 use rapidbyte_sdk::{config, ConnectorError, Emitter, ReadSummary, Source, StreamContext};
 use serde::Deserialize;
@@ -97,7 +98,8 @@ impl Source for Hostile {
                 Err(escaped("the host accepted a malformed IPC frame".into()))
             }
             "oversize" => {
-                let batch = rapidbyte_testdata_free_batch(out.limits().max_batch_bytes as usize * 2);
+                let size = out.limits().max_batch_bytes as usize;
+                let batch = rapidbyte_testdata_free_batch(&[size, size]);
                 out.emit_frame(&batch)?;
                 Err(escaped("the host accepted a frame above max_batch_bytes".into()))
             }
@@ -106,14 +108,14 @@ impl Source for Hostile {
     }
 }
 
-/// A valid IPC frame of at least `size` bytes (one binary value).
-fn rapidbyte_testdata_free_batch(size: usize) -> Vec<u8> {
+/// A valid IPC frame of one binary row per entry of `sizes`, each that many bytes.
+fn rapidbyte_testdata_free_batch(sizes: &[usize]) -> Vec<u8> {
     use rapidbyte_sdk::arrow::array::{BinaryArray, RecordBatch};
     use rapidbyte_sdk::arrow::datatypes::{DataType, Field, Schema};
     use std::sync::Arc;
     let schema = Arc::new(Schema::new(vec![Field::new("blob", DataType::Binary, false)]));
-    let value = vec![7u8; size];
-    let batch = RecordBatch::try_new(schema, vec![Arc::new(BinaryArray::from_iter_values([value.as_slice()]))])
+    let values: Vec<Vec<u8>> = sizes.iter().map(|&n| vec![7u8; n]).collect();
+    let batch = RecordBatch::try_new(schema, vec![Arc::new(BinaryArray::from_iter_values(values.iter().map(Vec::as_slice)))])
         .expect("one binary column");
     let mut buf = Vec::new();
     rapidbyte_sdk::ipc::encode_batch(&batch, &mut buf).expect("encode");

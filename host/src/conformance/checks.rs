@@ -88,12 +88,12 @@ async fn source_lifecycle(h: &Harness, case: &Case) -> Verdict {
     if ok.side.calls != ["open", "run", "close"] {
         return fail(format!("calls were {:?}, expected open, run, close", ok.side.calls));
     }
-    // A run that fails (no row fits a 16-byte batch) is still closed, and close succeeds.
+    // A run that fails (no row fits 16 bytes, not even alone) is still closed, and close succeeds.
     let mut tiny = h.context("conformance", &input.stream);
     tiny.limits.max_batch_bytes = 16;
-    let failed = h.read(&input.config, tiny).await;
+    let failed = h.read_with_record_limit(&input.config, tiny, 16).await;
     if failed.side.error.is_none() {
-        return fail(format!("a read with max_batch_bytes 16 succeeded ({} rows)", failed.rows));
+        return fail(format!("a read with max_batch_bytes and max_record_bytes 16 succeeded ({} rows)", failed.rows));
     }
     if failed.side.calls.last() != Some(&"close") {
         return fail(format!("after a failed run the calls were {:?}", failed.side.calls));
@@ -138,7 +138,7 @@ async fn close_idempotent(h: &Harness, case: &Case) -> Verdict {
     let services = RunServices::new(Arc::new(MemoryState::default()));
     let mut instance = match h
         .runtime
-        .instantiate(&h.component, &config, &Default::default(), labels, services, StreamIo::None, None, u64::MAX)
+        .instantiate(&h.component, &config, &Default::default(), labels, services, StreamIo::None, None, crate::host_api::FrameLimits::NONE)
         .await
     {
         Ok(i) => i,
@@ -252,20 +252,18 @@ async fn frames(h: &Harness, case: &Case) -> Verdict {
     if let Some(e) = &read.side.error {
         return fail(error_text(e));
     }
+    // The host already refused anything else; check again, independently of it.
+    let rule = crate::host_api::FrameLimits { max_batch_bytes: limit, max_record_bytes: u64::MAX };
     let mut schema = None;
     for (i, frame) in read.frames.iter().enumerate() {
-        if frame.len() as u64 > limit {
-            return fail(format!("frame {i} has {} bytes, above max_batch_bytes {limit}", frame.len()));
-        }
-        match crate::host_api::validate_frame(frame, limit, &mut schema) {
-            Ok(_) => {}
-            Err(e) => return fail(format!("frame {i}: {e}")),
+        if let Err(e) = crate::host_api::validate_frame(frame, rule, &mut schema) {
+            return fail(format!("frame {i}: {e}"));
         }
     }
     if read.frames.len() < case.param("min_frames", 2) as usize {
         return fail(format!("{} rows came in {} frame(s): expected the source to split them under a {limit}-byte limit", read.rows, read.frames.len()));
     }
-    pass(format!("{} frames, all valid IPC of one schema, each ≤ {limit} bytes", read.frames.len()))
+    pass(format!("{} frames, all valid IPC of one schema, each ≤ {limit} bytes or a single row", read.frames.len()))
 }
 
 async fn source_host_calls(h: &Harness, case: &Case) -> Verdict {
@@ -391,23 +389,57 @@ async fn source_empty(h: &Harness, case: &Case) -> Verdict {
     }
 }
 
+/// § Batches: a row larger than `max_batch_bytes` travels alone, in a frame
+/// of its own; a row larger than the host's `max_record_bytes` is a data
+/// error `RECORD_TOO_LARGE` (the host refuses its frame), not a crash.
 async fn huge_row(h: &Harness, case: &Case) -> Verdict {
     let input = match source_input(h, case, false).await {
         Ok(i) => i,
         Err(v) => return v,
     };
     let limit = case.param("max_batch_bytes", 1 << 20);
+    let ceiling = case.param("max_record_bytes", 2 << 20);
     let mut ctx = h.context("conformance", &input.stream);
     ctx.limits.max_batch_bytes = limit;
-    let read = h.read(&input.config, ctx).await;
-    match read.side.error.as_ref().and_then(|e| e.connector_error()) {
-        Some(e) if e.category == ErrorCategory::Data && e.code == "RECORD_TOO_LARGE" => {
-            pass(format!("a row above max_batch_bytes {limit} is data RECORD_TOO_LARGE: {}", e.message))
+    // At the default ceiling the big row is copied.
+    let read = h.read(&input.config, ctx.clone()).await;
+    if let Some(e) = &read.side.error {
+        return fail(format!("a row above max_batch_bytes {limit} must travel alone, but the read failed: {}", error_text(e)));
+    }
+    let expected = match (input.seeded, input.expect_rows) {
+        (true, _) => case.param("rows", 0),
+        (false, Some(n)) => n,
+        (false, None) => return na(format!("give `case_config.{}.expect_rows`", case.name)),
+    };
+    if read.rows != expected {
+        return fail(format!("expected {expected} rows, read {}", read.rows));
+    }
+    let mut schema = None;
+    let mut big = Vec::new();
+    for (i, frame) in read.frames.iter().enumerate() {
+        match crate::host_api::validate_frame(frame, crate::host_api::FrameLimits { max_batch_bytes: limit, max_record_bytes: u64::MAX }, &mut schema) {
+            Ok(_) if frame.len() as u64 > limit => big.push(frame.len()),
+            Ok(_) => {}
+            Err(e) => return fail(format!("frame {i}: {e}")),
         }
-        Some(e) => fail(format!("expected data RECORD_TOO_LARGE, got {} {}: {}", e.category, e.code, e.message)),
-        None => match &read.side.error {
-            Some(e) => fail(format!("expected data RECORD_TOO_LARGE, got {e}")),
-            None => fail(format!("a row larger than max_batch_bytes {limit} was read without error ({} frames)", read.frames.len())),
+    }
+    let Some(&largest) = big.iter().max() else {
+        return fail(format!("no frame was above max_batch_bytes {limit}: the input has no row that large"));
+    };
+    if largest as u64 <= ceiling {
+        return fail(format!("the big row's frame ({largest} bytes) is not above max_record_bytes {ceiling}: the second half of the case tests nothing"));
+    }
+    // Under a lower ceiling the same row is refused as data.
+    let refused = h.read_with_record_limit(&input.config, ctx, ceiling).await;
+    let copied = format!("{} rows, the big one alone in a frame of {largest} bytes", read.rows);
+    match refused.side.error.as_ref().and_then(|e| e.connector_error()) {
+        Some(e) if e.category == ErrorCategory::Data && e.code == "RECORD_TOO_LARGE" => {
+            pass(format!("{copied}; above max_record_bytes {ceiling} it is data RECORD_TOO_LARGE"))
+        }
+        Some(e) => fail(format!("{copied}; above max_record_bytes {ceiling} expected data RECORD_TOO_LARGE, got {} {}: {}", e.category, e.code, e.message)),
+        None => match &refused.side.error {
+            Some(e) => fail(format!("{copied}; above max_record_bytes {ceiling} expected data RECORD_TOO_LARGE, got {e}")),
+            None => fail(format!("a row above max_record_bytes {ceiling} was read without error ({} frames)", refused.frames.len())),
         },
     }
 }

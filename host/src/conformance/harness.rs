@@ -10,11 +10,11 @@ use rapidbyte_protocol::{CommitTokenBase, CursorInfo, Feature, Limits, Role, Str
 
 use super::subject::Subject;
 use crate::channel::Item;
-use crate::host_api::RunServices;
+use crate::host_api::{RunServices, DEFAULT_MAX_RECORD_BYTES};
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::sandbox::SandboxSpec;
 use crate::state::{MemoryState, StateStore};
-use crate::stream::{read_stream, run_stream, ConnectorSpec, SideReport, StreamJob, StreamReport};
+use crate::stream::{read_stream_with_record_limit, run_stream, ConnectorSpec, SideReport, StreamJob, StreamReport};
 
 /// Everything a case needs.
 pub struct Harness {
@@ -168,11 +168,16 @@ impl Harness {
 
     /// Reads `stream` from the source under test, keeping every frame.
     pub async fn read(&self, config: &serde_json::Value, ctx: StreamContext) -> Read {
+        self.read_with_record_limit(config, ctx, DEFAULT_MAX_RECORD_BYTES).await
+    }
+
+    /// [`Harness::read`] with the host's ceiling for a single-row frame.
+    pub async fn read_with_record_limit(&self, config: &serde_json::Value, ctx: StreamContext, max_record_bytes: u64) -> Read {
         let services = RunServices::new(Arc::new(MemoryState::default()));
         let mut frames = Vec::new();
         let mut checkpoints = Vec::new();
         let mut rows = 0;
-        let side = read_stream(
+        let side = read_stream_with_record_limit(
             Arc::clone(&self.runtime),
             self.spec(config, None),
             ctx,
@@ -186,6 +191,7 @@ impl Harness {
                 _ => {}
             },
             8 << 20,
+            max_record_bytes,
         )
         .await;
         Read { frames, checkpoints, side, services, rows }
@@ -222,6 +228,7 @@ impl Harness {
             source: ConnectorSpec { component: Arc::clone(peer), config_json: peer_config.to_string(), sandbox: SandboxSpec::default() },
             destination: self.spec(&plan.config, plan.trap_at),
             max_inflight_bytes: 4 << 20,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
         };
         let services = RunServices::new(Arc::clone(&plan.state));
         let report = run_stream(Arc::clone(&self.runtime), job, services.clone()).await;

@@ -147,6 +147,7 @@ async fn native(decode: bool) {
                     typmod: r.get(4),
                     formatted: r.get(5),
                     element: None,
+                    ..Default::default()
                 })
                 .unwrap(),
                 nullable: r.get(6),

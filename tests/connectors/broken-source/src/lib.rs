@@ -15,12 +15,12 @@
 //!   `max_batch_bytes`, standard metrics), checkpoints when an interval
 //!   passes and at the end.
 //! - `oversize`: the first frame bypasses the Emitter's splitting: as many
-//!   rows as it takes to exceed `max_batch_bytes` (more than `rows` if need
-//!   be), encoded with [`rapidbyte_sdk::ipc`] and handed over with
-//!   [`Emitter::emit_frame`] (SPEC § Batches: a batch never exceeds
-//!   `max_batch_bytes`). The host must refuse it; if it does not, the rest
-//!   is emitted correctly. Its metrics are reported, so the size is the only
-//!   fault.
+//!   rows as it takes to exceed `max_batch_bytes` (at least two, more than
+//!   `rows` if need be), encoded with [`rapidbyte_sdk::ipc`] and handed over
+//!   with [`Emitter::emit_frame`] (SPEC § Batches: a batch of several rows
+//!   never exceeds `max_batch_bytes`; only a single row may, alone). The
+//!   host must refuse it; if it does not, the rest is emitted correctly.
+//!   Its metrics are reported, so the size is the only fault.
 //! - `skip_metrics`: correct frames and checkpoints, but emitted with
 //!   [`Emitter::emit_frame`] without reporting `records_read`, `bytes_read`
 //!   or `batches_emitted` (SPEC § Metrics). The returned summary is correct;
@@ -40,7 +40,7 @@ enum Mode {
     /// Behave correctly.
     #[default]
     None,
-    /// Emit one frame above `max_batch_bytes`.
+    /// Emit one frame of several rows above `max_batch_bytes`.
     Oversize,
     /// Emit without the standard source metrics.
     SkipMetrics,
@@ -127,11 +127,12 @@ fn emit_rows(out: &mut Emitter, mut next: u64, end: u64, batch_rows: u64, extra:
     Ok(summary)
 }
 
-/// WRONG ON PURPOSE: one frame above `max_batch_bytes`, past the Emitter's
-/// splitting. Returns the next row id and what was emitted.
+/// WRONG ON PURPOSE: one frame of several rows above `max_batch_bytes`,
+/// past the Emitter's splitting. Returns the next row id and what was emitted.
 fn emit_oversize(out: &mut Emitter, start: u64) -> Result<(u64, ReadSummary), ConnectorError> {
     let limit = out.limits().max_batch_bytes;
-    let mut len = (limit / rapidbyte_testdata::APPROX_ROW_BYTES as u64).max(1);
+    // Two rows at least: a single row above the limit is allowed to travel alone.
+    let mut len = (limit / rapidbyte_testdata::APPROX_ROW_BYTES as u64).max(2);
     let mut frame = Vec::new();
     loop {
         ipc::encode_batch(&batch(start, len)?, &mut frame)?;
@@ -140,7 +141,7 @@ fn emit_oversize(out: &mut Emitter, start: u64) -> Result<(u64, ReadSummary), Co
         }
         len *= 2;
     }
-    host::warn(&format!("broken-source: emitting a {} byte frame, above max_batch_bytes = {limit} (mode oversize)", frame.len()));
+    host::warn(&format!("broken-source: emitting a {} byte frame of {len} rows, above max_batch_bytes = {limit} (mode oversize)", frame.len()));
     out.emit_frame(&frame)?;
     // The host accepted it (it should not have): report it like any batch.
     host::counter(m::RECORDS_READ, len);
