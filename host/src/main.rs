@@ -1,7 +1,9 @@
 //! The `rapidbyte` command line.
 //!
 //! Exit codes: 0 success; 1 a stream failed; 2 bad usage or configuration;
-//! 130 cancelled (Ctrl-C or SIGTERM) after committing to the last checkpoint.
+//! 3 every stream finished but rows went to a dead-letter table
+//! (`on_data_error: dlq`); 130 cancelled (Ctrl-C or SIGTERM) after
+//! committing to the last checkpoint.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -221,6 +223,8 @@ async fn run_pipeline(runtime: Arc<Runtime>, dir: &Path, path: &Path, opts: RunF
     record.records_written = summary.iter().map(|s| s.records_written).sum();
     record.bytes_written = summary.iter().map(|s| s.bytes_written).sum();
     record.retries = summary.iter().map(|s| s.retries).sum();
+    record.records_skipped = summary.iter().map(|s| s.records_skipped).sum();
+    record.records_dead_lettered = summary.iter().map(|s| s.records_dead_lettered).sum();
     record.error = reports.iter().filter(|r| !r.stopped_by_cancel()).find_map(|r| r.error().map(|e| format!("stream `{}`: {e}", r.stream)));
     if let Err(e) = state.record_run(&record) {
         tracing::warn!("cannot record the run: {e}");
@@ -253,15 +257,25 @@ async fn run_pipeline(runtime: Arc<Runtime>, dir: &Path, path: &Path, opts: RunF
             eprintln!("{report:?}");
         }
     }
+    let dead_letters = record.records_dead_lettered;
     Ok(if failed {
         ExitCode::from(1)
     } else if cancelled {
         eprintln!("cancelled: committed up to the last checkpoint; the next run resumes from there");
         ExitCode::from(EXIT_CANCELLED)
+    } else if dead_letters > 0 {
+        eprintln!(
+            "finished with {dead_letters} row(s) in the destination's dead-letter table (rapidbyte_dead_letters in the target schema): \
+             each holds the row, its key and the error; fix them and load them again"
+        );
+        ExitCode::from(EXIT_DEAD_LETTERS)
     } else {
         ExitCode::SUCCESS
     })
 }
+
+/// The exit code of a run whose streams all finished with dead letters.
+const EXIT_DEAD_LETTERS: u8 = 3;
 
 /// The exit code of a run stopped by Ctrl-C or SIGTERM (128 + SIGINT).
 const EXIT_CANCELLED: u8 = 130;
@@ -301,17 +315,22 @@ fn list_runs(path: &Path, state_path: Option<PathBuf>, limit: usize, json: bool)
         println!("{}", serde_json::to_string_pretty(&runs).into_diagnostic()?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:<20} {:<10} {:>8} {:>12} {:>12} {:>8}  error", "run", "outcome", "secs", "records in", "records out", "retries");
+    println!(
+        "{:<20} {:<10} {:>8} {:>12} {:>12} {:>8} {:>8} {:>8}  error",
+        "run", "outcome", "secs", "records in", "records out", "retries", "skipped", "dlq"
+    );
     for r in runs {
         let secs = r.finished_at.map(|f| (f - r.started_at).to_string()).unwrap_or_else(|| "-".into());
         println!(
-            "{:<20} {:<10} {:>8} {:>12} {:>12} {:>8}  {}",
+            "{:<20} {:<10} {:>8} {:>12} {:>12} {:>8} {:>8} {:>8}  {}",
             r.run_id,
             r.outcome,
             secs,
             r.records_read,
             r.records_written,
             r.retries,
+            r.records_skipped,
+            r.records_dead_lettered,
             r.error.unwrap_or_default()
         );
     }
@@ -339,6 +358,12 @@ fn print_summary(pipeline: &str, streams: &[StreamSummary], wall: f64, peak: Opt
             s.wall_seconds,
             rate
         );
+        if s.records_skipped > 0 || s.records_dead_lettered > 0 {
+            println!(
+                "{:<20} on_data_error: {} skipped, {} dead-lettered",
+                "", s.records_skipped, s.records_dead_lettered
+            );
+        }
         if !s.phase_seconds.is_empty() {
             let phases: Vec<String> = s.phase_seconds.iter().map(|(k, v)| format!("{k} {v:.2}s")).collect();
             println!("{:<20} phases: {}", "", phases.join(", "));

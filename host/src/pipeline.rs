@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Yaml};
-use rapidbyte_protocol::{Limits, Policies, SyncMode};
+use rapidbyte_protocol::{DataErrorPolicy, Limits, Policies, SyncMode};
 use serde::Deserialize;
 
 pub(crate) use diagnostic::closest;
@@ -181,6 +181,11 @@ pub struct StreamSection {
     /// Delivery guarantee.
     #[serde(default)]
     pub delivery: DeliveryName,
+    /// What to do with a row that cannot be read or written (SPEC § Errors):
+    /// `fail` (default), `skip` or `dlq`. Shorthand for
+    /// `policies.on_data_error`, which it overrides.
+    #[serde(default)]
+    pub on_data_error: Option<DataErrorPolicy>,
     /// Policies.
     #[serde(default)]
     pub policies: Policies,

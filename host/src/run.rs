@@ -149,7 +149,10 @@ pub fn jobs(file: &PipelineFile, run_id: &str, source: &Arc<LoadedComponent>, de
                     WriteModeName::Upsert => WriteMode::Upsert(s.primary_key.clone()),
                 },
                 limits: file.limits.to_limits(),
-                policies: s.policies,
+                policies: rapidbyte_protocol::Policies {
+                    on_data_error: s.on_data_error.unwrap_or(s.policies.on_data_error),
+                    ..s.policies
+                },
                 commit_token_base: exactly_once(s, destination).then(|| rapidbyte_protocol::CommitTokenBase {
                     pipeline: file.pipeline.clone(),
                     stream_name: s.name.clone(),
@@ -236,6 +239,11 @@ pub struct StreamSummary {
     pub checkpoints: u64,
     /// Retries the engine made (SPEC § Errors).
     pub retries: u64,
+    /// Rows the on-data-error policy `skip` dropped, on either side.
+    pub records_skipped: u64,
+    /// Rows the on-data-error policy `dlq` wrote to the destination's
+    /// dead-letter table.
+    pub records_dead_lettered: u64,
     /// Stopped by a cancel at a checkpoint.
     pub cancelled: bool,
     /// Wall time in seconds.
@@ -265,6 +273,9 @@ pub fn summarise(reports: &[StreamReport], services: &RunServices) -> Vec<Stream
                 batches_written: hub.counter(s, Role::Destination, m::BATCHES_WRITTEN),
                 checkpoints: hub.counter(s, Role::Destination, m::CHECKPOINT_COUNT),
                 retries: r.retries.len() as u64,
+                records_skipped: hub.counter(s, Role::Source, m::RECORDS_SKIPPED)
+                    + hub.counter(s, Role::Destination, m::RECORDS_SKIPPED),
+                records_dead_lettered: hub.counter(s, Role::Destination, m::RECORDS_DEAD_LETTERED),
                 cancelled: r.stopped_by_cancel(),
                 wall_seconds: r.wall.as_secs_f64(),
                 phase_seconds: hub

@@ -53,6 +53,10 @@ pub struct RunRecord {
     pub bytes_written: u64,
     /// Retries the engine made.
     pub retries: u64,
+    /// Rows the on-data-error policy `skip` dropped (SPEC § Errors).
+    pub records_skipped: u64,
+    /// Rows the on-data-error policy `dlq` wrote to the dead-letter table.
+    pub records_dead_lettered: u64,
     /// The first error, if any.
     pub error: Option<String>,
 }
@@ -70,6 +74,8 @@ impl RunRecord {
             records_written: 0,
             bytes_written: 0,
             retries: 0,
+            records_skipped: 0,
+            records_dead_lettered: 0,
             error: None,
         }
     }

@@ -60,7 +60,9 @@ impl PostgresState {
                      CREATE TABLE IF NOT EXISTS {s}.runs (run_id text PRIMARY KEY, pipeline text NOT NULL,
                         started_at bigint NOT NULL, finished_at bigint, outcome text NOT NULL,
                         records_read bigint NOT NULL, records_written bigint NOT NULL, bytes_written bigint NOT NULL,
-                        retries bigint NOT NULL, error text);"
+                        retries bigint NOT NULL, error text);
+                     ALTER TABLE {s}.runs ADD COLUMN IF NOT EXISTS records_skipped bigint NOT NULL DEFAULT 0;
+                     ALTER TABLE {s}.runs ADD COLUMN IF NOT EXISTS records_dead_lettered bigint NOT NULL DEFAULT 0;"
                 ))
                 .await
             })
@@ -127,11 +129,14 @@ impl StateStore for PostgresState {
 
     fn record_run(&self, run: &RunRecord) -> Result<(), StateError> {
         let sql = format!(
-            "INSERT INTO {}.runs VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            "INSERT INTO {}.runs (run_id, pipeline, started_at, finished_at, outcome, records_read, records_written,
+               bytes_written, retries, error, records_skipped, records_dead_lettered)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
              ON CONFLICT (run_id) DO UPDATE SET pipeline = excluded.pipeline, started_at = excluded.started_at,
                finished_at = excluded.finished_at, outcome = excluded.outcome, records_read = excluded.records_read,
                records_written = excluded.records_written, bytes_written = excluded.bytes_written,
-               retries = excluded.retries, error = excluded.error",
+               retries = excluded.retries, error = excluded.error, records_skipped = excluded.records_skipped,
+               records_dead_lettered = excluded.records_dead_lettered",
             self.ident()
         );
         let r = run.clone();
@@ -150,6 +155,8 @@ impl StateStore for PostgresState {
                         &(r.bytes_written as i64),
                         &(r.retries as i64),
                         &r.error,
+                        &(r.records_skipped as i64),
+                        &(r.records_dead_lettered as i64),
                     ],
                 )
                 .await
@@ -160,7 +167,8 @@ impl StateStore for PostgresState {
 
     fn recent_runs(&self, pipeline: &str, limit: usize) -> Result<Vec<RunRecord>, StateError> {
         let sql = format!(
-            "SELECT run_id, pipeline, started_at, finished_at, outcome, records_read, records_written, bytes_written, retries, error
+            "SELECT run_id, pipeline, started_at, finished_at, outcome, records_read, records_written, bytes_written, retries, error,
+                    records_skipped, records_dead_lettered
              FROM {}.runs WHERE pipeline = $1 ORDER BY started_at DESC, run_id DESC LIMIT $2",
             self.ident()
         );
@@ -181,6 +189,8 @@ impl StateStore for PostgresState {
                         bytes_written: r.get::<_, i64>(7) as u64,
                         retries: r.get::<_, i64>(8) as u64,
                         error: r.get(9),
+                        records_skipped: r.get::<_, i64>(10) as u64,
+                        records_dead_lettered: r.get::<_, i64>(11) as u64,
                     })
                     .collect())
             })

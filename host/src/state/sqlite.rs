@@ -40,6 +40,15 @@ impl SqliteState {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(&e)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(&e)?;
         conn.execute_batch(SCHEMA).map_err(&e)?;
+        // Files written before the on-data-error counts existed gain them.
+        for column in ["records_skipped", "records_dead_lettered"] {
+            let present: bool = conn
+                .query_row("SELECT count(*) > 0 FROM pragma_table_info('runs') WHERE name = ?1", params![column], |r| r.get(0))
+                .map_err(&e)?;
+            if !present {
+                conn.execute_batch(&format!("ALTER TABLE runs ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")).map_err(&e)?;
+            }
+        }
         Ok(Self { conn: Mutex::new(conn), path: path.to_path_buf() })
     }
 
@@ -87,7 +96,9 @@ impl StateStore for SqliteState {
     fn record_run(&self, run: &RunRecord) -> Result<(), StateError> {
         let conn = self.conn.lock().expect("state lock");
         conn.execute(
-            "INSERT OR REPLACE INTO runs VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT OR REPLACE INTO runs (run_id, pipeline, started_at, finished_at, outcome, records_read, records_written,
+               bytes_written, retries, error, records_skipped, records_dead_lettered)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 run.run_id,
                 run.pipeline,
@@ -98,7 +109,9 @@ impl StateStore for SqliteState {
                 run.records_written as i64,
                 run.bytes_written as i64,
                 run.retries as i64,
-                run.error
+                run.error,
+                run.records_skipped as i64,
+                run.records_dead_lettered as i64
             ],
         )
         .map(drop)
@@ -108,7 +121,11 @@ impl StateStore for SqliteState {
     fn recent_runs(&self, pipeline: &str, limit: usize) -> Result<Vec<RunRecord>, StateError> {
         let conn = self.conn.lock().expect("state lock");
         let mut stmt = conn
-            .prepare("SELECT * FROM runs WHERE pipeline = ?1 ORDER BY started_at DESC, run_id DESC LIMIT ?2")
+            .prepare(
+                "SELECT run_id, pipeline, started_at, finished_at, outcome, records_read, records_written, bytes_written,
+                        retries, error, records_skipped, records_dead_lettered
+                 FROM runs WHERE pipeline = ?1 ORDER BY started_at DESC, run_id DESC LIMIT ?2",
+            )
             .map_err(err(&self.path))?;
         let rows = stmt
             .query_map(params![pipeline, limit as i64], |r| {
@@ -123,6 +140,8 @@ impl StateStore for SqliteState {
                     bytes_written: r.get::<_, i64>(7)? as u64,
                     retries: r.get::<_, i64>(8)? as u64,
                     error: r.get(9)?,
+                    records_skipped: r.get::<_, i64>(10)? as u64,
+                    records_dead_lettered: r.get::<_, i64>(11)? as u64,
                 })
             })
             .map_err(err(&self.path))?;
