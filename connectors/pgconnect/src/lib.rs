@@ -66,6 +66,14 @@ pub async fn connect(c: &ConnectionConfig) -> Result<Client, ConnectorError> {
         )
         .await
         .map_err(|e| classify(&e, None))?;
+    // tokio-postgres asks for UTF8; a SQL_ASCII database then refuses to send
+    // a row whose bytes are not UTF-8, aborting the whole COPY. Take its bytes
+    // as stored instead, so the decoder sees the row and the on-data-error
+    // policy decides (SPEC § Errors).
+    let encoding: String = client.query_one("SHOW server_encoding", &[]).await.map_err(|e| classify(&e, None))?.get(0);
+    if encoding.eq_ignore_ascii_case("SQL_ASCII") {
+        client.batch_execute("SET client_encoding = 'SQL_ASCII'").await.map_err(|e| classify(&e, None))?;
+    }
     Ok(client)
 }
 
