@@ -237,30 +237,21 @@ fn value_json(out: &mut String, a: &ArrayRef, i: usize) {
             }
             out.push('}');
         }
-        DataType::List(_) => {
-            let list = a.as_list::<i32>().value(i);
-            out.push('[');
-            for j in 0..list.len() {
-                if j > 0 {
-                    out.push(',');
-                }
-                value_json(out, &list, j);
-            }
-            out.push(']');
-        }
-        DataType::LargeList(_) => {
-            let list = a.as_list::<i64>().value(i);
-            out.push('[');
-            for j in 0..list.len() {
-                if j > 0 {
-                    out.push(',');
-                }
-                value_json(out, &list, j);
-            }
-            out.push(']');
-        }
+        DataType::List(_) => list_json(out, &a.as_list::<i32>().value(i)),
+        DataType::LargeList(_) => list_json(out, &a.as_list::<i64>().value(i)),
         _ => json_string(out, &format!("{:?}", a.slice(i, 1))),
     }
+}
+
+fn list_json(out: &mut String, list: &ArrayRef) {
+    out.push('[');
+    for j in 0..list.len() {
+        if j > 0 {
+            out.push(',');
+        }
+        value_json(out, list, j);
+    }
+    out.push(']');
 }
 
 #[cfg(test)]
