@@ -1,6 +1,7 @@
 //! Target tables: the PostgreSQL type of each incoming Arrow field, and the
 //! DDL that creates a table exactly like the source's (SPEC § Schema).
 
+use crate::type_name::TypeName;
 use rapidbyte_pgcopy::{ENUM_LABELS_KEY, PG_DOMAIN_KEY, PG_EXTENSION_KEY, PG_KIND_KEY, PG_TYPE_KEY};
 use rapidbyte_pgconnect::ident;
 use rapidbyte_sdk::arrow::datatypes::{DataType, Field, IntervalUnit, Schema, TimeUnit};
@@ -119,7 +120,7 @@ fn collect_types(f: &Field, stream: &str, out: &mut Vec<TypeDdl>) -> Result<(), 
                 sql.push_str(" NOT NULL");
             }
             for (cname, check) in &def.checks {
-                if !check.starts_with("CHECK (") || !check.ends_with(')') {
+                if !checked_constraint(check) {
                     return Err(bad_metadata(stream, f, &format!("a domain constraint that is not a CHECK: `{check}`")));
                 }
                 sql.push_str(&format!(" CONSTRAINT {} {check}", ident(cname)));
@@ -170,34 +171,48 @@ fn domain_def(json: &str, f: &Field, stream: &str) -> Result<DomainDef, Connecto
     Ok(DomainDef { base: d.base, not_null: d.not_null, checks: d.checks.into_iter().map(|c| (c.name, c.def)).collect() })
 }
 
-/// The schema part of a qualified type name (`s.t`, `"S"."T"`), as SQL
-/// text; `None` for an unqualified name.
-pub fn type_schema(name: &str) -> Option<&str> {
-    let mut quoted = false;
-    for (i, c) in name.char_indices() {
-        match c {
-            '"' => quoted = !quoted,
-            '.' if !quoted => return Some(&name[..i]),
-            '(' | '[' | ' ' if !quoted => return None,
+/// The schema of a qualified type name (`s.t`, `"S"."T"`) as SQL, for a
+/// name [`checked_type_name`] returned; `None` for an unqualified name.
+pub fn type_schema(name: &str) -> Option<String> {
+    TypeName::parse(name).ok().and_then(|t| t.schema())
+}
+
+/// A type name from the source's metadata, parsed with the strict type
+/// grammar and rendered by us: it is pasted into DDL, so nothing but a type
+/// name gets through (SPEC § Security; the source is not trusted).
+fn checked_type_name(recorded: &str, field: &Field, stream: &str) -> Result<String, ConnectorError> {
+    TypeName::parse(recorded).map(|t| t.to_string()).map_err(|e| {
+        ConnectorError::schema(
+            "BAD_TYPE_METADATA",
+            format!("stream `{stream}`: column `{}` carries an invalid type name `{}`: {e}", field.name(), recorded.escape_debug()),
+        )
+    })
+}
+
+/// A domain CHECK from the source's metadata: `CHECK (…)` whose opening
+/// parenthesis closes only at the very end (outside quotes), so nothing can
+/// follow the constraint in the statement.
+fn checked_constraint(def: &str) -> bool {
+    let Some(body) = def.strip_prefix("CHECK (") else { return false };
+    let mut depth = 1usize;
+    let mut quote: Option<char> = None;
+    for (i, c) in body.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => {
+                depth -= 1;
+                if depth == 0 {
+                    return i == body.len() - 1;
+                }
+            }
+            (None, ';') => return false,
             _ => {}
         }
     }
-    None
-}
-
-/// A type name from the source's metadata, accepted only if it is a type
-/// name and nothing else (it is pasted into DDL).
-fn checked_type_name(recorded: &str, field: &Field, stream: &str) -> Result<String, ConnectorError> {
-    let safe = recorded.chars().all(|c| c.is_ascii_alphanumeric() || " _(),[].\"-".contains(c))
-        && !recorded.contains("--")
-        && !recorded.is_empty();
-    if !safe {
-        return Err(ConnectorError::schema(
-            "BAD_TYPE_METADATA",
-            format!("stream `{stream}`: column `{}` carries an invalid type name `{recorded}`", field.name()),
-        ));
-    }
-    Ok(recorded.to_string())
+    false
 }
 
 /// The primary key: the write mode's keys, else the source's (schema metadata).
@@ -245,12 +260,34 @@ mod tests {
 
     #[test]
     fn qualified_type_names_split_outside_quotes() {
-        assert_eq!(type_schema("s.mood"), Some("s"));
-        assert_eq!(type_schema(r#""a.b"."c.d""#), Some(r#""a.b""#));
+        assert_eq!(type_schema("s.mood").as_deref(), Some("s"));
+        assert_eq!(type_schema(r#""a.b"."c.d""#).as_deref(), Some(r#""a.b""#));
         assert_eq!(type_schema("mood"), None);
         assert_eq!(type_schema(r#""x.y""#), None);
         assert_eq!(type_schema("numeric(12,2)"), None);
         assert_eq!(type_schema("time(2) with time zone"), None);
+    }
+
+    #[test]
+    fn domain_constraints_are_one_check_and_nothing_after() {
+        assert!(checked_constraint("CHECK ((VALUE > 0))"));
+        assert!(checked_constraint("CHECK ((VALUE ~ '^(a|b)$'::text))"));
+        assert!(checked_constraint("CHECK ((VALUE <> ')'::text))"));
+        assert!(!checked_constraint("CHECK (true) DEFAULT pg_read_file('/etc/passwd')"));
+        assert!(!checked_constraint("CHECK (true)); DROP TABLE t; --"));
+        assert!(!checked_constraint("CHECK (true); DROP TABLE t"));
+        assert!(!checked_constraint("NOT NULL"));
+        assert!(!checked_constraint("CHECK (unbalanced"));
+    }
+
+    #[test]
+    fn hostile_type_metadata_never_reaches_ddl() {
+        for evil in ["text, canary_col int", "text) INHERITS (other", "text, SET UNLOGGED", "text DEFAULT (pg_read_file('x'))"] {
+            let f = Field::new("x", DataType::Utf8, true).with_metadata(HashMap::from([(PG_TYPE_KEY.to_string(), evil.to_string())]));
+            assert_eq!(column_type(&f, "s").unwrap_err().code, "BAD_TYPE_METADATA", "{evil}");
+            let schema = Schema::new(vec![f]);
+            assert!(create_table("\"public\".\"t\"", &schema, &[], "s").is_err(), "{evil}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@
 mod dead_letters;
 mod ddl;
 mod load;
+mod type_name;
 
 use rapidbyte_pgconnect::ConnectionConfig;
 use rapidbyte_sdk::{

@@ -204,7 +204,7 @@ impl<'a> Session<'a> {
             // A type the source qualified lives in a schema of the same name,
             // as in the source database.
             if let Some(schema) = ddl::type_schema(&t.name) {
-                ensure_schema(self.client, schema, self.create_schema, &stream).await?;
+                ensure_schema(self.client, &schema, self.create_schema, &stream).await?;
             }
             create_type(self.client, &t, &stream).await?;
         }
