@@ -6,10 +6,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rapidbyte_protocol::Role;
+use rapidbyte_protocol::{Role, SyncMode};
 
 use crate::component::file_name;
-use crate::pipeline::{ConfigError, ConfigErrorKind, ConnectorSection, PipelineFile, PipelineSource, closest};
+use crate::pipeline::{ConfigError, ConfigErrorKind, ConnectorSection, PipelineFile, PipelineSource, WriteModeName, closest};
 use crate::run::{self, FeatureGap, ResolveError};
 use crate::runtime::{LoadedComponent, Runtime};
 
@@ -37,6 +37,9 @@ pub fn preflight(runtime: &Runtime, dir: &Path, path: &Path) -> miette::Result<P
     let destination = resolve(Role::Destination, &file.destination, "destination")?;
     let gaps = run::missing_features(&file, &source, &destination);
     if let Some(error) = feature_error(&text, &file, gaps) {
+        return Err(error.into());
+    }
+    if let Some(error) = combination_error(&text, &file) {
         return Err(error.into());
     }
     Ok(Preflight { file, source, destination })
@@ -85,6 +88,30 @@ fn feature_error(text: &PipelineSource, file: &PipelineFile, gaps: Vec<FeatureGa
             errors,
         )),
     }
+}
+
+/// Settings without a safe meaning together (ARCHITECTURE.md invariants):
+/// an incremental read into `write_mode: replace` would replace the table
+/// with only the rows since the last run, and a resume would replace it with
+/// only the rows after the resume point.
+fn combination_error(text: &PipelineSource, file: &PipelineFile) -> Option<ConfigError> {
+    let (i, s) = file
+        .streams
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.sync_mode == SyncMode::Incremental && s.write_mode == WriteModeName::Replace)?;
+    let index = i.to_string();
+    let path = ["streams", index.as_str(), "write_mode"];
+    Some(text.error_at(
+        ConfigErrorKind::CombinationUnsafe,
+        &path,
+        "replace with an incremental read",
+        format!(
+            "stream `{}`: `write_mode: replace` with `sync_mode: incremental` would replace the table with only the rows read since the last run",
+            s.name
+        ),
+        "use `write_mode: append` or `upsert` (with `primary_key`) for an incremental stream, or `sync_mode: full-refresh` to replace the whole table each run".into(),
+    ))
 }
 
 fn gap_error(text: &PipelineSource, file: &PipelineFile, gap: FeatureGap) -> ConfigError {

@@ -27,6 +27,41 @@ use crate::{dead_letters, ddl};
 /// COPY data is sent to the server in pieces of about this size.
 const FLUSH_BYTES: usize = 1 << 20;
 
+/// Longest identifier PostgreSQL keeps (`NAMEDATALEN - 1`), in bytes.
+const MAX_IDENT: usize = 63;
+
+const STAGING_SUFFIX: &str = "__rapidbyte_staging";
+
+/// The replace staging table of `table`: `<table>__rapidbyte_staging`, or,
+/// when that would pass PostgreSQL's 63 bytes (and be truncated, possibly
+/// to the target's own name), a shortened prefix plus a hash of the whole
+/// name, so it is distinct from the target and from other tables' staging.
+pub fn staging_name(table: &str) -> String {
+    if table.len() + STAGING_SUFFIX.len() <= MAX_IDENT {
+        return format!("{table}{STAGING_SUFFIX}");
+    }
+    format!("{}_{:08x}{STAGING_SUFFIX}", prefix(table, MAX_IDENT - STAGING_SUFFIX.len() - 9), fnv1a(table))
+}
+
+/// The name PostgreSQL gives an index `<table><suffix>` (truncating the
+/// table part so the whole fits 63 bytes, as `ChooseRelationName` does).
+fn index_name(table: &str, suffix: &str) -> String {
+    format!("{}{suffix}", prefix(table, MAX_IDENT - suffix.len()))
+}
+
+/// The longest prefix of `s` of at most `max` bytes ending on a character boundary.
+fn prefix(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn fnv1a(s: &str) -> u32 {
+    s.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+}
+
 /// The table holding exactly-once commit tokens, in the target schema.
 pub const COMMITS_TABLE: &str = "rapidbyte_commits";
 
@@ -131,6 +166,8 @@ pub struct Session<'a> {
     create_schema: bool,
     /// The dead-letter table exists (created on the first dead letter).
     dead_letters_ready: bool,
+    /// The target schema and the commit-token table exist.
+    bookkeeping_ready: bool,
 }
 
 /// Rows of one batch that the on-data-error policy kept out of the target.
@@ -170,6 +207,7 @@ impl<'a> Session<'a> {
             stage_ready: false,
             create_schema,
             dead_letters_ready: false,
+            bookkeeping_ready: false,
         }
     }
 
@@ -184,6 +222,17 @@ impl<'a> Session<'a> {
     /// Creates or checks the target table for `schema` (first batch only).
     async fn prepare(&mut self, incoming: &SchemaRef) -> Result<Target, ConnectorError> {
         let stream = self.stream().to_string();
+        // PostgreSQL would silently truncate a longer name to another table's.
+        if self.table.len() > MAX_IDENT {
+            return Err(before_commit(ConnectorError::config(
+                "NAME_TOO_LONG",
+                format!(
+                    "stream `{stream}`: table name `{}` is {} bytes; PostgreSQL keeps only {MAX_IDENT} (shorten the stream name or `table_prefix`)",
+                    self.table,
+                    self.table.len()
+                ),
+            )));
+        }
         let qualified = self.qualified(&self.table);
         let upsert_keys = match &self.ctx.write_mode {
             WriteMode::Upsert(keys) => Some(keys.clone()),
@@ -196,10 +245,7 @@ impl<'a> Session<'a> {
                 format!("stream `{stream}`: upsert needs `primary_key` in the pipeline (the source declared none)"),
             )));
         }
-        ensure_schema(self.client, &ident(&self.schema), self.create_schema, &stream).await?;
-        if self.ctx.commit_token_base.is_some() {
-            self.client.batch_execute(&commits_ddl(&self.schema)).await.map_err(|e| db(&e, &stream))?;
-        }
+        self.ensure_bookkeeping().await?;
         for t in ddl::user_types(incoming, &stream).map_err(before_commit)? {
             // A type the source qualified lives in a schema of the same name,
             // as in the source database.
@@ -210,7 +256,7 @@ impl<'a> Session<'a> {
         }
         // Replace loads a fresh table built from the incoming schema, then swaps it in.
         let (copy_table, staging) = if self.ctx.write_mode == WriteMode::Replace {
-            let staging = format!("{}__rapidbyte_staging", self.table);
+            let staging = staging_name(&self.table);
             let q = self.qualified(&staging);
             self.client.batch_execute(&format!("DROP TABLE IF EXISTS {q}")).await.map_err(|e| db(&e, &stream))?;
             let create = ddl::create_table(&q, incoming, &key, &stream).map_err(before_commit)?;
@@ -344,7 +390,31 @@ impl<'a> Session<'a> {
         })
     }
 
+    /// The target schema and, for exactly-once, the commit-token table:
+    /// made once per session, before the first transaction (an empty stream
+    /// into a fresh destination still records its token).
+    async fn ensure_bookkeeping(&mut self) -> Result<(), ConnectorError> {
+        if self.bookkeeping_ready {
+            return Ok(());
+        }
+        let stream = self.stream().to_string();
+        ensure_schema(self.client, &ident(&self.schema), self.create_schema, &stream).await?;
+        if self.ctx.commit_token_base.is_some() {
+            let table = format!("{}.{}", ident(&self.schema), ident(COMMITS_TABLE));
+            if let Err(e) = self.client.batch_execute(&commits_ddl(&self.schema)).await {
+                // Two streams of one run may create it at the same moment; the
+                // loser's CREATE fails on the catalog's unique index.
+                if !relation_exists(self.client, &table, &stream).await? {
+                    return Err(db(&e, &stream));
+                }
+            }
+        }
+        self.bookkeeping_ready = true;
+        Ok(())
+    }
+
     async fn begin(&mut self) -> Result<(), ConnectorError> {
+        self.ensure_bookkeeping().await?;
         let stream = self.stream().to_string();
         self.client.batch_execute("BEGIN").await.map_err(|e| db(&e, &stream))?;
         self.in_transaction = true;
@@ -500,7 +570,19 @@ impl<'a> Session<'a> {
             }
             DataErrorPolicy::Dlq => {
                 if !self.dead_letters_ready {
-                    self.client.batch_execute(&dead_letters::ddl(&self.schema)).await.map_err(|e| db(&e, &stream))?;
+                    // In a savepoint: another stream may create the table at the
+                    // same moment, and losing that race must not abort the chunk.
+                    self.client.batch_execute("SAVEPOINT rapidbyte_ddl").await.map_err(|e| db(&e, &stream))?;
+                    match self.client.batch_execute(&dead_letters::ddl(&self.schema)).await {
+                        Ok(()) => self.client.batch_execute("RELEASE SAVEPOINT rapidbyte_ddl").await.map_err(|e| db(&e, &stream))?,
+                        Err(e) => {
+                            self.client.batch_execute("ROLLBACK TO SAVEPOINT rapidbyte_ddl").await.map_err(|e| db(&e, &stream))?;
+                            let table = format!("{}.{}", ident(&self.schema), ident(dead_letters::TABLE));
+                            if !relation_exists(self.client, &table, &stream).await? {
+                                return Err(db(&e, &stream));
+                            }
+                        }
+                    }
                     self.dead_letters_ready = true;
                 }
                 let key = self.target.as_ref().map(|t| t.key.clone()).unwrap_or_default();
@@ -635,8 +717,8 @@ impl<'a> Session<'a> {
              ALTER INDEX IF EXISTS {} RENAME TO {}; COMMIT",
             self.qualified(&staging),
             ident(&self.table),
-            self.qualified(&format!("{staging}_pkey")),
-            ident(&format!("{}_pkey", self.table))
+            self.qualified(&index_name(&staging, "_pkey")),
+            ident(&index_name(&self.table, "_pkey"))
         );
         self.client.batch_execute(&sql).await.map_err(|e| {
             let mut err = classify(&e, Some(&stream));
@@ -770,6 +852,14 @@ pub async fn ensure_schema(client: &Client, schema: &str, create: bool, stream: 
     }
 }
 
+async fn relation_exists(client: &Client, qualified: &str, stream: &str) -> Result<bool, ConnectorError> {
+    client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&qualified])
+        .await
+        .map(|r| r.get::<_, bool>(0))
+        .map_err(|e| db(&e, stream))
+}
+
 async fn schema_exists(client: &Client, schema: &str, stream: &str) -> Result<bool, ConnectorError> {
     client
         .query_one("SELECT to_regnamespace($1) IS NOT NULL", &[&schema])
@@ -891,4 +981,24 @@ pub async fn check_privileges(client: &Client, schema: &str) -> Result<(), Conne
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod naming_tests {
+    use super::*;
+
+    #[test]
+    fn staging_names_never_truncate_into_the_target() {
+        assert_eq!(staging_name("orders"), "orders__rapidbyte_staging");
+        let long = "t".repeat(63);
+        let s = staging_name(&long);
+        assert!(s.len() <= MAX_IDENT && s != long && s.ends_with(STAGING_SUFFIX), "{s}");
+        // Two long names sharing a prefix get distinct staging tables.
+        let other = format!("{}u", "t".repeat(62));
+        assert_ne!(staging_name(&other), s);
+        // Multi-byte characters are not split.
+        let wide = "é".repeat(31);
+        assert!(staging_name(&wide).len() <= MAX_IDENT);
+        assert_eq!(index_name(&long, "_pkey").len(), MAX_IDENT);
+    }
 }

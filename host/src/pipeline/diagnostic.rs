@@ -35,6 +35,8 @@ pub enum ConfigErrorKind {
     ValueInvalid,
     /// A stream asks a connector for a feature it does not declare.
     FeatureUnsupported,
+    /// Settings that each work but have no safe meaning together.
+    CombinationUnsafe,
 }
 
 impl ConfigErrorKind {
@@ -49,6 +51,7 @@ impl ConfigErrorKind {
             Self::TypeMismatch => "rapidbyte::config::wrong_type",
             Self::ValueInvalid => "rapidbyte::config::invalid_value",
             Self::FeatureUnsupported => "rapidbyte::config::unsupported_feature",
+            Self::CombinationUnsafe => "rapidbyte::config::unsafe_combination",
         }
     }
 }

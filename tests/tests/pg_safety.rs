@@ -1,0 +1,115 @@
+//! Data safety on a fresh or crowded destination (issue 13's first cases):
+//! an empty exactly-once stream into a database that has never seen
+//! rapidbyte, replace into a table whose name fills PostgreSQL's 63 bytes,
+//! and many streams of one run creating the shared bookkeeping at once.
+
+use rapidbyte::stream::run_stream;
+use rapidbyte_protocol::{CommitTokenBase, WriteMode};
+use rapidbyte_tests::pg::TestDb;
+use rapidbyte_tests::{job, load, runtime, services};
+use serde_json::json;
+
+fn exactly_once(j: &mut rapidbyte::stream::StreamJob, stream: &str) {
+    j.context.commit_token_base =
+        Some(CommitTokenBase { pipeline: "safety".into(), stream_name: stream.into(), run_id: j.context.run_id.clone() });
+}
+
+async fn count(db: &TestDb, sql: &str) -> i64 {
+    db.client.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_exactly_once_stream_into_a_fresh_destination_succeeds() {
+    let db = TestDb::create("empty_fresh").await;
+    db.client.batch_execute("CREATE TABLE empty_t (id int PRIMARY KEY, v text)").await.unwrap();
+    let rt = runtime();
+    let (src, dst) = (load(&rt, "source_postgres.wasm"), load(&rt, "dest_postgres.wasm"));
+    let mut dest = db.connector_config();
+    dest["schema"] = json!("never_seen");
+    for run in ["first", "second"] {
+        let mut j = job("empty_t", (&src, db.connector_config()), (&dst, dest.clone()));
+        j.context.run_id = run.into();
+        exactly_once(&mut j, "empty_t");
+        let r = run_stream(rt.clone(), j, services()).await;
+        assert!(r.succeeded(), "{run}: {:?}", r.error());
+    }
+    // The token of the empty stream is recorded, in the schema the run created.
+    assert_eq!(count(&db, "SELECT count(*) FROM never_seen.rapidbyte_commits WHERE stream = 'empty_t'").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replace_into_a_table_with_a_63_byte_name_keeps_the_target() {
+    let db = TestDb::create("long_names").await;
+    let name = format!("t{}", "x".repeat(62));
+    assert_eq!(name.len(), 63);
+    db.client
+        .batch_execute(&format!(
+            "CREATE TABLE \"{name}\" (id int PRIMARY KEY, v text);
+             INSERT INTO \"{name}\" SELECT i, 'v' || i FROM generate_series(1, 3000) i;
+             CREATE SCHEMA dst;"
+        ))
+        .await
+        .unwrap();
+    let rt = runtime();
+    let (src, dst) = (load(&rt, "source_postgres.wasm"), load(&rt, "dest_postgres.wasm"));
+    let mut dest = db.connector_config();
+    dest["schema"] = json!("dst");
+    for run in 1..=3 {
+        let mut j = job(&name, (&src, db.connector_config()), (&dst, dest.clone()));
+        j.context.run_id = format!("run{run}");
+        j.context.write_mode = WriteMode::Replace;
+        let r = run_stream(rt.clone(), j, services()).await;
+        assert!(r.succeeded(), "run {run}: {:?}", r.error());
+        assert_eq!(count(&db, &format!("SELECT count(*) FROM dst.\"{name}\"")).await, 3000, "run {run}: the target is whole");
+        assert_eq!(
+            count(&db, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'dst' AND c.relkind = 'r'").await,
+            1,
+            "run {run}: only the target is left, no staging table"
+        );
+    }
+    // A name PostgreSQL would truncate is refused before anything is written.
+    let mut too_long = dest.clone();
+    too_long["table_prefix"] = json!("p_");
+    let mut j = job(&name, (&src, db.connector_config()), (&dst, too_long));
+    j.context.write_mode = WriteMode::Replace;
+    let r = run_stream(rt.clone(), j, services()).await;
+    let e = r.error().and_then(|e| e.connector_error()).cloned().expect("a 65-byte target name is refused");
+    assert_eq!(e.code, "NAME_TOO_LONG", "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_streams_of_one_run_share_a_fresh_destination() {
+    let db = TestDb::create("crowd").await;
+    let tables = 12;
+    for t in 0..tables {
+        db.client
+            .batch_execute(&format!("CREATE TABLE s{t} (id int PRIMARY KEY); INSERT INTO s{t} SELECT generate_series(1, 50);"))
+            .await
+            .unwrap();
+    }
+    let rt = runtime();
+    let (src, dst) = (load(&rt, "source_postgres.wasm"), load(&rt, "dest_postgres.wasm"));
+    // Each round targets a schema no stream has created yet: every stream
+    // races to create the schema and the commit-token table.
+    for round in 0..3 {
+        let mut dest = db.connector_config();
+        dest["schema"] = json!(format!("fresh{round}"));
+        let handles: Vec<_> = (0..tables)
+            .map(|t| {
+                let stream = format!("s{t}");
+                let mut j = job(&stream, (&src, db.connector_config()), (&dst, dest.clone()));
+                j.context.run_id = format!("round{round}");
+                exactly_once(&mut j, &stream);
+                tokio::spawn(run_stream(rt.clone(), j, services()))
+            })
+            .collect();
+        for h in handles {
+            let r = h.await.unwrap();
+            assert!(r.succeeded(), "round {round}, stream {}: {:?}", r.stream, r.error());
+        }
+        for t in 0..tables {
+            assert_eq!(count(&db, &format!("SELECT count(*) FROM fresh{round}.s{t}")).await, 50);
+        }
+        assert_eq!(count(&db, &format!("SELECT count(*) FROM fresh{round}.rapidbyte_commits")).await, tables as i64);
+    }
+}
