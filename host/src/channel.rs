@@ -45,6 +45,9 @@ pub struct BatchReceiver {
     drained: Option<VecDeque<Item>>,
     /// A batch was handed out after the last checkpoint handed out.
     uncovered: bool,
+    /// The destination shows the stream only when it is complete (replace):
+    /// a cancel always ends it with `Abort`, so it keeps the old contents.
+    whole_or_nothing: bool,
 }
 
 /// A channel holding at most `max_batches` items and `max_bytes` frame bytes.
@@ -58,7 +61,7 @@ pub fn batch_channel(max_bytes: usize, max_batches: usize) -> (BatchSender, Batc
     let max_bytes = max_bytes.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
     (
         BatchSender { tx, bytes: Arc::new(Semaphore::new(max_bytes)), max_bytes },
-        BatchReceiver { rx, finished: false, cancel: CancelToken::default(), drained: None, uncovered: false },
+        BatchReceiver { rx, finished: false, cancel: CancelToken::default(), drained: None, uncovered: false, whole_or_nothing: false },
     )
 }
 
@@ -85,6 +88,14 @@ impl BatchReceiver {
     /// Makes the receiver honour `cancel` (see [`crate::cancel`]).
     pub fn with_cancel(mut self, cancel: CancelToken) -> Self {
         self.cancel = cancel;
+        self
+    }
+
+    /// Marks a stream whose destination publishes it only whole (`write_mode:
+    /// replace` swaps the new table in at end-of-stream): after a cancel it
+    /// ends with `Abort`, never with an `End` that would swap a partial table in.
+    pub fn whole_or_nothing(mut self, yes: bool) -> Self {
+        self.whole_or_nothing = yes;
         self
     }
 
@@ -122,7 +133,7 @@ impl BatchReceiver {
             }
         }
         let last_checkpoint = items.iter().rposition(|i| matches!(i, Item::Checkpoint(_)));
-        let covered = last_checkpoint.is_some() || !self.uncovered;
+        let covered = (last_checkpoint.is_some() || !self.uncovered) && !self.whole_or_nothing;
         items.truncate(last_checkpoint.map_or(0, |at| at + 1));
         items.push_back(if covered {
             Item::End
@@ -259,6 +270,30 @@ mod tests {
             }
         }
         assert_eq!(got, ["c1", "b2", "c2"], "the batch after the last checkpoint is dropped");
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_replace_stream_always_aborts() {
+        let cancel = CancelToken::default();
+        let (tx, rx) = batch_channel(1 << 20, 8);
+        let mut rx = rx.with_cancel(cancel.clone()).whole_or_nothing(true);
+        tx.send_batch(vec![1; 10], 1).await.unwrap();
+        tx.send(Item::Checkpoint(rapidbyte_protocol::Checkpoint {
+            kind: rapidbyte_protocol::CheckpointKind::Source,
+            sequence: 1,
+            cursor: None,
+            records: 1,
+            bytes: 10,
+        }))
+        .await
+        .unwrap();
+        assert!(matches!(rx.recv().await, Item::Batch { .. }));
+        assert!(matches!(rx.recv().await, Item::Checkpoint(_)));
+        // Everything handed out is covered by a checkpoint, yet a partial
+        // replace must never be swapped in: the stream ends with Abort.
+        cancel.cancel();
+        tx.send(Item::Abort("cancelled".into())).await.unwrap();
+        assert!(matches!(rx.recv().await, Item::Abort(_)), "a cancelled replace is rolled back, never finished");
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rapidbyte_protocol::{CursorInfo, OpenInfo, Role, StreamContext, SyncMode};
+use rapidbyte_protocol::{CursorInfo, OpenInfo, Role, StreamContext, SyncMode, WriteMode};
 
 use crate::channel::{batch_channel, Item};
 use crate::checkpoint::Coordinator;
@@ -163,7 +163,7 @@ pub async fn run_stream(runtime: Arc<Runtime>, mut job: StreamJob, services: Run
     }
     let limits = ctx.limits;
     let (tx, rx) = batch_channel(job.max_inflight_bytes, limits.max_inflight_batches as usize);
-    let rx = rx.with_cancel(services.cancel.clone());
+    let rx = rx.with_cancel(services.cancel.clone()).whole_or_nothing(job.context.write_mode == WriteMode::Replace);
 
     let labels = |spec: &ConnectorSpec, role| InstanceLabels {
         pipeline: job.context.pipeline.clone(),
