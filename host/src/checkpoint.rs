@@ -27,6 +27,16 @@ struct Inner {
     last_committed: u64,
 }
 
+/// Why a destination checkpoint was not recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DestinationCheckpointError {
+    /// It matches no source checkpoint: the connector broke the protocol.
+    Unmatched(String),
+    /// The host's state store could not record the cursor: not the
+    /// connector's fault.
+    State(String),
+}
+
 impl Coordinator {
     /// A coordinator writing the cursor under `scope` (`pipeline/stream`).
     pub fn new(scope: String, state: Arc<dyn StateStore>) -> Self {
@@ -58,20 +68,20 @@ impl Coordinator {
     /// Records a destination checkpoint; when it matches a source checkpoint
     /// the cursor advances to that checkpoint's cursor. Returns the cursor
     /// now committed.
-    pub fn destination(&self, cp: &Checkpoint) -> Result<Option<CursorInfo>, String> {
+    pub fn destination(&self, cp: &Checkpoint) -> Result<Option<CursorInfo>, DestinationCheckpointError> {
         let mut inner = self.inner.lock().expect("coordinator lock");
         let Some(source) = inner.pending.get(&cp.sequence).cloned() else {
-            return Err(format!(
+            return Err(DestinationCheckpointError::Unmatched(format!(
                 "destination checkpoint {} matches no source checkpoint (last committed {}, last stated by the source {})",
                 cp.sequence, inner.last_committed, inner.last_source
-            ));
+            )));
         };
         // Everything up to this sequence is now durable on both sides.
         inner.pending = inner.pending.split_off(&(cp.sequence + 1));
         inner.last_committed = cp.sequence;
         if let Some(cursor) = &source.cursor {
-            let json = serde_json::to_string(cursor).map_err(|e| e.to_string())?;
-            self.state.put(&self.scope, CURSOR_KEY, &json).map_err(|e| e.to_string())?;
+            let json = serde_json::to_string(cursor).map_err(|e| DestinationCheckpointError::State(e.to_string()))?;
+            self.state.put(&self.scope, CURSOR_KEY, &json).map_err(|e| DestinationCheckpointError::State(e.to_string()))?;
         }
         Ok(source.cursor)
     }
@@ -114,5 +124,38 @@ mod tests {
         assert_eq!(c.committed_cursor().unwrap().unwrap().last_value.as_deref(), Some("19"));
         assert_eq!(c.last_committed(), 2);
         assert!(c.source(cp(CheckpointKind::Source, 2, "20")).is_err(), "sequences must increase");
+    }
+
+    /// A state store that is down.
+    struct Down;
+
+    impl crate::state::StateStore for Down {
+        fn get(&self, _: &str, _: &str) -> Result<Option<String>, crate::state::StateError> {
+            Err(crate::state::StateError("connection refused".into()))
+        }
+        fn put(&self, _: &str, _: &str, _: &str) -> Result<(), crate::state::StateError> {
+            Err(crate::state::StateError("disk full".into()))
+        }
+        fn compare_and_set(&self, _: &str, _: &str, _: Option<&str>, _: &str) -> Result<bool, crate::state::StateError> {
+            Err(crate::state::StateError("disk full".into()))
+        }
+        fn record_run(&self, _: &crate::state::RunRecord) -> Result<(), crate::state::StateError> {
+            Ok(())
+        }
+        fn recent_runs(&self, _: &str, _: usize) -> Result<Vec<crate::state::RunRecord>, crate::state::StateError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[test]
+    fn a_failing_state_store_is_an_error_of_its_own_never_a_fresh_start() {
+        let c = Coordinator::new("p/s".into(), Arc::new(Down));
+        assert!(c.committed_cursor().is_err(), "a failed read is not \"no cursor\"");
+        c.source(cp(CheckpointKind::Source, 1, "9")).unwrap();
+        assert!(
+            matches!(c.destination(&cp(CheckpointKind::Destination, 1, "9")), Err(DestinationCheckpointError::State(m)) if m.contains("disk full")),
+            "a failed write is the state store's failure, not the connector's"
+        );
+        assert!(matches!(c.destination(&cp(CheckpointKind::Destination, 7, "9")), Err(DestinationCheckpointError::Unmatched(_))));
     }
 }

@@ -287,7 +287,13 @@ impl HostApi {
             }
             (CheckpointKind::Destination, Role::Destination) => match coordinator.destination(&cp) {
                 Ok(_) => Ok(()),
-                Err(msg) => Err(violation(s, msg)),
+                Err(crate::checkpoint::DestinationCheckpointError::Unmatched(msg)) => Err(violation(s, msg)),
+                // The chunk is durable in the destination; only the host's own
+                // record of the cursor failed (SPEC § State and checkpoints).
+                Err(crate::checkpoint::DestinationCheckpointError::State(msg)) => Err(ConnectorError::transient_db(
+                    "STATE_UNAVAILABLE",
+                    format!("the host could not record checkpoint {} in its state store: {msg}", cp.sequence),
+                )),
             },
             (kind, role) => Err(violation(s, format!("a {role} may not state a {kind:?} checkpoint"))),
         }

@@ -200,18 +200,29 @@ pub async fn run_jobs(runtime: Arc<Runtime>, jobs: Vec<StreamJob>, services: Run
         .into_iter()
         .map(|job| {
             let (runtime, services, gate) = (Arc::clone(&runtime), services.clone(), Arc::clone(&gate));
-            tokio::spawn(async move {
+            let spare = job.clone();
+            let handle = tokio::spawn(async move {
                 let _slot = gate.acquire_owned().await.expect("gate open");
                 if services.cancel.is_cancelled() {
                     return StreamReport::not_started(&job, "the run was cancelled before this stream started");
                 }
                 run_with_retries(runtime, job, services, schedule.max_attempts).await
-            })
+            });
+            (spare, handle)
         })
         .collect();
     let mut reports = Vec::new();
-    for h in handles {
-        reports.push(h.await.expect("stream task"));
+    for (job, h) in handles {
+        // A panic in one stream's task fails that stream, not the run: the
+        // other streams finish and the run history records the outcome.
+        reports.push(match h.await {
+            Ok(report) => report,
+            Err(e) => {
+                let what = if e.is_panic() { "panicked (an internal error of rapidbyte; please report it)" } else { "was stopped" };
+                tracing::error!(stream = %job.context.stream_name, "the stream's task {what}");
+                StreamReport::not_started(&job, &format!("the stream's task {what}"))
+            }
+        });
     }
     reports
 }

@@ -154,12 +154,21 @@ pub async fn run_stream(runtime: Arc<Runtime>, mut job: StreamJob, services: Run
     let ctx = &mut job.context;
     let coordinator = Arc::new(Coordinator::new(format!("{}/{}", ctx.pipeline, ctx.stream_name), Arc::clone(&services.state)));
     // § State and checkpoints: resume from the cursor both sides committed.
-    if ctx.sync_mode == SyncMode::Incremental
-        && let Ok(Some(committed)) = coordinator.committed_cursor()
-    {
-        let cursor = ctx.cursor.get_or_insert_with(CursorInfo::default);
-        cursor.last_value = committed.last_value;
-        cursor.last_tie_breaker = committed.last_tie_breaker;
+    // A state store that cannot answer stops the stream: starting from zero
+    // would re-read (and, appending, duplicate) everything.
+    if ctx.sync_mode == SyncMode::Incremental {
+        match coordinator.committed_cursor() {
+            Ok(Some(committed)) => {
+                let cursor = ctx.cursor.get_or_insert_with(CursorInfo::default);
+                cursor.last_value = committed.last_value;
+                cursor.last_tie_breaker = committed.last_tie_breaker;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let reason = format!("the stream's committed cursor cannot be read from the state store ({e}); fix the state store and run again");
+                return StreamReport::not_started(&job, &reason);
+            }
+        }
     }
     let limits = ctx.limits;
     let (tx, rx) = batch_channel(job.max_inflight_bytes, limits.max_inflight_batches as usize);

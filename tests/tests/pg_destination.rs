@@ -352,11 +352,17 @@ async fn a_commit_the_server_rejects_is_rolled_back_before_commit() {
         )
         .await
         .unwrap();
-    let r = copy_stream(&db, "dup", WriteMode::Append, "dst").await;
+    let rt = runtime();
+    let (src, dst) = (load(&rt, "source_postgres.wasm"), load(&rt, "dest_postgres.wasm"));
+    let svc = services();
+    let r = run_stream(rt, job("dup", (&src, db.connector_config()), (&dst, dest_config(&db, "dst"))), svc.clone()).await;
     let e = r.error().and_then(|e| e.connector_error()).cloned().expect("the COMMIT is rejected");
     assert_eq!(e.commit_state, Some(rapidbyte_protocol::CommitState::BeforeCommit), "{e}");
     assert_eq!(e.category, rapidbyte_protocol::ErrorCategory::Data, "{e}");
     assert_eq!(count(&db, "dst.dup").await, 0);
+    // Reported counts are what is durable: nothing of the rolled-back chunk.
+    let written = svc.metrics.counter("dup", rapidbyte_protocol::Role::Destination, rapidbyte_protocol::metric_names::RECORDS_WRITTEN);
+    assert_eq!(written, 0, "a rolled-back chunk is not counted as written");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -52,6 +52,32 @@ fn yes() -> bool {
     true
 }
 
+/// What a chunk wrote, reported once it commits.
+#[derive(Default)]
+struct Pending {
+    /// Rows written and IPC bytes, per batch.
+    batches: Vec<(u64, u64)>,
+    skipped: u64,
+    dead_lettered: u64,
+}
+
+impl Pending {
+    fn report(&mut self, input: &mut Input) {
+        for (rows, bytes) in self.batches.drain(..) {
+            input.batch_written(rows, bytes);
+        }
+        if self.skipped > 0 {
+            input.records_skipped(self.skipped);
+            rapidbyte_sdk::host::counter(rapidbyte_sdk::metric_names::RECORDS_SKIPPED, self.skipped);
+        }
+        if self.dead_lettered > 0 {
+            rapidbyte_sdk::host::counter(rapidbyte_sdk::metric_names::RECORDS_DEAD_LETTERED, self.dead_lettered);
+        }
+        self.skipped = 0;
+        self.dead_lettered = 0;
+    }
+}
+
 struct PgDestination {
     config: Config,
     rt: tokio::runtime::Runtime,
@@ -89,24 +115,22 @@ impl Destination for PgDestination {
         let (method, create_schema) = (self.config.load_method, self.config.create_schema);
         self.rt.block_on(async {
             let mut session = load::Session::new(client, ctx, &schema, &prefix, method, create_schema);
+            // § Metrics: counts are reported when their chunk commits, so a
+            // rolled-back chunk is never counted as written.
+            let mut pending = Pending::default();
             let result = async {
                 loop {
                     match input.next()? {
                         Incoming::Batch(batch, bytes) => {
                             let rejected = session.write(&batch).await?;
                             let kept_out = rejected.skipped + rejected.dead_lettered;
-                            input.batch_written(batch.num_rows() as u64 - kept_out, bytes as u64);
-                            // § Errors: what the on-data-error policy kept out of the target.
-                            if rejected.skipped > 0 {
-                                input.records_skipped(rejected.skipped);
-                                rapidbyte_sdk::host::counter(rapidbyte_sdk::metric_names::RECORDS_SKIPPED, rejected.skipped);
-                            }
-                            if rejected.dead_lettered > 0 {
-                                rapidbyte_sdk::host::counter(rapidbyte_sdk::metric_names::RECORDS_DEAD_LETTERED, rejected.dead_lettered);
-                            }
+                            pending.batches.push((batch.num_rows() as u64 - kept_out, bytes as u64));
+                            pending.skipped += rejected.skipped;
+                            pending.dead_lettered += rejected.dead_lettered;
                         }
                         Incoming::Checkpoint(cp) => {
                             session.commit(Some(&cp)).await?;
+                            pending.report(input);
                             input.commit_checkpoint(&cp).map_err(|e| {
                                 e.with_commit_state(rapidbyte_sdk::CommitState::AfterCommitConfirmed)
                             })?;
@@ -114,7 +138,9 @@ impl Destination for PgDestination {
                         Incoming::End => break,
                     }
                 }
-                session.finish().await
+                session.finish().await?;
+                pending.report(input);
+                Ok::<(), ConnectorError>(())
             }
             .await;
             if result.is_err() {
