@@ -118,6 +118,13 @@ const TIMESTAMP_WRAP_LIMIT: i64 = i64::MIN + 2 + PG_EPOCH_OFFSET_MICROS;
 /// values are stored as `unix - 2^64 + 2`, just above `i64::MIN`, where no
 /// PostgreSQL timestamp lies (its range starts in 4714 BC, near -2.1e17).
 pub fn timestamp_from_pg(pg: i64) -> i64 {
+    // The common case, in plain i64 arithmetic (the hot path of every batch).
+    if pg != i64::MIN
+        && let Some(unix) = pg.checked_add(PG_EPOCH_OFFSET_MICROS)
+        && unix != i64::MAX
+    {
+        return unix;
+    }
     match pg {
         i64::MAX | i64::MIN => pg,
         _ => {
@@ -134,6 +141,10 @@ pub fn timestamp_from_pg(pg: i64) -> i64 {
 /// The inverse of [`timestamp_from_pg`]; `None` for a value no PostgreSQL
 /// timestamp maps to.
 pub fn timestamp_to_pg(unix: i64) -> Option<i64> {
+    // The common case: no sentinel, not wrapped; cannot overflow.
+    if unix != i64::MAX && unix >= TIMESTAMP_WRAP_LIMIT {
+        return Some(unix - PG_EPOCH_OFFSET_MICROS);
+    }
     let pg = match unix {
         i64::MAX | i64::MIN => return Some(unix),
         _ if unix < TIMESTAMP_WRAP_LIMIT => unix as i128 + (1i128 << 64) - 2 - PG_EPOCH_OFFSET_MICROS as i128,
