@@ -49,6 +49,11 @@ impl TestDb {
         Self { name, client, admin_url }
     }
 
+    /// A second, independent session on `db` (for a test that needs two).
+    pub async fn connect_to(db: &TestDb) -> Client {
+        connect(&db.url()).await
+    }
+
     /// A `postgres://` URL of this database.
     pub fn url(&self) -> String {
         match self.admin_url.rsplit_once('/') {

@@ -9,6 +9,7 @@
 
 mod dead_letters;
 mod ddl;
+mod lease;
 mod load;
 mod type_name;
 
@@ -82,9 +83,29 @@ struct PgDestination {
     config: Config,
     rt: tokio::runtime::Runtime,
     client: Option<Client>,
+    /// The (pipeline, stream) whose run lease this session holds.
+    leased: Option<(String, String)>,
 }
 
 impl PgDestination {
+    /// Takes the run lease of `pipeline`'s `stream` before anything is read
+    /// or written for it (once per instance; held until the connection closes).
+    fn lease(&mut self, pipeline: &str, stream: &str, run_id: &str) -> Result<(), ConnectorError> {
+        if self.leased.as_ref().is_some_and(|(p, s)| p == pipeline && s == stream) {
+            return Ok(());
+        }
+        self.client()?;
+        let client = self.client.as_ref().expect("connected");
+        let schema = rapidbyte_pgconnect::ident(&self.config.connection.schema);
+        let create = self.config.create_schema;
+        self.rt.block_on(async {
+            load::ensure_schema(client, &schema, create, stream).await?;
+            lease::acquire(client, &self.config.connection.schema, pipeline, stream, run_id).await
+        })?;
+        self.leased = Some((pipeline.to_string(), stream.to_string()));
+        Ok(())
+    }
+
     fn client(&mut self) -> Result<(), ConnectorError> {
         if self.client.is_none() {
             self.client = Some(self.rt.block_on(rapidbyte_pgconnect::connect(&self.config.connection))?);
@@ -98,7 +119,7 @@ impl Destination for PgDestination {
         let config: Config = rapidbyte_sdk::config::parse(json)?;
         rapidbyte_pgconnect::reject_unknown(&config.unknown)?;
         config.connection.check()?;
-        Ok(Self { config, rt: rapidbyte_pgconnect::runtime()?, client: None })
+        Ok(Self { config, rt: rapidbyte_pgconnect::runtime()?, client: None, leased: None })
     }
 
     fn validate(&mut self) -> Result<(), ConnectorError> {
@@ -109,7 +130,7 @@ impl Destination for PgDestination {
     }
 
     fn write(&mut self, ctx: &StreamContext, input: &mut Input) -> Result<WriteSummary, ConnectorError> {
-        self.client()?;
+        self.lease(&ctx.pipeline, &ctx.stream_name, &ctx.run_id)?;
         let client = self.client.as_ref().expect("connected");
         let (schema, prefix) = (self.config.connection.schema.clone(), self.config.table_prefix.clone());
         let (method, create_schema) = (self.config.load_method, self.config.create_schema);
@@ -152,14 +173,17 @@ impl Destination for PgDestination {
     }
 
     fn committed(&mut self, base: &CommitTokenBase) -> Result<Option<CommittedToken>, ConnectorError> {
-        self.client()?;
+        // The lease first: what is committed cannot change under a run that holds it.
+        self.lease(&base.pipeline, &base.stream_name, &base.run_id)?;
         let client = self.client.as_ref().expect("connected");
         let schema = self.config.connection.schema.clone();
         self.rt.block_on(load::committed(client, &schema, base))
     }
 
     fn close(&mut self) -> Result<(), ConnectorError> {
+        // Closing the session releases the run lease with it.
         self.client = None;
+        self.leased = None;
         Ok(())
     }
 }
