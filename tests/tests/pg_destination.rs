@@ -115,6 +115,11 @@ async fn append_adds_rows_each_run() {
     assert_eq!(e.category, rapidbyte_protocol::ErrorCategory::Data);
     assert_eq!(e.commit_state, Some(rapidbyte_protocol::CommitState::BeforeCommit));
     assert!(e.message.contains("line"), "names the row: {}", e.message);
+    assert!(
+        e.message.contains("exactly-once") && e.message.contains("upsert") && e.message.contains("on_data_error: skip"),
+        "names the ways forward: {}",
+        e.message
+    );
     assert_eq!(count(&db, "dst.items").await, 2000);
 }
 

@@ -44,6 +44,16 @@ pub fn classify(e: &tokio_postgres::Error, stream: Option<&str>) -> ConnectorErr
             ConnectorError::transient_db("DB_TRANSIENT", msg)
         } else if *code == SqlState::DISK_FULL || *code == SqlState::OUT_OF_MEMORY || *code == SqlState::LOCK_NOT_AVAILABLE {
             ConnectorError::transient_db("DB_TRANSIENT", msg)
+        } else if *code == SqlState::UNIQUE_VIOLATION {
+            // A way forward for a replay into a keyed table (an earlier run's
+            // rows, or a chunk whose COMMIT answer was lost).
+            ConnectorError::data(
+                "BAD_VALUE",
+                format!(
+                    "{msg}; if the target already holds these rows (a rerun, or a replay after a lost COMMIT answer), \
+                     use `delivery: exactly-once`, `write_mode: upsert` with `primary_key`, or `on_data_error: skip` to go on"
+                ),
+            )
         } else if code.code().starts_with("22") || code.code().starts_with("23") {
             ConnectorError::data("BAD_VALUE", msg)
         } else {
