@@ -19,6 +19,7 @@ use crate::channel::{BatchReceiver, BatchSender, Item};
 use crate::checkpoint::Coordinator;
 use crate::metrics::MetricsHub;
 use crate::state::StateStore;
+use crate::untrusted;
 
 /// What a finished `run-*` call returned.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,7 +70,7 @@ pub struct RunServices {
     /// Host-owned state.
     pub state: Arc<dyn StateStore>,
     /// The last guest log events (bounded).
-    pub logs: Arc<Mutex<Vec<GuestLog>>>,
+    pub logs: Arc<Mutex<std::collections::VecDeque<GuestLog>>>,
     /// Set when the run is asked to stop (Ctrl-C).
     pub cancel: crate::cancel::CancelToken,
 }
@@ -85,7 +86,7 @@ impl RunServices {
 
     /// A copy of the kept guest logs.
     pub fn guest_logs(&self) -> Vec<GuestLog> {
-        self.logs.lock().expect("log lock").clone()
+        self.logs.lock().expect("log lock").iter().cloned().collect()
     }
 }
 
@@ -146,6 +147,8 @@ pub(crate) struct HostState {
     pub(crate) trap_at_call: Option<u64>,
     pub(crate) rows_seen: u64,
     pub(crate) refused_connects: Arc<Mutex<Vec<SocketAddr>>>,
+    /// The distinct metric names this instance reported (bounded).
+    pub(crate) metric_names: std::collections::HashSet<String>,
 }
 
 impl WasiView for HostState {
@@ -183,6 +186,16 @@ impl HostApi {
     }
 
     pub(crate) fn log(s: &mut HostState, level: LogLevel, message: String, fields: Vec<Label>) {
+        // § Security: guest text is bounded and shown escaped, never raw.
+        let message = untrusted::sanitize(&message, untrusted::MAX_TEXT_BYTES);
+        let fields: Vec<Label> = fields
+            .into_iter()
+            .take(untrusted::MAX_LABELS)
+            .map(|f| Label {
+                key: untrusted::sanitize(&f.key, untrusted::MAX_NAME_BYTES),
+                value: untrusted::sanitize(&f.value, untrusted::MAX_TEXT_BYTES),
+            })
+            .collect();
         let l = &s.labels;
         let rendered: String = fields.iter().map(|f| format!(" {}={}", f.key, f.value)).collect();
         macro_rules! event {
@@ -206,9 +219,9 @@ impl HostApi {
         }
         let mut logs = s.services.logs.lock().expect("log lock");
         if logs.len() >= KEPT_LOGS {
-            logs.remove(0);
+            logs.pop_front();
         }
-        logs.push(GuestLog {
+        logs.push_back(GuestLog {
             stream: l.stream.clone(),
             connector: l.connector.clone(),
             level,
@@ -217,8 +230,23 @@ impl HostApi {
         });
     }
 
-    pub(crate) fn metric(s: &mut HostState, m: Metric) {
+    pub(crate) fn metric(s: &mut HostState, mut m: Metric) {
         s.host_calls += 1;
+        // § Security: a bounded set of short names per instance; the rest is
+        // dropped and counted (`metrics_dropped`), never aggregated.
+        let fresh = !s.metric_names.contains(&m.name);
+        if m.name.len() > untrusted::MAX_NAME_BYTES || (fresh && s.metric_names.len() >= untrusted::MAX_METRIC_NAMES) {
+            s.services.metrics.record(&s.labels.stream, s.labels.role, &Metric::counter(METRICS_DROPPED, 1));
+            return;
+        }
+        if fresh {
+            s.metric_names.insert(m.name.clone());
+        }
+        m.labels.truncate(untrusted::MAX_LABELS);
+        for l in &mut m.labels {
+            l.key = untrusted::sanitize(&l.key, untrusted::MAX_NAME_BYTES);
+            l.value = untrusted::sanitize(&l.value, untrusted::MAX_NAME_BYTES);
+        }
         s.services.metrics.record(&s.labels.stream, s.labels.role, &m);
     }
 
@@ -271,6 +299,16 @@ impl HostApi {
 
     pub(crate) async fn checkpoint(s: &mut HostState, cp: Checkpoint) -> Result<(), ConnectorError> {
         s.host_calls += 1;
+        // § Security: the cursor is stored in the host's state: bounded like state values.
+        if let Some(c) = &cp.cursor {
+            let size = c.field.len()
+                + c.tie_breaker.as_ref().map_or(0, String::len)
+                + c.last_value.as_ref().map_or(0, String::len)
+                + c.last_tie_breaker.as_ref().map_or(0, String::len);
+            if size > untrusted::MAX_STATE_VALUE_BYTES {
+                return Err(violation(s, format!("a checkpoint cursor of {size} bytes, above {} bytes", untrusted::MAX_STATE_VALUE_BYTES)));
+            }
+        }
         let Some(coordinator) = s.coordinator.clone() else {
             return Err(violation(s, "checkpoint stated outside a stream run".into()));
         };
@@ -313,6 +351,7 @@ impl HostApi {
 
     pub(crate) fn state_put(s: &mut HostState, scope: StateScope, key: String, value: String) -> Result<(), ConnectorError> {
         s.host_calls += 1;
+        state_size(&key, &value)?;
         s.services.state.put(&Self::scope(s, scope), &key, &value).map_err(state_error)
     }
 
@@ -324,9 +363,14 @@ impl HostApi {
         value: String,
     ) -> Result<bool, ConnectorError> {
         s.host_calls += 1;
+        state_size(&key, &value)?;
         s.services.state.compare_and_set(&Self::scope(s, scope), &key, expected.as_deref(), &value).map_err(state_error)
     }
 }
+
+/// Host metric: metric observations a connector sent beyond the limits
+/// (a name too long, or more distinct names than `untrusted::MAX_METRIC_NAMES`).
+pub const METRICS_DROPPED: &str = "metrics_dropped";
 
 /// The host's own phase metric: time an instance spent blocked on the batch
 /// channel (a source waiting for space, a destination waiting for data).
@@ -349,6 +393,23 @@ fn downstream_closed(s: &HostState, what: &str) -> ConnectorError {
         return cancelled();
     }
     ConnectorError::internal("DOWNSTREAM_CLOSED", format!("the destination stopped; no more {what} are accepted"))
+}
+
+/// § Security: state keys and values a connector writes are bounded.
+fn state_size(key: &str, value: &str) -> Result<(), ConnectorError> {
+    if key.len() > untrusted::MAX_NAME_BYTES || value.len() > untrusted::MAX_STATE_VALUE_BYTES {
+        return Err(ConnectorError::internal(
+            "STATE_TOO_LARGE",
+            format!(
+                "a state key of {} bytes or a value of {} bytes; the host keeps keys up to {} bytes and values up to {} bytes",
+                key.len(),
+                value.len(),
+                untrusted::MAX_NAME_BYTES,
+                untrusted::MAX_STATE_VALUE_BYTES
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn state_error(e: crate::state::StateError) -> ConnectorError {
@@ -588,6 +649,7 @@ mod tests {
             trap_at_call: None,
             rows_seen: 0,
             refused_connects: Arc::default(),
+            metric_names: Default::default(),
         }
     }
 

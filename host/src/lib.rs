@@ -40,5 +40,6 @@ pub mod sandbox;
 pub mod state;
 pub mod stream;
 pub mod supervise;
+pub mod untrusted;
 
 pub use bindings::SUPPORTED_CONTRACTS;

@@ -180,6 +180,7 @@ impl Runtime {
             trap_at_call: sandbox.trap_at_host_call,
             rows_seen: 0,
             refused_connects: refused,
+            metric_names: Default::default(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| s as &mut dyn wasmtime::ResourceLimiter);
@@ -331,7 +332,9 @@ impl ConnectorInstance {
                 error,
             });
         }
-        r.map_err(|mut error| {
+        r.map_err(|error| {
+            // § Security: the connector's text is bounded and made safe to show.
+            let mut error = crate::untrusted::error(error);
             let refused = self.store.data().refused_connects.lock().expect("refused lock").clone();
             if !refused.is_empty() {
                 let list: Vec<String> = refused.iter().map(ToString::to_string).collect();

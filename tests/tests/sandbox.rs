@@ -101,3 +101,33 @@ async fn oversize_frame_is_a_protocol_error() {
     let e = r.source.error.as_ref().unwrap();
     assert!(matches!(e, InstanceError::Protocol { .. }) && e.to_string().contains("above max_batch_bytes"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_logs_metrics_and_state_is_bounded_and_escaped() {
+    let rt = runtime();
+    let (hostile, generator, verify) =
+        (load(&rt, "source_hostile.wasm"), load(&rt, "source_generator.wasm"), load(&rt, "dest_verify.wasm"));
+    let svc = services();
+    let bad = job("hostile", (&hostile, json!({"attempt": "flood"})), (&verify, json!({})));
+    let good = job("healthy", (&generator, json!({"rows": 200_000})), (&verify, json!({"expect_rows": 200_000})));
+    let (bad, good) = tokio::join!(run_stream(rt.clone(), bad, svc.clone()), run_stream(rt, good, svc.clone()));
+    assert!(good.succeeded(), "the healthy stream must complete: {:?}", good.error());
+    let e = bad.source.error.as_ref().and_then(InstanceError::connector_error).expect("the flood ends in an error");
+    assert_eq!(e.code, "FLOODED");
+    assert!(e.message.contains("state put: STATE_TOO_LARGE"), "an 8 MiB state value is refused: {}", e.message);
+    assert!(!e.message.contains('\u{1b}') && e.message.contains("\\u{1b}"), "escapes are shown, not sent: {:?}", e.message);
+    assert_eq!(e.retry_after_ms, Some(rapidbyte::untrusted::MAX_RETRY_AFTER_MS), "retry-after is capped");
+    // The 4 MiB log line is kept cut and escaped.
+    let logs: Vec<_> = svc.guest_logs().into_iter().filter(|l| l.stream == "hostile").collect();
+    assert!(!logs.is_empty());
+    for l in &logs {
+        assert!(l.message.len() <= rapidbyte::untrusted::MAX_TEXT_BYTES + 64, "a log of {} bytes was kept", l.message.len());
+        assert!(!l.message.contains('\u{1b}'), "an escape sequence reached the log");
+    }
+    // At most MAX_METRIC_NAMES distinct names are kept; the rest is counted as dropped.
+    let names: std::collections::HashSet<String> =
+        svc.metrics.snapshot().into_iter().filter(|(k, _)| k.stream == "hostile" && k.name.starts_with("flood_")).map(|(k, _)| k.name).collect();
+    assert!(names.len() <= rapidbyte::untrusted::MAX_METRIC_NAMES, "{} metric names kept", names.len());
+    let dropped = svc.metrics.counter("hostile", rapidbyte_protocol::Role::Source, rapidbyte::host_api::METRICS_DROPPED);
+    assert!(dropped >= 20_000 - rapidbyte::untrusted::MAX_METRIC_NAMES as u64, "dropped {dropped}");
+}

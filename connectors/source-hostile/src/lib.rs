@@ -1,7 +1,9 @@
 //! A hostile source for sandbox tests: on `run-read` it attempts the one
 //! forbidden thing its config names, and reports what happened.
 //!
-//! Config: `{"attempt": "env" | "file" | "connect" | "loop" | "sleep" | "alloc" | "bad-ipc" | "oversize" | "error", "address": "127.0.0.1:9", "error": {…}}`
+//! Config: `{"attempt": "env" | "file" | "connect" | "loop" | "sleep" | "alloc" | "bad-ipc" | "oversize" | "flood" | "error", "address": "127.0.0.1:9", "error": {…}}`
+//! (`flood`: a 4 MiB log with escape sequences, 20,000 metric names, an 8 MiB
+//! state value, then an error whose message carries escape sequences)
 //! (`error` returns the given error record unchanged, to test the boundary).
 //!
 //! When the sandbox holds, `env`, `file` and `connect` end with a
@@ -91,6 +93,26 @@ impl Source for Hostile {
                     hoard.push(vec![1u8; 16 << 20]);
                     std::hint::black_box(&hoard);
                 }
+            }
+            "flood" => {
+                // Everything a connector controls, at sizes no host should keep:
+                // escape sequences in a huge log, a flood of metric names, an
+                // oversized state value, and an escape-laden error at the end.
+                let esc = "\u{1b}[2J\u{1b}]0;owned\u{7}";
+                rapidbyte_sdk::host::warn(&format!("{esc}{}", "x".repeat(4 << 20)));
+                for i in 0..20_000 {
+                    rapidbyte_sdk::host::counter(&format!("flood_{i}"), 1);
+                }
+                let state = rapidbyte_sdk::host::state_put(
+                    rapidbyte_sdk::StateScope::Stream,
+                    "big",
+                    &"v".repeat(8 << 20),
+                );
+                let state = match state {
+                    Ok(()) => "stored".to_string(),
+                    Err(e) => e.code,
+                };
+                Err(ConnectorError::internal("FLOODED", format!("{esc} state put: {state}")).with_retry_after_ms(u64::MAX))
             }
             "error" => Err(self.config.error.clone().unwrap_or_else(|| ConnectorError::config("NO_ERROR", "config.error is missing"))),
             "bad-ipc" => {
