@@ -39,6 +39,7 @@ pub mod runtime;
 pub mod sandbox;
 pub mod state;
 pub mod stream;
+pub mod secret;
 pub mod supervise;
 pub mod untrusted;
 

@@ -509,7 +509,9 @@ impl<'a> Session<'a> {
             }
         };
         let mut rejected = Rejected::default();
-        let mut pending = vec![0..batch.num_rows()];
+        // A stack of row ranges still to load (a failed range is split in two).
+        let mut pending: Vec<Range<usize>> = Vec::with_capacity(8);
+        pending.push(0..batch.num_rows());
         while let Some(range) = pending.pop() {
             if range.is_empty() {
                 continue;

@@ -40,7 +40,7 @@ impl PostgresState {
                         rt.spawn(connection);
                         client
                     }
-                    Err(e) => return drop(ready_tx.send(Err(err(format!("cannot connect to {url}: {e}"))))),
+                    Err(e) => return drop(ready_tx.send(Err(err(format!("cannot connect to {}: {e}", crate::secret::redact_url(&url)))))),
                 };
                 let _ = ready_tx.send(Ok(()));
                 while let Ok(job) = jobs_rx.recv() {
@@ -195,5 +195,21 @@ impl StateStore for PostgresState {
                     .collect())
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_connect_never_shows_the_password() {
+        // Port 1: nothing listens, so the connect fails at once.
+        let e = PostgresState::connect("postgres://rb:hunter2-distinctive@127.0.0.1:1/ops", "rapidbyte")
+            .err()
+            .expect("nothing listens on port 1");
+        let text = format!("{e} {e:?}");
+        assert!(!text.contains("hunter2-distinctive"), "{text}");
+        assert!(text.contains("rb:***@127.0.0.1:1"), "{text}");
     }
 }
