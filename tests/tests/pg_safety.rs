@@ -190,3 +190,33 @@ async fn a_run_refused_by_the_lease_names_the_run_that_holds_it() {
     assert!(e.message.contains("the-other-run"), "{}", e.message);
     assert_eq!(count(&db, "SELECT count(*) FROM pg_class WHERE relname = 'ev' AND relnamespace = 'dst'::regnamespace").await, 0, "nothing written");
 }
+
+/// A domain's CHECK and DEFAULT are the source's SQL: recreated in the
+/// destination only when they call nothing volatile (built-in functions
+/// leave no trace in pg_depend, so the destination checks every called name).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_domain_calling_a_volatile_function_is_not_recreated() {
+    let (from, to) = (TestDb::create("dom_from").await, TestDb::create("dom_to").await);
+    from.client
+        .batch_execute(
+            "CREATE DOMAIN stamp AS timestamptz DEFAULT now() NOT NULL;
+             CREATE DOMAIN risky AS int CHECK (VALUE > 0 OR random() > 2);
+             CREATE TABLE good (id int PRIMARY KEY, s stamp);
+             CREATE TABLE bad (id int PRIMARY KEY, r risky);
+             INSERT INTO good VALUES (1, '2024-01-01'); INSERT INTO bad VALUES (1, 5);",
+        )
+        .await
+        .unwrap();
+    let rt = runtime();
+    let (src, dst) = (load(&rt, "source_postgres.wasm"), load(&rt, "dest_postgres.wasm"));
+    let ok = run_stream(rt.clone(), job("good", (&src, from.connector_config()), (&dst, to.connector_config())), services()).await;
+    assert!(ok.succeeded(), "a stable default is recreated: {:?}", ok.error());
+    let default: String = to.client.query_one("SELECT pg_get_expr(typdefaultbin, 0) FROM pg_type WHERE typname = 'stamp'", &[]).await.unwrap().get(0);
+    assert_eq!(default, "now()");
+    let refused = run_stream(rt, job("bad", (&src, from.connector_config()), (&dst, to.connector_config())), services()).await;
+    let e = refused.error().and_then(|e| e.connector_error()).cloned().expect("a volatile CHECK is refused");
+    assert_eq!(e.code, "UNSAFE_DOMAIN_CHECK", "{e}");
+    assert!(e.message.contains("random"), "{}", e.message);
+    assert_eq!(count(&to, "SELECT count(*) FROM pg_type WHERE typname = 'risky'").await, 0, "nothing of it was created");
+    assert_eq!(count(&to, "SELECT count(*) FROM pg_class WHERE relname = 'bad'").await, 0, "nor the table");
+}

@@ -58,9 +58,10 @@ pub struct TypeDdl {
 pub enum TypeAction {
     /// Created by this single statement (enum, composite).
     Create(String),
-    /// A domain: created by this statement, then its CHECK constraints are
-    /// verified to call only immutable functions (they come from the source).
-    CreateDomain(String),
+    /// A domain: created by this statement (its CHECK and DEFAULT
+    /// expressions are the source's SQL), provided none of `calls` is a
+    /// volatile or unknown function; then verified against the catalog.
+    CreateDomain { sql: String, calls: Vec<String> },
     /// Provided by an extension (or a type the source has and we cannot
     /// create): the stream fails naming it.
     Missing { extension: Option<String> },
@@ -116,6 +117,14 @@ fn collect_types(f: &Field, stream: &str, out: &mut Vec<TypeDdl>) -> Result<(), 
             let def = domain_def(md.get(PG_DOMAIN_KEY).map(String::as_str).unwrap_or("{}"), f, stream)?;
             let base = checked_type_name(&def.base, f, stream)?;
             let mut sql = format!("CREATE DOMAIN {name} AS {base}");
+            if let Some(default) = &def.default {
+                // One expression, kept inside its own parentheses; what it calls
+                // is checked after creation like the CHECKs.
+                if !balanced(default) {
+                    return Err(bad_metadata(stream, f, &format!("a domain default that is not one expression: `{default}`")));
+                }
+                sql.push_str(&format!(" DEFAULT ({default})"));
+            }
             if def.not_null {
                 sql.push_str(" NOT NULL");
             }
@@ -125,7 +134,11 @@ fn collect_types(f: &Field, stream: &str, out: &mut Vec<TypeDdl>) -> Result<(), 
                 }
                 sql.push_str(&format!(" CONSTRAINT {} {check}", ident(cname)));
             }
-            push(out, &name, TypeAction::CreateDomain(sql));
+            let mut calls: Vec<String> = def.checks.iter().flat_map(|(_, c)| called_functions(c)).collect();
+            calls.extend(def.default.as_deref().map(called_functions).unwrap_or_default());
+            calls.sort();
+            calls.dedup();
+            push(out, &name, TypeAction::CreateDomain { sql, calls });
         }
         Some("composite") => {
             let DataType::Struct(children) = f.data_type() else {
@@ -151,6 +164,7 @@ struct DomainDef {
     base: String,
     not_null: bool,
     checks: Vec<(String, String)>,
+    default: Option<String>,
 }
 
 fn domain_def(json: &str, f: &Field, stream: &str) -> Result<DomainDef, ConnectorError> {
@@ -166,9 +180,16 @@ fn domain_def(json: &str, f: &Field, stream: &str) -> Result<DomainDef, Connecto
         not_null: bool,
         #[serde(default)]
         checks: Vec<Check>,
+        #[serde(default)]
+        default: Option<String>,
     }
     let d: Def = serde_json::from_str(json).map_err(|e| bad_metadata(stream, f, &format!("an unreadable domain definition: {e}")))?;
-    Ok(DomainDef { base: d.base, not_null: d.not_null, checks: d.checks.into_iter().map(|c| (c.name, c.def)).collect() })
+    Ok(DomainDef {
+        base: d.base,
+        not_null: d.not_null,
+        checks: d.checks.into_iter().map(|c| (c.name, c.def)).collect(),
+        default: d.default,
+    })
 }
 
 /// The schema of a qualified type name (`s.t`, `"S"."T"`) as SQL, for a
@@ -187,6 +208,113 @@ fn checked_type_name(recorded: &str, field: &Field, stream: &str) -> Result<Stri
             format!("stream `{stream}`: column `{}` carries an invalid type name `{}`: {e}", field.name(), recorded.escape_debug()),
         )
     })
+}
+
+/// The names of the functions an expression calls, as PostgreSQL deparses
+/// it (`name(…)`, `schema.name(…)`), lower-cased; cast targets
+/// (`::character varying(10)`) and call-like syntax (`ANY (…)`,
+/// `COALESCE(…)`…) are not calls. Used to refuse source SQL that would run a
+/// volatile function: PostgreSQL records no dependencies on built-in
+/// functions, so the catalog alone cannot tell (`lo_export`, `pg_read_file`).
+pub fn called_functions(expr: &str) -> Vec<String> {
+    const SYNTAX: [&str; 13] =
+        ["check", "any", "all", "some", "in", "coalesce", "nullif", "greatest", "least", "row", "array", "exists", "cast"];
+    let chars: Vec<char> = expr.chars().collect();
+    let mut out = Vec::new();
+    let (mut i, mut in_cast) = (0, false);
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            // A string literal ('' escapes a quote).
+            i += 1;
+            while i < chars.len() {
+                if chars[i] == '\'' {
+                    if chars.get(i + 1) == Some(&'\'') {
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                i += 1;
+            }
+            i += 1;
+            in_cast = false;
+            continue;
+        }
+        if c == ':' && chars.get(i + 1) == Some(&':') {
+            in_cast = true;
+            i += 2;
+            continue;
+        }
+        if c.is_alphabetic() || c == '_' || c == '"' {
+            let mut word = String::new();
+            if c == '"' {
+                i += 1;
+                while i < chars.len() && chars[i] != '"' {
+                    word.push(chars[i]);
+                    i += 1;
+                }
+                i += 1;
+            } else {
+                while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '$') {
+                    word.push(chars[i].to_ascii_lowercase());
+                    i += 1;
+                }
+            }
+            if chars.get(i) == Some(&'.') {
+                // A qualifier: the name follows.
+                i += 1;
+                continue;
+            }
+            let mut j = i;
+            while chars.get(j) == Some(&' ') {
+                j += 1;
+            }
+            if chars.get(j) == Some(&'(') && !in_cast && !SYNTAX.contains(&word.as_str()) {
+                out.push(word);
+            }
+            continue;
+        }
+        if in_cast && c == '(' {
+            // A cast's type modifiers.
+            while i < chars.len() && chars[i] != ')' {
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        if !(in_cast && (c == ' ' || c == '[' || c == ']')) {
+            in_cast = false;
+        }
+        i += 1;
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// An expression whose parentheses balance outside quotes and that holds
+/// no `;` outside quotes: wrapped in parentheses it is one expression.
+fn balanced(expr: &str) -> bool {
+    let mut depth = 0i64;
+    let mut quote: Option<char> = None;
+    for c in expr.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            (None, ';') => return false,
+            _ => {}
+        }
+    }
+    depth == 0 && quote.is_none() && !expr.trim().is_empty() && !expr.contains("--") && !expr.contains("/*")
 }
 
 /// A domain CHECK from the source's metadata: `CHECK (…)` whose opening
@@ -266,6 +394,29 @@ mod tests {
         assert_eq!(type_schema(r#""x.y""#), None);
         assert_eq!(type_schema("numeric(12,2)"), None);
         assert_eq!(type_schema("time(2) with time zone"), None);
+    }
+
+    #[test]
+    fn calls_are_found_in_deparsed_expressions() {
+        assert_eq!(called_functions("CHECK ((lo_export((1)::oid, '/tmp/x'::text) > 0))"), ["lo_export"]);
+        assert_eq!(called_functions("pg_catalog.pg_read_file('/etc/passwd'::text)"), ["pg_read_file"]);
+        assert_eq!(called_functions("CHECK ((char_length((VALUE)::text) <= 10))"), ["char_length"]);
+        assert!(called_functions("CHECK (((VALUE)::text = ANY ((ARRAY['YES'::character varying, 'NO'::character varying])::text[])))").is_empty());
+        assert!(called_functions("CHECK ((VALUE >= (0)::numeric(10,2)))").is_empty());
+        assert!(called_functions("CHECK ((VALUE ~ '^f(x)$'::text))").is_empty(), "calls inside literals are text");
+        assert_eq!(called_functions("now()"), ["now"]);
+        assert_eq!(called_functions("\"Weird\"(1)"), ["Weird"]);
+    }
+
+    #[test]
+    fn domain_defaults_are_one_expression() {
+        assert!(balanced("'x'::text"));
+        assert!(balanced("(0)::numeric"));
+        assert!(balanced("now()"));
+        assert!(!balanced("1) CHECK (lo_export(1, '/tmp/x') > 0"));
+        assert!(!balanced("1; DROP TABLE t"));
+        assert!(!balanced("1 -- x"));
+        assert!(!balanced("'unterminated"));
     }
 
     #[test]

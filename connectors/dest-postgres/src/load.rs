@@ -904,7 +904,31 @@ async fn create_type(client: &Client, t: &ddl::TypeDdl, stream: &str) -> Result<
             Err(_) if !type_missing(client, &t.name, stream).await? => Ok(()),
             Err(e) => Err(db(&e, stream)),
         },
-        ddl::TypeAction::CreateDomain(sql) => {
+        ddl::TypeAction::CreateDomain { sql, calls } => {
+            // Built-in functions leave no trace in pg_depend: refuse by name any
+            // call that is volatile (in any overload) or unknown.
+            let refused: Vec<String> = client
+                .query(
+                    "SELECT n FROM unnest($1::text[]) n
+                     WHERE NOT EXISTS (SELECT 1 FROM pg_proc WHERE proname = n)
+                        OR EXISTS (SELECT 1 FROM pg_proc WHERE proname = n AND provolatile = 'v')",
+                    &[calls],
+                )
+                .await
+                .map_err(|e| db(&e, stream))?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            if !refused.is_empty() {
+                return Err(schema_error(
+                    "UNSAFE_DOMAIN_CHECK",
+                    format!(
+                        "the source's definition of domain {} calls {}, which may have side effects or is unknown here; refusing to create it (create the domain in the destination yourself)",
+                        t.name,
+                        refused.join(", ")
+                    ),
+                ));
+            }
             // The CHECK expressions are the source's SQL: create the domain in a
             // transaction and keep it only if every function its constraints
             // call (directly or through an operator) is immutable, so loading
@@ -936,8 +960,14 @@ async fn create_type(client: &Client, t: &ddl::TypeDdl, stream: &str) -> Result<
     }
 }
 
-/// The non-immutable functions a domain's CHECK constraints depend on.
+/// The functions a domain's CHECK constraints depend on that are not
+/// immutable, and those its DEFAULT depends on that are volatile (a default
+/// such as `now()` is stable and common; one that reads files is volatile).
 const DOMAIN_CALLS_NOT_IMMUTABLE: &str = "
+SELECT p.oid::regprocedure::text FROM pg_depend d
+  JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND p.oid = d.refobjid
+ WHERE d.classid = 'pg_type'::regclass AND d.objid = to_regtype($1) AND p.provolatile = 'v'
+UNION ALL
 SELECT p.oid::regprocedure::text FROM pg_constraint c
   JOIN pg_depend d ON d.classid = 'pg_constraint'::regclass AND d.objid = c.oid
   JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND p.oid = d.refobjid

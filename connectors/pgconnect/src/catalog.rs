@@ -37,7 +37,8 @@ SELECT t.typname::text, t.typtype::text, format_type(t.oid, $2::int4), (t.typsen
        t.typbasetype, t.typtypmod, t.typrelid, t.typnotnull,
        (SELECT x.extname::text FROM pg_depend d JOIN pg_extension x ON x.oid = d.refobjid
         WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid
-          AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e' LIMIT 1)
+          AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e' LIMIT 1),
+       pg_get_expr(t.typdefaultbin, 0)
 FROM pg_type t WHERE t.oid = $1";
 
 /// How deep user types may nest (composites of arrays of domains…).
@@ -148,6 +149,7 @@ fn complete<'a>(
                 t.domain = Some(DomainDef {
                     not_null: row.get(8),
                     checks: checks.iter().map(|r| (r.get(0), r.get(1))).collect(),
+                    default: row.get(10),
                 });
             }
             'c' => {

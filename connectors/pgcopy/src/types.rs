@@ -59,7 +59,7 @@ pub const PG_ENCODING_BINARY: &str = "binary";
 pub const PG_EXTENSION_KEY: &str = "rapidbyte.pg_extension";
 
 /// Arrow field metadata key: a domain's definition as JSON
-/// (`{"base": "<sql type>", "not_null": bool, "checks": [{"name", "def"}]}`).
+/// (`{"base": "<sql type>", "not_null": bool, "checks": [{"name", "def"}], "default"?: "<expr>"}`).
 pub const PG_DOMAIN_KEY: &str = "rapidbyte.pg_domain";
 
 /// Arrow field metadata key: what kind of user type the field's
@@ -208,6 +208,8 @@ pub struct DomainDef {
     pub not_null: bool,
     /// CHECK constraints: name and `pg_get_constraintdef` text.
     pub checks: Vec<(String, String)>,
+    /// The DEFAULT expression (`pg_get_expr` of `typdefaultbin`), if any.
+    pub default: Option<String>,
 }
 
 /// Catalog facts about one column's type, as the connector reads them from
@@ -642,10 +644,14 @@ impl PgType {
                     .iter()
                     .map(|(name, def)| json_object(&[("name", name), ("def", def)]))
                     .collect();
+                let default = match &def.default {
+                    Some(d) => format!(",\"default\":{}", json_string(d)),
+                    None => String::new(),
+                };
                 md.insert(
                     PG_DOMAIN_KEY.to_string(),
                     format!(
-                        "{{\"base\":{},\"not_null\":{},\"checks\":[{}]}}",
+                        "{{\"base\":{},\"not_null\":{},\"checks\":[{}]{default}}}",
                         json_string(&base.sql_name()),
                         def.not_null,
                         checks.join(",")
