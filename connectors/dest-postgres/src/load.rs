@@ -929,10 +929,9 @@ async fn create_type(client: &Client, t: &ddl::TypeDdl, stream: &str) -> Result<
                     ),
                 ));
             }
-            // The CHECK expressions are the source's SQL: create the domain in a
-            // transaction and keep it only if every function its constraints
-            // call (directly or through an operator) is immutable, so loading
-            // rows can never run code with side effects.
+            // Then the catalog, for user-defined functions and operators (which
+            // do leave dependencies): create the domain in a transaction and keep
+            // it only if none could have side effects.
             client.batch_execute("BEGIN").await.map_err(|e| db(&e, stream))?;
             let result = async {
                 client.execute(sql.as_str(), &[]).await.map_err(|e| db(&e, stream))?;
