@@ -16,6 +16,9 @@ use crate::{host, ipc};
 /// batch (`records_read`, `bytes_read`, `batches_emitted`, `encode_ms`).
 pub struct Emitter {
     limits: Limits,
+    /// `on_data_error: skip`: a record the host refuses as too large is
+    /// dropped and counted instead of ending the stream.
+    skip_too_large: bool,
     buf: Vec<u8>,
     summary: ReadSummary,
     encode_ms: f64,
@@ -30,6 +33,7 @@ impl Emitter {
     pub fn new(limits: Limits) -> Self {
         Self {
             limits,
+            skip_too_large: false,
             buf: Vec::new(),
             summary: ReadSummary::default(),
             encode_ms: 0.0,
@@ -38,6 +42,13 @@ impl Emitter {
             since_cp_bytes: 0,
             last_cp: Instant::now(),
         }
+    }
+
+    /// Follows the stream's on-data-error policy for records the host
+    /// refuses as too large (the SDK sets it from the stream context).
+    pub fn with_data_error_policy(mut self, policy: rapidbyte_protocol::DataErrorPolicy) -> Self {
+        self.skip_too_large = policy == rapidbyte_protocol::DataErrorPolicy::Skip;
+        self
     }
 
     /// The limits in force.
@@ -64,7 +75,17 @@ impl Emitter {
 
     /// Hands one frame of `rows` rows to the host and reports it.
     fn send(&mut self, frame: &[u8], rows: u64, encode_ms: f64) -> Result<(), ConnectorError> {
-        b::host_emit_batch(frame)?;
+        match b::host_emit_batch(frame) {
+            Ok(()) => {}
+            // § Errors, `skip`: the host refused one record as too large.
+            Err(e) if self.skip_too_large && rows == 1 && e.code == "RECORD_TOO_LARGE" => {
+                host::warn(&format!("skipped a record the host refused: {}", e.message));
+                self.summary.records_skipped += 1;
+                host::counter(m::RECORDS_SKIPPED, 1);
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
         let bytes = frame.len() as u64;
         self.summary.records_read += rows;
         self.summary.bytes_read += bytes;

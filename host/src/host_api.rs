@@ -435,11 +435,15 @@ pub struct FrameLimits {
     /// The hard ceiling: a single row above `max_batch_bytes` travels alone
     /// in its own frame, up to this many bytes (`limits.max_record_bytes`).
     pub max_record_bytes: u64,
+    /// The stream's on-data-error policy is `skip`: a record above
+    /// `max_record_bytes` is refused to the connector, which drops and
+    /// counts it, and does not fail the stream by itself.
+    pub skip_too_large: bool,
 }
 
 impl FrameLimits {
     /// No limit (for instances that do not run a stream).
-    pub const NONE: Self = Self { max_batch_bytes: u64::MAX, max_record_bytes: u64::MAX };
+    pub const NONE: Self = Self { max_batch_bytes: u64::MAX, max_record_bytes: u64::MAX, skip_too_large: false };
 }
 
 /// Why the host refused a frame.
@@ -471,7 +475,10 @@ fn record_too_large(s: &mut HostState, bytes: u64, limit: u64) -> ConnectorError
         ),
     );
     tracing::warn!(connector = %s.labels.connector, stream = %stream, bytes, limit, "record too large");
-    s.refused.get_or_insert_with(|| e.clone());
+    // Under `skip` the record is the connector's to drop and count (§ Errors).
+    if !s.frames.skip_too_large {
+        s.refused.get_or_insert_with(|| e.clone());
+    }
     e
 }
 
@@ -575,7 +582,7 @@ mod tests {
         buf
     }
 
-    const LIMITS: FrameLimits = FrameLimits { max_batch_bytes: 64 << 10, max_record_bytes: 1 << 20 };
+    const LIMITS: FrameLimits = FrameLimits { max_batch_bytes: 64 << 10, max_record_bytes: 1 << 20, skip_too_large: false };
 
     #[test]
     fn rows_are_counted_from_the_headers() {

@@ -190,7 +190,11 @@ pub async fn run_stream(runtime: Arc<Runtime>, mut job: StreamJob, services: Run
         }
         None => (None, None),
     };
-    let frames = FrameLimits { max_batch_bytes: limits.max_batch_bytes, max_record_bytes: job.max_record_bytes };
+    let frames = FrameLimits {
+        max_batch_bytes: limits.max_batch_bytes,
+        max_record_bytes: job.max_record_bytes,
+        skip_too_large: job.context.policies.on_data_error == rapidbyte_protocol::DataErrorPolicy::Skip,
+    };
     let source = tokio::spawn(run_side(
         Arc::clone(&runtime),
         job.source.clone(),
@@ -265,7 +269,11 @@ pub async fn read_stream_with_record_limit(
     max_inflight_bytes: usize,
     max_record_bytes: u64,
 ) -> SideReport {
-    let frames = FrameLimits { max_batch_bytes: context.limits.max_batch_bytes, max_record_bytes };
+    let frames = FrameLimits {
+        max_batch_bytes: context.limits.max_batch_bytes,
+        max_record_bytes,
+        skip_too_large: context.policies.on_data_error == rapidbyte_protocol::DataErrorPolicy::Skip,
+    };
     let (tx, mut rx) = batch_channel(max_inflight_bytes, context.limits.max_inflight_batches as usize);
     let coordinator = Arc::new(Coordinator::new(
         format!("{}/{}", context.pipeline, context.stream_name),

@@ -118,3 +118,38 @@ async fn the_default_ceiling_carries_a_255_mib_value_and_refuses_a_257_mib_one()
     assert_eq!((e.category, e.code.as_str()), (ErrorCategory::Data, "RECORD_TOO_LARGE"), "{e}");
     assert!(e.message.contains("max_record_bytes = 268435456"), "{}", e.message);
 }
+
+/// Under `on_data_error: skip` a record above `max_record_bytes` is dropped
+/// and counted by the source; the rest of the stream is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_skip_a_record_above_the_ceiling_is_dropped_and_counted() {
+    let rt = runtime();
+    let generator = load(&rt, "source_generator.wasm");
+    let (source, _) = configs(100, &[50], 3 * MIB);
+    let mut context = job("skip-big", (&generator, source.clone()), (&generator, json!({}))).context;
+    context.policies.on_data_error = rapidbyte_protocol::DataErrorPolicy::Skip;
+    let rows = Arc::new(Mutex::new(0u64));
+    let sink = Arc::clone(&rows);
+    let svc = services();
+    let side = rapidbyte::stream::read_stream_with_record_limit(
+        rt,
+        ConnectorSpec { component: generator, config_json: source.to_string(), sandbox: SandboxSpec::default() },
+        context,
+        svc.clone(),
+        move |item| {
+            if let Item::Batch { rows, .. } = item {
+                *sink.lock().unwrap() += rows;
+            }
+        },
+        2 * MIB,
+        2 * MIB as u64,
+    )
+    .await;
+    assert!(side.error.is_none(), "skip does not fail the stream: {:?}", side.error);
+    assert_eq!(*rows.lock().unwrap(), 99, "every other row is delivered");
+    match side.summary {
+        Some(rapidbyte::host_api::RunSummary::Read(s)) => assert_eq!(s.records_skipped, 1),
+        other => panic!("a read summary: {other:?}"),
+    }
+    assert_eq!(svc.metrics.counter("skip-big", Role::Source, "records_skipped"), 1);
+}

@@ -182,7 +182,7 @@ impl Source for PgSource {
             report_phases(&mut fetch_ms, &mut decode_ms, &mut batch_fetch, &mut batch_decode);
             out.checkpoint(cursor)?;
             let mut summary = out.summary();
-            summary.records_skipped = skipped;
+            summary.records_skipped += skipped;
             summary.phases.push(PhaseTiming { name: m::FETCH_MS.into(), ms: fetch_ms as u64 });
             summary.phases.push(PhaseTiming { name: m::DECODE_MS.into(), ms: decode_ms as u64 });
             Ok(summary)

@@ -93,7 +93,7 @@ pub fn source_validate<T: Source>() -> WitResult<()> {
 #[cfg(feature = "source")]
 pub fn source_run_read<T: Source>(ctx: wit::StreamContext) -> WitResult<wit::ReadSummary> {
     let ctx: rapidbyte_protocol::StreamContext = ctx.into();
-    let mut out = Emitter::new(ctx.limits);
+    let mut out = Emitter::new(ctx.limits).with_data_error_policy(ctx.policies.on_data_error);
     with::<T, _>(|c| c.read(&ctx, &mut out)).map(Into::into)
 }
 
@@ -153,7 +153,7 @@ pub fn transform_validate<T: Transform>() -> WitResult<()> {
 #[cfg(feature = "transform")]
 pub fn transform_run<T: Transform>(ctx: wit::StreamContext) -> WitResult<wit::TransformSummary> {
     let ctx: rapidbyte_protocol::StreamContext = ctx.into();
-    let (mut input, mut out) = (Input::new(), Emitter::new(ctx.limits));
+    let (mut input, mut out) = (Input::new(), Emitter::new(ctx.limits).with_data_error_policy(ctx.policies.on_data_error));
     with::<T, _>(|c| c.transform(&ctx, &mut input, &mut out)).map(Into::into)
 }
 

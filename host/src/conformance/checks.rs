@@ -253,7 +253,7 @@ async fn frames(h: &Harness, case: &Case) -> Verdict {
         return fail(error_text(e));
     }
     // The host already refused anything else; check again, independently of it.
-    let rule = crate::host_api::FrameLimits { max_batch_bytes: limit, max_record_bytes: u64::MAX };
+    let rule = crate::host_api::FrameLimits { max_batch_bytes: limit, max_record_bytes: u64::MAX, skip_too_large: false };
     let mut schema = None;
     for (i, frame) in read.frames.iter().enumerate() {
         if let Err(e) = crate::host_api::validate_frame(frame, rule, &mut schema) {
@@ -417,7 +417,7 @@ async fn huge_row(h: &Harness, case: &Case) -> Verdict {
     let mut schema = None;
     let mut big = Vec::new();
     for (i, frame) in read.frames.iter().enumerate() {
-        match crate::host_api::validate_frame(frame, crate::host_api::FrameLimits { max_batch_bytes: limit, max_record_bytes: u64::MAX }, &mut schema) {
+        match crate::host_api::validate_frame(frame, crate::host_api::FrameLimits { max_batch_bytes: limit, max_record_bytes: u64::MAX, skip_too_large: false }, &mut schema) {
             Ok(_) if frame.len() as u64 > limit => big.push(frame.len()),
             Ok(_) => {}
             Err(e) => return fail(format!("frame {i}: {e}")),
