@@ -1457,6 +1457,7 @@ mod tests {
                     "CHECK ((VALUE <> 'XX'::text))".into(),
                 ),
             ],
+            default: Some("'AA'::text".into()),
         });
         let t = PgType::from_catalog(&code).unwrap();
         assert_eq!(t.arrow_type(), DataType::Utf8);
@@ -1464,7 +1465,7 @@ mod tests {
         assert_eq!(
             md(&t.field("c", false), PG_DOMAIN_KEY).as_deref(),
             Some(
-                r#"{"base":"text","not_null":true,"checks":[{"name":"short_code_format","def":"CHECK ((VALUE ~ '^[A-Z]{2,8}$'::text))"},{"name":"short_code_not_xx","def":"CHECK ((VALUE <> 'XX'::text))"}]}"#
+                r#"{"base":"text","not_null":true,"checks":[{"name":"short_code_format","def":"CHECK ((VALUE ~ '^[A-Z]{2,8}$'::text))"},{"name":"short_code_not_xx","def":"CHECK ((VALUE <> 'XX'::text))"}],"default":"'AA'::text"}"#
             )
         );
 
