@@ -317,30 +317,10 @@ fn balanced(expr: &str) -> bool {
     depth == 0 && quote.is_none() && !expr.trim().is_empty() && !expr.contains("--") && !expr.contains("/*")
 }
 
-/// A domain CHECK from the source's metadata: `CHECK (…)` whose opening
-/// parenthesis closes only at the very end (outside quotes), so nothing can
-/// follow the constraint in the statement.
+/// A domain CHECK from the source's metadata: `CHECK (…)` whose inside is
+/// one balanced expression, so nothing can follow the constraint.
 fn checked_constraint(def: &str) -> bool {
-    let Some(body) = def.strip_prefix("CHECK (") else { return false };
-    let mut depth = 1usize;
-    let mut quote: Option<char> = None;
-    for (i, c) in body.char_indices() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(c),
-            (None, '(') => depth += 1,
-            (None, ')') => {
-                depth -= 1;
-                if depth == 0 {
-                    return i == body.len() - 1;
-                }
-            }
-            (None, ';') => return false,
-            _ => {}
-        }
-    }
-    false
+    def.strip_prefix("CHECK (").and_then(|d| d.strip_suffix(')')).is_some_and(balanced)
 }
 
 /// The primary key: the write mode's keys, else the source's (schema metadata).
