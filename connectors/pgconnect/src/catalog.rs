@@ -91,9 +91,10 @@ fn needs_lookup(t: &CatalogType) -> bool {
     t.oid >= rapidbyte_pgcopy::types::oid::FIRST_NORMAL || matches!(t.category, 'e' | 'd' | 'c')
 }
 
-/// Fills in what [`PgType::from_catalog`] needs of a user type: enum
-/// labels, a domain's base and constraints, a composite's attributes, the
-/// providing extension; recursively for array elements and nested types.
+/// Fills in what [`PgType::from_catalog`] needs of a column's user type:
+/// enum labels, a domain's base and constraints, a composite's attributes,
+/// the providing extension; recursively for array elements and nested
+/// types. Built-in types read in the column query need nothing more.
 fn complete<'a>(
     client: &'a Client,
     t: &'a mut CatalogType,
@@ -101,97 +102,91 @@ fn complete<'a>(
     depth: usize,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ConnectorError>> + 'a>> {
     Box::pin(async move {
-        if depth > MAX_TYPE_DEPTH {
-            return Err(ConnectorError::schema(
-                "TYPE_TOO_DEEP",
-                format!("stream `{stream}`: type {} nests user types more than {MAX_TYPE_DEPTH} levels deep", t.formatted),
-            ));
-        }
         if let Some(e) = t.element.as_deref_mut() {
             return complete(client, e, stream, depth + 1).await;
         }
         if !needs_lookup(t) {
             return Ok(());
         }
-        let db = |e: tokio_postgres::Error| classify(&e, Some(stream));
-        let row = client.query_one(TYPE, &[&t.oid, &t.typmod]).await.map_err(db)?;
-        t.name = row.get(0);
-        t.category = row.get::<_, String>(1).chars().next().unwrap_or('b');
-        if t.formatted.is_empty() {
-            t.formatted = row.get(2);
-        }
-        t.lacks_binary_io = row.get(3);
-        t.extension = row.get(9);
-        if let Some(elem) = row.get::<_, Option<u32>>(4) {
-            let mut e = lookup(client, elem, t.typmod, stream).await?;
-            complete(client, &mut e, stream, depth + 1).await?;
-            t.element = Some(Box::new(e));
-            return Ok(());
-        }
-        match t.category {
-            'e' => {
-                t.enum_labels = enum_labels(client, t.oid, stream).await?;
-            }
-            'd' => {
-                let base_oid: u32 = row.get(5);
-                let base_typmod: i32 = row.get(6);
-                let mut base = lookup(client, base_oid, base_typmod, stream).await?;
-                complete(client, &mut base, stream, depth + 1).await?;
-                t.base = Some(Box::new(base));
-                let checks = client
-                    .query(
-                        "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint
-                         WHERE contypid = $1 AND contype = 'c' ORDER BY conname",
-                        &[&t.oid],
-                    )
-                    .await
-                    .map_err(db)?;
-                t.domain = Some(DomainDef {
-                    not_null: row.get(8),
-                    checks: checks.iter().map(|r| (r.get(0), r.get(1))).collect(),
-                    default: row.get(10),
-                });
-            }
-            'c' => {
-                let relid: u32 = row.get(7);
-                let attrs = client
-                    .query(
-                        "SELECT attname::text, atttypid, atttypmod FROM pg_attribute
-                         WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-                        &[&relid],
-                    )
-                    .await
-                    .map_err(db)?;
-                for a in attrs {
-                    let mut ty = lookup(client, a.get(1), a.get(2), stream).await?;
-                    complete(client, &mut ty, stream, depth + 1).await?;
-                    t.attributes.push((a.get(0), ty));
-                }
-            }
-            _ => {}
-        }
-        Ok(())
+        let row = client.query_one(TYPE, &[&t.oid, &t.typmod]).await.map_err(|e| classify(&e, Some(stream)))?;
+        fill(client, t, &row, stream, depth).await
     })
 }
 
-/// The basic facts of type `oid` with typmod `typmod`.
-async fn lookup(client: &Client, oid: u32, typmod: i32, stream: &str) -> Result<CatalogType, ConnectorError> {
-    let row = client.query_one(TYPE, &[&oid, &typmod]).await.map_err(|e| classify(&e, Some(stream)))?;
-    let mut t = CatalogType {
-        oid,
-        name: row.get(0),
-        category: row.get::<_, String>(1).chars().next().unwrap_or('b'),
-        typmod,
-        formatted: row.get(2),
-        lacks_binary_io: row.get(3),
-        extension: row.get(9),
-        ..CatalogType::default()
-    };
-    if let Some(elem) = row.get::<_, Option<u32>>(4) {
-        let e = Box::pin(lookup(client, elem, typmod, stream)).await?;
-        t.element = Some(Box::new(e));
+/// Type `oid` with typmod `typmod` in full, one catalog read per type.
+fn resolve<'a>(
+    client: &'a Client,
+    oid: u32,
+    typmod: i32,
+    stream: &'a str,
+    depth: usize,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<CatalogType, ConnectorError>> + 'a>> {
+    Box::pin(async move {
+        let row = client.query_one(TYPE, &[&oid, &typmod]).await.map_err(|e| classify(&e, Some(stream)))?;
+        let mut t = CatalogType { oid, typmod, ..CatalogType::default() };
+        fill(client, &mut t, &row, stream, depth).await?;
+        Ok(t)
+    })
+}
+
+/// Fills `t` from its row of the `TYPE` query, resolving what it is built from.
+async fn fill(client: &Client, t: &mut CatalogType, row: &tokio_postgres::Row, stream: &str, depth: usize) -> Result<(), ConnectorError> {
+    if depth > MAX_TYPE_DEPTH {
+        return Err(ConnectorError::schema(
+            "TYPE_TOO_DEEP",
+            format!("stream `{stream}`: type {} nests user types more than {MAX_TYPE_DEPTH} levels deep", t.formatted),
+        ));
     }
-    Ok(t)
+    let db = |e: tokio_postgres::Error| classify(&e, Some(stream));
+    t.name = row.get(0);
+    t.category = row.get::<_, String>(1).chars().next().unwrap_or('b');
+    if t.formatted.is_empty() {
+        t.formatted = row.get(2);
+    }
+    t.lacks_binary_io = row.get(3);
+    t.extension = row.get(9);
+    if let Some(elem) = row.get::<_, Option<u32>>(4) {
+        t.element = Some(Box::new(resolve(client, elem, t.typmod, stream, depth + 1).await?));
+        return Ok(());
+    }
+    match t.category {
+        'e' => {
+            t.enum_labels = enum_labels(client, t.oid, stream).await?;
+        }
+        'd' => {
+            t.base = Some(Box::new(resolve(client, row.get(5), row.get(6), stream, depth + 1).await?));
+            let checks = client
+                .query(
+                    "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint
+                     WHERE contypid = $1 AND contype = 'c' ORDER BY conname",
+                    &[&t.oid],
+                )
+                .await
+                .map_err(db)?;
+            t.domain = Some(DomainDef {
+                not_null: row.get(8),
+                checks: checks.iter().map(|r| (r.get(0), r.get(1))).collect(),
+                default: row.get(10),
+            });
+        }
+        'c' => {
+            let relid: u32 = row.get(7);
+            let attrs = client
+                .query(
+                    "SELECT attname::text, atttypid, atttypmod FROM pg_attribute
+                     WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                    &[&relid],
+                )
+                .await
+                .map_err(db)?;
+            for a in attrs {
+                let ty = resolve(client, a.get(1), a.get(2), stream, depth + 1).await?;
+                t.attributes.push((a.get(0), ty));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// The columns of `schema.table`, in table order; a `config` error when the
