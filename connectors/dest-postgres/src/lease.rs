@@ -65,13 +65,7 @@ pub async fn acquire(client: &Client, schema: &str, pipeline: &str, stream: &str
         "CREATE TABLE IF NOT EXISTS {table} (pipeline text NOT NULL, stream text NOT NULL, run_id text NOT NULL,
          started_at timestamptz NOT NULL DEFAULT now(), backend_pid int NOT NULL, PRIMARY KEY (pipeline, stream))"
     );
-    if let Err(e) = client.batch_execute(&ddl).await {
-        // Another stream may have created it at the same moment.
-        let exists: bool = client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table]).await.map_err(db)?.get(0);
-        if !exists {
-            return Err(db(e));
-        }
-    }
+    crate::load::create_shared_table(client, &ddl, &table, false).await.map_err(db)?;
     client
         .execute(
             &format!(

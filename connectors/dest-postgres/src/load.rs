@@ -93,6 +93,16 @@ struct Target {
     staging: Option<String>,
 }
 
+impl Target {
+    /// The batch's columns the target keeps (new columns may be ignored by policy).
+    fn project(&self, batch: &RecordBatch) -> Result<RecordBatch, ConnectorError> {
+        if self.keep.len() == batch.num_columns() {
+            return Ok(batch.clone());
+        }
+        batch.project(&self.keep).map_err(|e| before_commit(ConnectorError::internal("PROJECT", e.to_string())))
+    }
+}
+
 /// A binary value passed through as a bind parameter: the INSERT fallback
 /// binds exactly the bytes the COPY encoder produced, so both load methods
 /// write identical values.
@@ -401,13 +411,7 @@ impl<'a> Session<'a> {
         ensure_schema(self.client, &ident(&self.schema), self.create_schema, &stream).await?;
         if self.ctx.commit_token_base.is_some() {
             let table = format!("{}.{}", ident(&self.schema), ident(COMMITS_TABLE));
-            if let Err(e) = self.client.batch_execute(&commits_ddl(&self.schema)).await {
-                // Two streams of one run may create it at the same moment; the
-                // loser's CREATE fails on the catalog's unique index.
-                if !relation_exists(self.client, &table, &stream).await? {
-                    return Err(db(&e, &stream));
-                }
-            }
+            create_shared_table(self.client, &commits_ddl(&self.schema), &table, false).await.map_err(|e| db(&e, &stream))?;
         }
         self.bookkeeping_ready = true;
         Ok(())
@@ -471,11 +475,7 @@ impl<'a> Session<'a> {
             self.chunk = Some(Chunk { sink: Box::pin(sink), buf, flush_ms: 0.0 });
         }
         let (t, chunk) = (self.target.as_mut().expect("prepared"), self.chunk.as_mut().expect("open"));
-        let batch = if t.keep.len() == batch.num_columns() {
-            batch.clone()
-        } else {
-            batch.project(&t.keep).map_err(|e| before_commit(ConnectorError::internal("PROJECT", e.to_string())))?
-        };
+        let batch = t.project(batch)?;
         // Encode in row ranges so the buffer stays near FLUSH_BYTES.
         let rows = batch.num_rows();
         let mut start = 0;
@@ -500,14 +500,7 @@ impl<'a> Session<'a> {
     /// the stream as under `fail`.
     async fn write_guarded(&mut self, batch: &RecordBatch) -> Result<Rejected, ConnectorError> {
         let stream = self.stream().to_string();
-        let batch = {
-            let t = self.target.as_ref().expect("prepared");
-            if t.keep.len() == batch.num_columns() {
-                batch.clone()
-            } else {
-                batch.project(&t.keep).map_err(|e| before_commit(ConnectorError::internal("PROJECT", e.to_string())))?
-            }
-        };
+        let batch = self.target.as_ref().expect("prepared").project(batch)?;
         let mut rejected = Rejected::default();
         // A stack of row ranges still to load (a failed range is split in two).
         let mut pending: Vec<Range<usize>> = Vec::with_capacity(8);
@@ -572,19 +565,11 @@ impl<'a> Session<'a> {
             }
             DataErrorPolicy::Dlq => {
                 if !self.dead_letters_ready {
-                    // In a savepoint: another stream may create the table at the
-                    // same moment, and losing that race must not abort the chunk.
-                    self.client.batch_execute("SAVEPOINT rapidbyte_ddl").await.map_err(|e| db(&e, &stream))?;
-                    match self.client.batch_execute(&dead_letters::ddl(&self.schema)).await {
-                        Ok(()) => self.client.batch_execute("RELEASE SAVEPOINT rapidbyte_ddl").await.map_err(|e| db(&e, &stream))?,
-                        Err(e) => {
-                            self.client.batch_execute("ROLLBACK TO SAVEPOINT rapidbyte_ddl").await.map_err(|e| db(&e, &stream))?;
-                            let table = format!("{}.{}", ident(&self.schema), ident(dead_letters::TABLE));
-                            if !relation_exists(self.client, &table, &stream).await? {
-                                return Err(db(&e, &stream));
-                            }
-                        }
-                    }
+                    // Inside the chunk's transaction: in a savepoint.
+                    let table = format!("{}.{}", ident(&self.schema), ident(dead_letters::TABLE));
+                    create_shared_table(self.client, &dead_letters::ddl(&self.schema), &table, true)
+                        .await
+                        .map_err(|e| db(&e, &stream))?;
                     self.dead_letters_ready = true;
                 }
                 let key = self.target.as_ref().map(|t| t.key.clone()).unwrap_or_default();
@@ -598,12 +583,7 @@ impl<'a> Session<'a> {
 
     /// INSERT fallback: multi-row prepared INSERTs binding the encoder's bytes.
     async fn insert(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
-        let t = self.target.as_mut().expect("prepared");
-        let batch = if t.keep.len() == batch.num_columns() {
-            batch.clone()
-        } else {
-            batch.project(&t.keep).map_err(|e| before_commit(ConnectorError::internal("PROJECT", e.to_string())))?
-        };
+        let batch = self.target.as_ref().expect("prepared").project(batch)?;
         self.insert_projected(&batch).await
     }
 
@@ -807,11 +787,7 @@ pub async fn committed(client: &Client, schema: &str, base: &CommitTokenBase) ->
 
 async fn read_token(client: &Client, schema: &str, base: &CommitTokenBase) -> Result<Option<CommittedToken>, ConnectorError> {
     let table = format!("{}.{}", ident(schema), ident(COMMITS_TABLE));
-    let exists = client
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
-        .await
-        .map_err(|e| classify(&e, Some(&base.stream_name)))?;
-    if !exists.get::<_, bool>(0) {
+    if !relation_exists(client, &table).await.map_err(|e| classify(&e, Some(&base.stream_name)))? {
         return Ok(None);
     }
     let row = client
@@ -854,12 +830,29 @@ pub async fn ensure_schema(client: &Client, schema: &str, create: bool, stream: 
     }
 }
 
-async fn relation_exists(client: &Client, qualified: &str, stream: &str) -> Result<bool, ConnectorError> {
-    client
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&qualified])
-        .await
-        .map(|r| r.get::<_, bool>(0))
-        .map_err(|e| db(&e, stream))
+async fn relation_exists(client: &Client, qualified: &str) -> Result<bool, tokio_postgres::Error> {
+    client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&qualified]).await.map(|r| r.get::<_, bool>(0))
+}
+
+/// Runs `ddl`, a `CREATE TABLE IF NOT EXISTS` of `qualified` that other
+/// streams (or runs) may run at the same moment: the loser's CREATE fails on
+/// the catalog's unique index, which is fine once the table exists. Inside a
+/// transaction (`in_transaction`) it runs in a savepoint, so losing the race
+/// does not abort the transaction.
+pub async fn create_shared_table(client: &Client, ddl: &str, qualified: &str, in_transaction: bool) -> Result<(), tokio_postgres::Error> {
+    if in_transaction {
+        client.batch_execute("SAVEPOINT rapidbyte_ddl").await?;
+    }
+    match client.batch_execute(ddl).await {
+        Ok(()) if in_transaction => client.batch_execute("RELEASE SAVEPOINT rapidbyte_ddl").await,
+        Ok(()) => Ok(()),
+        Err(e) => {
+            if in_transaction {
+                client.batch_execute("ROLLBACK TO SAVEPOINT rapidbyte_ddl").await?;
+            }
+            if relation_exists(client, qualified).await? { Ok(()) } else { Err(e) }
+        }
+    }
 }
 
 async fn schema_exists(client: &Client, schema: &str, stream: &str) -> Result<bool, ConnectorError> {
