@@ -9,6 +9,7 @@
 use std::fmt::Write as _;
 
 use rapidbyte_pgconnect::ident;
+use rapidbyte_pgcopy::types::push_json_string;
 use rapidbyte_sdk::arrow::array::cast::AsArray;
 use rapidbyte_sdk::arrow::array::types::*;
 use rapidbyte_sdk::arrow::array::{Array, ArrayRef, RecordBatch};
@@ -89,19 +90,11 @@ pub fn row_json(batch: &RecordBatch, row: usize, only: Option<&[String]>) -> Str
 }
 
 fn json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{0}' => out.push_str("\\ufffd"), // jsonb cannot hold NUL
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
+    // jsonb cannot hold NUL (`\u0000`): it becomes U+FFFD.
+    if s.contains('\0') {
+        return push_json_string(out, &s.replace('\0', "\u{fffd}"));
     }
-    out.push('"');
+    push_json_string(out, s);
 }
 
 fn hex(out: &mut String, bytes: &[u8]) {
