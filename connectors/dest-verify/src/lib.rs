@@ -7,6 +7,7 @@
 //! expects the generator's big values in those rows (give both the same).
 
 use rapidbyte_sdk::{config, ConnectorError, Destination, Incoming, Input, StreamContext, WriteSummary};
+use rapidbyte_testdata::BigValuesConfig;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -19,13 +20,6 @@ struct Config {
     big_values: Option<BigValuesConfig>,
 }
 
-/// `big_values` in the config.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BigValuesConfig {
-    ids: Vec<i64>,
-    bytes: usize,
-}
 
 struct Verify {
     config: Config,
@@ -42,10 +36,7 @@ impl Destination for Verify {
             None => 0,
         };
         let first_id = next_id;
-        let big = match &self.config.big_values {
-            Some(b) => rapidbyte_testdata::BigValues { ids: &b.ids, bytes: b.bytes },
-            None => rapidbyte_testdata::BigValues::NONE,
-        };
+        let big = BigValuesConfig::of(&self.config.big_values);
         loop {
             match input.next()? {
                 Incoming::Batch(batch, bytes) => {

@@ -15,6 +15,7 @@
 //! after the last committed row.
 
 use rapidbyte_sdk::{config, host, BackoffClass, ConnectorError, StateScope, CursorInfo, Emitter, ReadSummary, Source, StreamContext, StreamSchema};
+use rapidbyte_testdata::BigValuesConfig;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -35,13 +36,6 @@ struct Config {
     big_values: Option<BigValuesConfig>,
 }
 
-/// `big_values` in the config.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BigValuesConfig {
-    ids: Vec<i64>,
-    bytes: usize,
-}
 
 const FAILURES_KEY: &str = "generator.injected_failures";
 
@@ -97,10 +91,7 @@ impl Source for Generator {
         let cursor = |next: u64| {
             (next > 0).then(|| CursorInfo { field: "id".into(), last_value: Some((next - 1).to_string()), ..Default::default() })
         };
-        let big = match &self.config.big_values {
-            Some(b) => rapidbyte_testdata::BigValues { ids: &b.ids, bytes: b.bytes },
-            None => rapidbyte_testdata::BigValues::NONE,
-        };
+        let big = BigValuesConfig::of(&self.config.big_values);
         let mut next = start;
         let mut failure_checked = false;
         while next < self.config.rows {

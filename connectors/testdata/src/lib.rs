@@ -41,6 +41,27 @@ pub struct BigValues<'a> {
     pub bytes: usize,
 }
 
+/// `big_values` in the generator's and the verifier's config
+/// (`{"ids": [1], "bytes": 3145728}`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BigValuesConfig {
+    /// The rows' ids.
+    pub ids: Vec<i64>,
+    /// The size of each such value in bytes.
+    pub bytes: usize,
+}
+
+impl BigValuesConfig {
+    /// The big values a config names, or none.
+    pub fn of(config: &Option<BigValuesConfig>) -> BigValues<'_> {
+        match config {
+            Some(b) => BigValues { ids: &b.ids, bytes: b.bytes },
+            None => BigValues::NONE,
+        }
+    }
+}
+
 impl BigValues<'_> {
     /// No big values: the plain rows.
     pub const NONE: BigValues<'static> = BigValues { ids: &[], bytes: 0 };
