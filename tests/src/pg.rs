@@ -36,11 +36,17 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 impl TestDb {
     /// Creates `rb_<test>_<pid>_<n>`.
     pub async fn create(test: &str) -> Self {
+        Self::create_with(test, "").await
+    }
+
+    /// Creates `rb_<test>_<pid>_<n>` with `CREATE DATABASE` options
+    /// (e.g. `ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`).
+    pub async fn create_with(test: &str, options: &str) -> Self {
         let admin_url = url();
         let admin = connect(&admin_url).await;
         let name = format!("rb_{test}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
         admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.expect("drop stale database");
-        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create database");
+        admin.batch_execute(&format!("CREATE DATABASE {name} {options}")).await.expect("create database");
         let db_url = match admin_url.rsplit_once('/') {
             Some((base, _)) => format!("{base}/{name}"),
             None => panic!("RAPIDBYTE_TEST_PG must end with /<database>"),

@@ -13,7 +13,6 @@
 //! and counts exactly them.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use rapidbyte::host_api::{RunServices, RunSummary};
@@ -23,10 +22,10 @@ use rapidbyte_protocol::{
     CommitState, CommitTokenBase, ConnectorError, CursorInfo, DataErrorPolicy, ErrorCategory, ReadSummary, Role, SyncMode,
     WriteMode, WriteSummary,
 };
-use rapidbyte_tests::pg::{host_port_user, url, TestDb};
+use rapidbyte_tests::pg::TestDb;
 use rapidbyte_tests::{job, load, runtime, services};
 use serde_json::json;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 // ---------------------------------------------------------------------------
 // The source table and which of its rows the target rejects.
@@ -487,59 +486,6 @@ async fn dead_letters_are_exactly_once_across_a_crash_copy_upsert() {
 // 3. The source cannot read a row: text that is not UTF-8, stored in a
 //    SQL_ASCII database (which accepts any byte).
 
-/// A SQL_ASCII database for one test, dropped with it.
-struct AsciiDb {
-    name: String,
-    client: Client,
-}
-
-static ASCII_COUNTER: AtomicU32 = AtomicU32::new(0);
-
-impl AsciiDb {
-    async fn create(test: &str) -> Self {
-        let admin_url = url();
-        let (admin, conn) = tokio_postgres::connect(&admin_url, NoTls).await.unwrap_or_else(|e| panic!("PostgreSQL at {admin_url}: {e}"));
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let name = format!("rb_{test}_{}_{}", std::process::id(), ASCII_COUNTER.fetch_add(1, Ordering::Relaxed));
-        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name} ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"))
-            .await
-            .expect("create a SQL_ASCII database");
-        let (base, _) = admin_url.rsplit_once('/').expect("RAPIDBYTE_TEST_PG ends with /<database>");
-        let (client, conn) = tokio_postgres::connect(&format!("{base}/{name}"), NoTls).await.unwrap();
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Self { name, client }
-    }
-
-    fn connector_config(&self) -> serde_json::Value {
-        let (host, port, user) = host_port_user(&url());
-        json!({"host": host, "port": port, "user": user, "database": self.name})
-    }
-}
-
-impl Drop for AsciiDb {
-    fn drop(&mut self) {
-        let (url, name) = (url(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            rt.block_on(async {
-                if let Ok((client, conn)) = tokio_postgres::connect(&url, NoTls).await {
-                    tokio::spawn(async move {
-                        let _ = conn.await;
-                    });
-                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
 const ASCII_ROWS: i64 = 3_000;
 
 /// Rows whose `name` holds byte 0xff: the first two (so nothing is read
@@ -553,7 +499,7 @@ fn bad_notes() -> BTreeSet<i64> {
     [777, 2_999].into()
 }
 
-async fn run_ascii(src: &AsciiDb, dst: &TestDb, schema: &str, policy: DataErrorPolicy, svc: RunServices) -> StreamReport {
+async fn run_ascii(src: &TestDb, dst: &TestDb, schema: &str, policy: DataErrorPolicy, svc: RunServices) -> StreamReport {
     let rt = runtime();
     let (s, d) = (load(&rt, "source_postgres.wasm"), load(&rt, "dest_postgres.wasm"));
     let mut cfg = dst.connector_config();
@@ -569,7 +515,7 @@ async fn run_ascii(src: &AsciiDb, dst: &TestDb, schema: &str, policy: DataErrorP
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_the_source_cannot_read_follow_the_policy() {
-    let src = AsciiDb::create("dle_ascii").await;
+    let src = TestDb::create_with("dle_ascii", "ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0").await;
     let (names, notes): (Vec<i64>, Vec<i64>) = (bad_names().into_iter().collect(), bad_notes().into_iter().collect());
     src.client.batch_execute("CREATE TABLE items (id int8 PRIMARY KEY, name text, note text)").await.unwrap();
     src.client
