@@ -3,7 +3,7 @@
 //! Batches go through [`crate::Emitter`] and [`crate::Input`], which add the
 //! size checks and standard metrics of SPEC § Batches and § Metrics.
 
-use rapidbyte_protocol::{Checkpoint, ConnectorError, Label, LogLevel, Metric, StateScope};
+use rapidbyte_protocol::{Checkpoint, ConnectorError, DeadLetter, Label, LogLevel, Metric, StateScope, StreamEstimate};
 
 use crate::__bindings as b;
 
@@ -48,6 +48,19 @@ pub fn labels(pairs: &[(&str, &str)]) -> Vec<Label> {
 /// which keep sequence numbers and counts for you.
 pub fn checkpoint(cp: Checkpoint) -> Result<(), ConnectorError> {
     b::host_checkpoint(cp)
+}
+
+/// Sends a record the source could not read to the destination's
+/// dead-letter table (SPEC § Errors: data). Only under `on_data_error: dlq`;
+/// the host refuses it otherwise, and when the destination cannot take dead
+/// letters (contract 0.1). It commits with the chunk it was sent in.
+pub fn dead_letter(row: DeadLetter) -> Result<(), ConnectorError> {
+    b::host_dead_letter(row)
+}
+
+/// States what the source expects to read, for progress and ETA (SPEC § Metrics).
+pub fn report_estimate(estimate: StreamEstimate) {
+    b::host_report_estimate(estimate);
 }
 
 /// Reads a state value.

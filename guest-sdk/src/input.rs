@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use arrow_array::RecordBatch;
-use rapidbyte_protocol::{metric_names as m, Checkpoint, CheckpointKind, ConnectorError, PhaseTiming, WriteSummary};
+use rapidbyte_protocol::{metric_names as m, Checkpoint, CheckpointKind, CommitState, ConnectorError, DeadLetter, PhaseTiming, WriteSummary};
 
 use crate::__bindings as b;
 use crate::{host, ipc};
@@ -16,6 +16,10 @@ pub enum Incoming {
     /// The source stated this checkpoint after the batches before it: make
     /// them durable, then call [`Input::commit_checkpoint`].
     Checkpoint(Checkpoint),
+    /// A record the source could not read (`on_data_error: dlq`): write it
+    /// to the dead-letter table in the transaction of the current chunk, so
+    /// it commits with the batches around it (SPEC § Errors: data).
+    DeadLetter(DeadLetter),
     /// No more input.
     End,
 }
@@ -40,7 +44,9 @@ impl Input {
         Self { summary: WriteSummary::default(), decode_ms: 0.0, since_cp_records: 0, since_cp_bytes: 0 }
     }
 
-    /// Waits for the next batch, checkpoint boundary or end of stream.
+    /// Waits for the next batch, checkpoint boundary, dead letter or end of
+    /// stream. An aborted stream is an error (`UPSTREAM_FAILED`, before
+    /// commit): roll back what the last checkpoint does not cover and return it.
     pub fn next(&mut self) -> Result<Incoming, ConnectorError> {
         match b::host_next_batch()? {
             rapidbyte_protocol::NextItem::Batch(frame) => {
@@ -53,6 +59,13 @@ impl Input {
             }
             rapidbyte_protocol::NextItem::Checkpoint(cp) => Ok(Incoming::Checkpoint(cp)),
             rapidbyte_protocol::NextItem::EndOfStream => Ok(Incoming::End),
+            rapidbyte_protocol::NextItem::DeadLetter(row) => Ok(Incoming::DeadLetter(row)),
+            rapidbyte_protocol::NextItem::Aborted(reason) => Err(ConnectorError::internal(
+                "UPSTREAM_FAILED",
+                format!("{}; roll back everything after the last checkpoint", reason.describe()),
+            )
+            .with_commit_state(CommitState::BeforeCommit)
+            .with_safe_to_retry(true)),
         }
     }
 

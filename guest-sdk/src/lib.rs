@@ -1,7 +1,7 @@
 //! Write Rapidbyte connectors in plain Rust.
 //!
 //! A connector is a WebAssembly component implementing one world of the
-//! `rapidbyte:connector@0.1.0` contract (`wit/v0.1`). This crate hides the
+//! newest contract, `rapidbyte:connector@` [`CONTRACT_VERSION`] (`wit/v0.2`). This crate hides the
 //! generated bindings: implement [`Source`], [`Destination`] or
 //! [`Transform`], register it with [`export_source!`],
 //! [`export_destination!`] or [`export_transform!`], and build with
@@ -70,7 +70,8 @@ pub use rapidbyte_protocol::{
     ConnectorError, CursorInfo, DataErrorPolicy, ErrorCategory, Feature, Label, Limits, LogLevel, Metric,
     MetricValue, PhaseTiming, Policies, ReadSummary, SchemaPolicy, StateScope, StreamContext, StreamSchema,
     SyncMode, TransformSummary, WriteMode, WriteSummary, CONTRACT_VERSION, NewColumnPolicy, RemovedColumnPolicy,
-    TypeChangePolicy, NullabilityChangePolicy, NextItem,
+    TypeChangePolicy, NullabilityChangePolicy, NextItem, AbortReason, DeadLetter, StreamEstimate,
+    DEFAULT_MAX_RECORD_BYTES, contract_version,
 };
 
 /// The Arrow crates the SDK is built with, so connectors use the same versions.
@@ -89,8 +90,7 @@ macro_rules! __manifest_text {
             "rapidbyte-manifest=1\nname=", env!("CARGO_PKG_NAME"),
             "\nversion=", env!("CARGO_PKG_VERSION"),
             "\nrole=", $role,
-            // Must equal CONTRACT_VERSION; a unit test holds them together.
-            "\ncontract=0.1.0\n",
+            "\ncontract=", $crate::contract_version!(), "\n",
             $("feature=", $feat, "\n",)*
             $("endpoint=", $ep, "\n",)*
         )

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use rapidbyte_protocol::Checkpoint;
+use rapidbyte_protocol::{AbortReason, Checkpoint, DeadLetter};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use crate::cancel::CancelToken;
@@ -18,10 +18,14 @@ pub enum Item {
     Batch { frame: Vec<u8>, rows: u64 },
     /// A source checkpoint boundary, in order with the batches.
     Checkpoint(Checkpoint),
+    /// A record the source could not read, for the dead-letter table; in
+    /// order with the batches, so it commits with its chunk.
+    DeadLetter(DeadLetter),
     /// The source finished successfully.
     End,
-    /// The source failed; nothing after the last checkpoint may be committed.
-    Abort(String),
+    /// The stream stopped before its end; nothing after the last checkpoint
+    /// may be committed. The reason is the host's, never a connector's text.
+    Abort(AbortReason),
 }
 
 struct Envelope {
@@ -73,9 +77,16 @@ impl BatchSender {
     /// Sends a frame, waiting while the channel is full (a frame larger than
     /// the channel waits until it is empty).
     pub async fn send_batch(&self, frame: Vec<u8>, rows: u64) -> Result<(), Closed> {
-        let want = frame.len().clamp(1, self.max_bytes) as u32;
+        let bytes = frame.len();
+        self.send_sized(Item::Batch { frame, rows }, bytes).await
+    }
+
+    /// Sends an item holding `bytes` of data (a batch, a dead letter),
+    /// counted against the channel's byte budget like a batch.
+    pub async fn send_sized(&self, item: Item, bytes: usize) -> Result<(), Closed> {
+        let want = bytes.clamp(1, self.max_bytes) as u32;
         let permit = Arc::clone(&self.bytes).acquire_many_owned(want).await.map_err(|_| Closed)?;
-        self.tx.send(Envelope { item: Item::Batch { frame, rows }, _bytes: Some(permit) }).await.map_err(|_| Closed)
+        self.tx.send(Envelope { item, _bytes: Some(permit) }).await.map_err(|_| Closed)
     }
 
     /// Sends a checkpoint boundary, end or abort marker.
@@ -115,7 +126,7 @@ impl BatchReceiver {
             None => self.recv_raw().await,
         };
         match &item {
-            Item::Batch { .. } => self.uncovered = true,
+            Item::Batch { .. } | Item::DeadLetter(_) => self.uncovered = true,
             Item::Checkpoint(_) => self.uncovered = false,
             _ => {}
         }
@@ -138,7 +149,7 @@ impl BatchReceiver {
         items.push_back(if covered {
             Item::End
         } else {
-            Item::Abort(format!("{}: the run was cancelled; roll back the rows after the last checkpoint", crate::cancel::CANCELLED))
+            Item::Abort(AbortReason::Cancelled)
         });
         items
     }
@@ -157,7 +168,7 @@ impl BatchReceiver {
             }
             None => {
                 self.finished = true;
-                Item::Abort("the source stopped without finishing the stream".into())
+                Item::Abort(AbortReason::SourceFailed)
             }
         }
     }
@@ -259,14 +270,15 @@ mod tests {
         tx.send_batch(vec![0; 10], 3).await.unwrap();
         cancel.cancel();
         // The source fails at its next emit; the host ends it with Abort.
-        tx.send(Item::Abort("cancelled".into())).await.unwrap();
+        tx.send(Item::Abort(AbortReason::Cancelled)).await.unwrap();
         let mut got = Vec::new();
         loop {
             match rx.recv().await {
                 Item::End => break,
                 Item::Batch { rows, .. } => got.push(format!("b{rows}")),
                 Item::Checkpoint(cp) => got.push(format!("c{}", cp.sequence)),
-                Item::Abort(r) => panic!("a cancelled stream ends cleanly, got abort {r}"),
+                Item::Abort(r) => panic!("a cancelled stream ends cleanly, got abort {r:?}"),
+                Item::DeadLetter(_) => unreachable!("none was sent"),
             }
         }
         assert_eq!(got, ["c1", "b2", "c2"], "the batch after the last checkpoint is dropped");
@@ -292,7 +304,7 @@ mod tests {
         // Everything handed out is covered by a checkpoint, yet a partial
         // replace must never be swapped in: the stream ends with Abort.
         cancel.cancel();
-        tx.send(Item::Abort("cancelled".into())).await.unwrap();
+        tx.send(Item::Abort(AbortReason::Cancelled)).await.unwrap();
         assert!(matches!(rx.recv().await, Item::Abort(_)), "a cancelled replace is rolled back, never finished");
     }
 
@@ -306,7 +318,7 @@ mod tests {
         assert!(matches!(rx.recv().await, Item::Checkpoint(_)));
         assert!(matches!(rx.recv().await, Item::Batch { .. }), "handed out, not covered by a checkpoint");
         cancel.cancel();
-        tx.send(Item::Abort("cancelled".into())).await.unwrap();
+        tx.send(Item::Abort(AbortReason::Cancelled)).await.unwrap();
         assert!(matches!(rx.recv().await, Item::Abort(_)), "the destination must roll the batch back, not commit it");
     }
 }

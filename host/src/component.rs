@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use rapidbyte_protocol::{Manifest, Role, MANIFEST_SECTION};
 use wasmparser::{Parser, Payload};
 
-use crate::bindings::SUPPORTED_CONTRACTS;
+use crate::bindings::{Contract, SUPPORTED_CONTRACTS};
 
 /// Why a component cannot be loaded.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -51,7 +51,7 @@ pub struct Inspection {
     /// The embedded manifest.
     pub manifest: Manifest,
     /// The contract version of its `rapidbyte:connector` export.
-    pub contract: String,
+    pub contract: Contract,
 }
 
 const PACKAGE_PREFIX: &str = "rapidbyte:connector/";
@@ -91,13 +91,13 @@ pub fn inspect(path: &Path, bytes: &[u8]) -> Result<Inspection, LoadError> {
     let (interface, version) = export
         .split_once('@')
         .ok_or_else(|| not_connector(format!("export `{PACKAGE_PREFIX}{export}` carries no version")))?;
-    if !SUPPORTED_CONTRACTS.contains(&version) {
+    let Some(contract) = Contract::parse(version) else {
         return Err(LoadError::UnsupportedContract {
             path: path.to_path_buf(),
             found: version.to_string(),
             supported: SUPPORTED_CONTRACTS.iter().map(|v| format!("rapidbyte:connector@{v}")).collect::<Vec<_>>().join(", "),
         });
-    }
+    };
     let text = manifest_text.ok_or_else(|| not_connector(format!("no `{MANIFEST_SECTION}` section")))?;
     let manifest = Manifest::parse(&text).map_err(|e| not_connector(e.to_string()))?;
     if manifest.contract != version {
@@ -112,7 +112,7 @@ pub fn inspect(path: &Path, bytes: &[u8]) -> Result<Inspection, LoadError> {
             manifest.role
         )));
     }
-    Ok(Inspection { manifest, contract: version.to_string() })
+    Ok(Inspection { manifest, contract })
 }
 
 /// The conventional file name of a connector: `source_<name>.wasm`,

@@ -9,8 +9,8 @@ use std::time::Instant;
 use arrow_ipc::reader::StreamReader;
 use arrow_schema::SchemaRef;
 use rapidbyte_protocol::{
-    Checkpoint, CheckpointKind, CommitState, ConnectorError, Label, LogLevel, Metric, NextItem, ReadSummary, Role,
-    StateScope, TransformSummary, WriteSummary,
+    AbortReason, Checkpoint, CheckpointKind, CommitState, ConnectorError, DeadLetter, Label, LogLevel, Metric, NextItem,
+    ReadSummary, Role, StateScope, StreamEstimate, TransformSummary, WriteSummary,
 };
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -149,6 +149,22 @@ pub(crate) struct HostState {
     pub(crate) refused_connects: Arc<Mutex<Vec<SocketAddr>>>,
     /// The distinct metric names this instance reported (bounded).
     pub(crate) metric_names: std::collections::HashSet<String>,
+    /// What the host told the instance about its peer, if anything: the
+    /// typed cause of a side's failure (never read from a connector's text).
+    pub(crate) signal: Option<HostSignal>,
+}
+
+/// What the host told an instance that ended its stream early. A side that
+/// failed after one of these failed because of its peer or the run, not by
+/// itself (SPEC § Lifecycle: cancel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostSignal {
+    /// A source heard that the run was cancelled.
+    Cancelled,
+    /// A source heard that the destination stopped taking items.
+    DownstreamClosed,
+    /// A destination heard that the stream was aborted, and why.
+    Aborted(AbortReason),
 }
 
 impl WasiView for HostState {
@@ -235,7 +251,9 @@ impl HostApi {
         // § Security: a bounded set of short names per instance; the rest is
         // dropped and counted (`metrics_dropped`), never aggregated.
         let fresh = !s.metric_names.contains(&m.name);
-        if m.name.len() > untrusted::MAX_NAME_BYTES || (fresh && s.metric_names.len() >= untrusted::MAX_METRIC_NAMES) {
+        // The host's own names are the host's: a connector cannot forge them.
+        let reserved = HOST_METRICS.contains(&m.name.as_str());
+        if reserved || m.name.len() > untrusted::MAX_NAME_BYTES || (fresh && s.metric_names.len() >= untrusted::MAX_METRIC_NAMES) {
             s.services.metrics.record(&s.labels.stream, s.labels.role, &Metric::counter(METRICS_DROPPED, 1));
             return;
         }
@@ -264,7 +282,7 @@ impl HostApi {
             return Err(violation(s, "emit-batch was called by a connector that does not emit".into()));
         };
         if s.services.cancel.is_cancelled() {
-            return Err(cancelled());
+            return Err(cancelled(s));
         }
         s.rows_seen += rows;
         let waited = Instant::now();
@@ -287,13 +305,80 @@ impl HostApi {
                 Ok(NextItem::Batch(frame))
             }
             Item::Checkpoint(cp) => Ok(NextItem::Checkpoint(cp)),
+            Item::DeadLetter(row) => Ok(NextItem::DeadLetter(row)),
             Item::End => Ok(NextItem::EndOfStream),
-            Item::Abort(reason) => Err(ConnectorError::internal(
-                "UPSTREAM_FAILED",
-                format!("the source failed: {reason}; roll back everything after the last checkpoint"),
-            )
-            .with_commit_state(CommitState::BeforeCommit)
-            .with_safe_to_retry(true)),
+            Item::Abort(reason) => {
+                s.signal = Some(HostSignal::Aborted(reason));
+                Ok(NextItem::Aborted(reason))
+            }
+        }
+    }
+
+    /// How an abort reads to a contract that has no `aborted` item: the
+    /// error a 0.1 destination always got.
+    pub(crate) fn upstream_failed(reason: AbortReason) -> ConnectorError {
+        ConnectorError::internal(
+            "UPSTREAM_FAILED",
+            format!("{}; roll back everything after the last checkpoint", reason.describe()),
+        )
+        .with_commit_state(CommitState::BeforeCommit)
+        .with_safe_to_retry(true)
+    }
+
+    /// § Errors (data, `dlq`): a record the source could not read travels to
+    /// the destination in order with the batches. Bounded like a record, its
+    /// error text made safe like any connector error.
+    pub(crate) async fn dead_letter(s: &mut HostState, mut row: DeadLetter) -> Result<(), ConnectorError> {
+        s.host_calls += 1;
+        if s.labels.role != Role::Source {
+            return Err(violation(s, format!("a {} may not hand over dead letters", s.labels.role)));
+        }
+        match s.frames.dead_letters {
+            DeadLetterRoute::Open => {}
+            DeadLetterRoute::NotDlq => {
+                return Err(ConnectorError::config(
+                    "DEAD_LETTERS_UNSUPPORTED",
+                    format!("stream `{}`: dead letters are taken only under `on_data_error: dlq`", s.labels.stream),
+                ))
+            }
+            DeadLetterRoute::DestinationTooOld { contract } => {
+                return Err(ConnectorError::config(
+                    "DEAD_LETTERS_UNSUPPORTED",
+                    format!(
+                        "stream `{}`: the destination speaks contract {contract}, which cannot receive the source's dead letters; \
+                         use `on_data_error: skip` (or `fail`), or a destination built for contract 0.2 or later",
+                        s.labels.stream
+                    ),
+                ))
+            }
+        }
+        let bytes = row.content.len() + row.key.as_ref().map_or(0, String::len);
+        if bytes as u64 > s.frames.max_record_bytes {
+            return Err(record_too_large(s, bytes as u64, s.frames.max_record_bytes));
+        }
+        row.error = untrusted::error(row.error);
+        if s.services.cancel.is_cancelled() {
+            return Err(cancelled(s));
+        }
+        let StreamIo::Output(tx) = &s.io else {
+            return Err(violation(s, "dead-letter was called by a connector that does not emit".into()));
+        };
+        let sent = tx.send_sized(Item::DeadLetter(row), bytes).await;
+        sent.map_err(|_| downstream_closed(s, "dead letters"))
+    }
+
+    /// § Metrics: what the source expects to read, kept as gauges for the
+    /// progress display (never for a decision).
+    pub(crate) fn report_estimate(s: &mut HostState, e: StreamEstimate) {
+        s.host_calls += 1;
+        if s.labels.role != Role::Source {
+            return;
+        }
+        if let Some(records) = e.records {
+            s.services.metrics.record(&s.labels.stream, s.labels.role, &Metric::gauge(RECORDS_ESTIMATED, records as f64));
+        }
+        if let Some(bytes) = e.bytes {
+            s.services.metrics.record(&s.labels.stream, s.labels.role, &Metric::gauge(BYTES_ESTIMATED, bytes as f64));
         }
     }
 
@@ -368,6 +453,17 @@ impl HostApi {
     }
 }
 
+/// The metrics only the host reports; a connector's observation under one
+/// of these names is dropped and counted in `metrics_dropped`.
+pub const HOST_METRICS: &[&str] =
+    &[RECORDS_ESTIMATED, BYTES_ESTIMATED, METRICS_DROPPED, CHANNEL_WAIT_MS, crate::supervise::RETRY_COUNT];
+
+/// Host metric (gauge, source role): the records a source expects to read.
+pub const RECORDS_ESTIMATED: &str = "records_estimated";
+
+/// Host metric (gauge, source role): the bytes a source expects to read.
+pub const BYTES_ESTIMATED: &str = "bytes_estimated";
+
 /// Host metric: metric observations a connector sent beyond the limits
 /// (a name too long, or more distinct names than `untrusted::MAX_METRIC_NAMES`).
 pub const METRICS_DROPPED: &str = "metrics_dropped";
@@ -382,16 +478,18 @@ fn record_channel_wait(s: &mut HostState, since: Instant) {
 }
 
 /// What a source hears from the host once the run is cancelled.
-fn cancelled() -> ConnectorError {
+fn cancelled(s: &mut HostState) -> ConnectorError {
+    s.signal = Some(HostSignal::Cancelled);
     ConnectorError::internal(crate::cancel::CANCELLED, "the run was cancelled; stop reading").with_commit_state(CommitState::BeforeCommit)
 }
 
 /// The destination is gone: because the run was cancelled (it finished at
 /// the last checkpoint) or because it stopped.
-fn downstream_closed(s: &HostState, what: &str) -> ConnectorError {
+fn downstream_closed(s: &mut HostState, what: &str) -> ConnectorError {
     if s.services.cancel.is_cancelled() {
-        return cancelled();
+        return cancelled(s);
     }
+    s.signal = Some(HostSignal::DownstreamClosed);
     ConnectorError::internal("DOWNSTREAM_CLOSED", format!("the destination stopped; no more {what} are accepted"))
 }
 
@@ -422,10 +520,18 @@ fn violation(s: &mut HostState, msg: String) -> ConnectorError {
     ConnectorError::internal("PROTOCOL_VIOLATION", msg)
 }
 
-/// The default of `limits.max_record_bytes`: the largest frame the host
-/// accepts, when it holds a single row (256 MiB).
-pub const DEFAULT_MAX_RECORD_BYTES: u64 = 256 << 20;
+pub use rapidbyte_protocol::DEFAULT_MAX_RECORD_BYTES;
 
+/// Whether a source may hand over dead letters (SPEC § Errors: data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadLetterRoute {
+    /// The stream's policy is not `dlq`.
+    NotDlq,
+    /// `dlq`, but the destination's contract has no dead-letter item.
+    DestinationTooOld { contract: crate::bindings::Contract },
+    /// `dlq`, and the destination takes them.
+    Open,
+}
 /// The frame sizes the host accepts from a source (SPEC § Batches).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameLimits {
@@ -439,11 +545,14 @@ pub struct FrameLimits {
     /// `max_record_bytes` is refused to the connector, which drops and
     /// counts it, and does not fail the stream by itself.
     pub skip_too_large: bool,
+    /// Whether the source may hand over dead letters.
+    pub dead_letters: DeadLetterRoute,
 }
 
 impl FrameLimits {
     /// No limit (for instances that do not run a stream).
-    pub const NONE: Self = Self { max_batch_bytes: u64::MAX, max_record_bytes: u64::MAX, skip_too_large: false };
+    pub const NONE: Self =
+        Self { max_batch_bytes: u64::MAX, max_record_bytes: u64::MAX, skip_too_large: false, dead_letters: DeadLetterRoute::NotDlq };
 }
 
 /// Why the host refused a frame.
@@ -582,7 +691,7 @@ mod tests {
         buf
     }
 
-    const LIMITS: FrameLimits = FrameLimits { max_batch_bytes: 64 << 10, max_record_bytes: 1 << 20, skip_too_large: false };
+    const LIMITS: FrameLimits = FrameLimits { max_batch_bytes: 64 << 10, max_record_bytes: 1 << 20, ..FrameLimits::NONE };
 
     #[test]
     fn rows_are_counted_from_the_headers() {
@@ -657,6 +766,7 @@ mod tests {
             rows_seen: 0,
             refused_connects: Arc::default(),
             metric_names: Default::default(),
+            signal: None,
         }
     }
 
@@ -684,5 +794,51 @@ mod tests {
         assert_eq!((e.category, e.code.as_str()), (ErrorCategory::Internal, "PROTOCOL_VIOLATION"));
         assert!(s.violation.as_deref().is_some_and(|v| v.contains("above max_batch_bytes")), "{:?}", s.violation);
         assert_eq!(s.rows_seen, 1, "nothing refused was forwarded");
+    }
+
+    fn dead_letter(bytes: usize) -> DeadLetter {
+        DeadLetter { key: Some(r#"{"id":"\\x01"}"#.into()), content: "x".repeat(bytes), error: ConnectorError::data("DECODE_FAILED", "bad \u{1b}[2J value") }
+    }
+
+    #[tokio::test]
+    async fn dead_letters_pass_only_under_dlq_to_a_destination_that_takes_them() {
+        use crate::bindings::Contract;
+        for (route, passes) in [
+            (DeadLetterRoute::Open, true),
+            (DeadLetterRoute::NotDlq, false),
+            (DeadLetterRoute::DestinationTooOld { contract: Contract::V0_1 }, false),
+        ] {
+            let (tx, mut rx) = crate::channel::batch_channel(128 << 10, 4);
+            let mut s = host_state(FrameLimits { dead_letters: route, ..LIMITS }, StreamIo::Output(tx));
+            let r = HostApi::dead_letter(&mut s, dead_letter(10)).await;
+            assert_eq!(r.is_ok(), passes, "{route:?}: {r:?}");
+            if passes {
+                drop(s);
+                let Item::DeadLetter(row) = rx.recv().await else { panic!("{route:?}: no dead letter forwarded") };
+                assert!(!row.error.message.contains('\u{1b}'), "the connector's text is made safe: {}", row.error.message);
+            } else {
+                let e = r.unwrap_err();
+                assert_eq!((e.category, e.code.as_str()), (ErrorCategory::Config, "DEAD_LETTERS_UNSUPPORTED"), "{route:?}");
+                assert!(route == DeadLetterRoute::NotDlq || e.message.contains("contract 0.1.0"), "{}", e.message);
+            }
+        }
+        // A dead letter is a record: above max_record_bytes it is RECORD_TOO_LARGE.
+        let (tx, _rx) = crate::channel::batch_channel(128 << 10, 4);
+        let mut s = host_state(FrameLimits { dead_letters: DeadLetterRoute::Open, ..LIMITS }, StreamIo::Output(tx));
+        let e = HostApi::dead_letter(&mut s, dead_letter(2 << 20)).await.unwrap_err();
+        assert_eq!(e.code, "RECORD_TOO_LARGE");
+    }
+
+    #[test]
+    fn a_connector_cannot_report_the_hosts_own_metrics() {
+        let mut s = host_state(LIMITS, StreamIo::None);
+        HostApi::metric(&mut s, Metric::gauge(RECORDS_ESTIMATED, 1e12));
+        HostApi::metric(&mut s, Metric::counter(crate::supervise::RETRY_COUNT, 7));
+        let hub = Arc::clone(&s.services.metrics);
+        assert_eq!(hub.gauge("blobs", Role::Source, RECORDS_ESTIMATED), None);
+        assert_eq!(hub.counter("blobs", Role::Source, crate::supervise::RETRY_COUNT), 0);
+        assert_eq!(hub.counter("blobs", Role::Source, METRICS_DROPPED), 2);
+        HostApi::report_estimate(&mut s, StreamEstimate { records: Some(500), bytes: None });
+        assert_eq!(hub.gauge("blobs", Role::Source, RECORDS_ESTIMATED), Some(500.0));
     }
 }

@@ -43,4 +43,4 @@ pub mod secret;
 pub mod supervise;
 pub mod untrusted;
 
-pub use bindings::SUPPORTED_CONTRACTS;
+pub use bindings::{Contract, SUPPORTED_CONTRACTS};

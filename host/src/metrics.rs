@@ -72,6 +72,15 @@ impl MetricsHub {
         }
     }
 
+    /// A gauge's last reading, if any was reported.
+    pub fn gauge(&self, stream: &str, role: Role, name: &str) -> Option<f64> {
+        let key = MetricKey { stream: stream.to_string(), role, name: name.to_string() };
+        match self.inner.lock().expect("metrics lock").get(&key) {
+            Some(Aggregate::Gauge(v)) => Some(*v),
+            _ => None,
+        }
+    }
+
     /// How many observations of a metric arrived.
     pub fn events(&self, stream: &str, role: Role, name: &str) -> u64 {
         let key = MetricKey { stream: stream.to_string(), role, name: name.to_string() };

@@ -240,8 +240,8 @@ impl Default for LimitsSection {
 const MAX_RECORD_CEILING: u64 = 4 << 30;
 
 impl LimitsSection {
-    /// The limits handed to connectors (`max_record_bytes` and the in-flight
-    /// bytes are the host's own; the v0.1 contract does not carry them).
+    /// The limits handed to connectors (the in-flight bytes are the host's
+    /// own; `max_record_bytes` is told from contract 0.2 on).
     pub fn to_limits(&self) -> Limits {
         Limits {
             max_batch_bytes: self.max_batch_bytes,
@@ -249,6 +249,7 @@ impl LimitsSection {
             checkpoint_interval_bytes: self.checkpoint_interval_bytes,
             checkpoint_interval_rows: self.checkpoint_interval_rows,
             checkpoint_interval_seconds: self.checkpoint_interval_seconds,
+            max_record_bytes: self.max_record_bytes,
         }
     }
 }

@@ -45,10 +45,32 @@ fn line(hub: &MetricsHub, stream: &str, elapsed: f64) -> String {
     let written = hub.counter(stream, Role::Destination, m::RECORDS_WRITTEN);
     let bytes = hub.counter(stream, Role::Destination, m::BYTES_WRITTEN).max(hub.counter(stream, Role::Source, m::BYTES_READ));
     let rate = if elapsed > 0.0 { written as f64 / elapsed } else { 0.0 };
-    format!(
+    let mut text = format!(
         "{stream:<20} read {read:>12}  written {written:>12}  {:>9.1} MiB  {rate:>11.0} rows/s",
         bytes as f64 / 1048576.0
-    )
+    );
+    // The source's estimate (contract 0.2) gives a share and an ETA; it is
+    // a planner's guess, so the share is capped and the ETA only shown
+    // while the estimate is ahead of the count.
+    let estimate = hub.gauge(stream, Role::Source, crate::host_api::RECORDS_ESTIMATED).filter(|e| e.is_finite() && *e >= 1.0);
+    if let Some(total) = estimate {
+        let share = (written as f64 / total * 100.0).min(100.0);
+        text.push_str(&format!("  {share:>5.1}% of ~{total:.0}"));
+        if rate > 0.0 && total > written as f64 {
+            text.push_str(&format!("  ETA {}", eta((total - written as f64) / rate)));
+        }
+    }
+    text
+}
+
+/// Seconds as `1h02m`, `3m05s` or `42s`.
+fn eta(seconds: f64) -> String {
+    let s = seconds.round().min(360_000.0) as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
 }
 
 impl Reporter {
@@ -143,4 +165,25 @@ async fn serve(addr: std::net::SocketAddr, hub: Arc<MetricsHub>, pipeline: Strin
             });
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rapidbyte_protocol::Metric;
+
+    #[test]
+    fn a_source_estimate_shows_a_share_and_an_eta() {
+        let hub = MetricsHub::default();
+        hub.record("t", Role::Destination, &Metric::counter(m::RECORDS_WRITTEN, 50));
+        assert!(!line(&hub, "t", 10.0).contains('%'), "no estimate, no share");
+        hub.record("t", Role::Source, &Metric::gauge(crate::host_api::RECORDS_ESTIMATED, 100.0));
+        let l = line(&hub, "t", 10.0);
+        assert!(l.contains("50.0% of ~100") && l.ends_with("ETA 10s"), "{l}");
+        // An estimate the count has passed: capped, and no ETA.
+        hub.record("t", Role::Destination, &Metric::counter(m::RECORDS_WRITTEN, 100));
+        let l = line(&hub, "t", 10.0);
+        assert!(l.contains("100.0% of ~100") && !l.contains("ETA"), "{l}");
+        assert_eq!((eta(42.0), eta(185.0), eta(3720.0)), ("42s".into(), "3m05s".into(), "1h02m".into()));
+    }
 }

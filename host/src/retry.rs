@@ -115,6 +115,15 @@ pub fn delay(error: &ConnectorError, attempt: u32, jitter: f64) -> Duration {
     Duration::from_millis((step * (0.5 + 0.5 * jitter.clamp(0.0, 1.0))) as u64)
 }
 
+/// Why a stream stopped for good after a failure.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GaveUp {
+    /// The decision's reason.
+    pub reason: String,
+    /// The last error's fields, as in the retry log.
+    pub last: RetryRecord,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -171,7 +171,6 @@ pub fn jobs(file: &PipelineFile, run_id: &str, source: &Arc<LoadedComponent>, de
                 sandbox: sandbox(&file.destination, &file.limits),
             },
             max_inflight_bytes: file.limits.max_inflight_bytes as usize,
-            max_record_bytes: file.limits.max_record_bytes,
         })
         .collect()
 }

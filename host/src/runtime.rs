@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, UpdateDeadline};
 
-use crate::bindings::v0_1;
+use crate::bindings::{self, Contract};
 use crate::checkpoint::Coordinator;
 use crate::component::{inspect, LoadError};
 use crate::host_api::{DeadlineExceeded, FrameLimits, HostState, InstanceLabels, MemoryLimitExceeded, RunServices, RunSummary, StreamIo};
@@ -45,8 +45,8 @@ pub struct LoadedComponent {
     /// Its manifest.
     pub manifest: Manifest,
     /// The contract version it exports.
-    pub contract: String,
-    pre: v0_1::Pre,
+    pub contract: Contract,
+    pre: bindings::Pre,
 }
 
 impl std::fmt::Debug for LoadedComponent {
@@ -64,7 +64,7 @@ impl Runtime {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        v0_1::add_to_linker(&mut linker)?;
+        bindings::add_to_linker(&mut linker)?;
         let stop_ticker = Arc::new(AtomicBool::new(false));
         let (e, stop) = (engine.clone(), Arc::clone(&stop_ticker));
         std::thread::Builder::new().name("rapidbyte-epoch".into()).spawn(move || {
@@ -100,7 +100,7 @@ impl Runtime {
         let link = |reason: String| LoadError::Link { path: path.to_path_buf(), reason };
         let component = self.compile_cached(bytes).map_err(|e| link(format!("{e:#}")))?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| link(format!("{e:#}")))?;
-        let pre = v0_1::Pre::new(inspection.manifest.role, pre).map_err(|e| link(format!("{e:#}")))?;
+        let pre = bindings::Pre::new(inspection.contract, inspection.manifest.role, pre).map_err(|e| link(format!("{e:#}")))?;
         Ok(Arc::new(LoadedComponent {
             path: path.to_path_buf(),
             manifest: inspection.manifest,
@@ -181,6 +181,7 @@ impl Runtime {
             rows_seen: 0,
             refused_connects: refused,
             metric_names: Default::default(),
+            signal: None,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| s as &mut dyn wasmtime::ResourceLimiter);
@@ -277,7 +278,7 @@ impl InstanceError {
 /// One instance of a connector, owning its Store (one task owns it).
 pub struct ConnectorInstance {
     store: Store<HostState>,
-    bindings: Option<v0_1::Instance>,
+    bindings: Option<bindings::Instance>,
     labels: InstanceLabels,
     call_timeout: Option<Duration>,
     dead: bool,
@@ -393,6 +394,12 @@ impl ConnectorInstance {
     /// The largest linear memory the instance grew to, in bytes.
     pub fn memory_peak(&self) -> usize {
         self.store.data().memory_peak
+    }
+
+    /// What the host told the instance about its peer or the run, if
+    /// anything (the typed cause of an early end).
+    pub fn signal(&self) -> Option<crate::host_api::HostSignal> {
+        self.store.data().signal
     }
 
     /// Whether the instance was stopped by a trap or limit.

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rapidbyte_protocol::{CursorInfo, OpenInfo, Role, StreamContext, SyncMode, WriteMode};
+use rapidbyte_protocol::{AbortReason, CursorInfo, DataErrorPolicy, OpenInfo, Role, StreamContext, SyncMode, WriteMode};
 
 use crate::channel::{batch_channel, Item};
 use crate::checkpoint::Coordinator;
-use crate::host_api::{FrameLimits, InstanceLabels, RunServices, RunSummary, StreamIo, DEFAULT_MAX_RECORD_BYTES};
+use crate::host_api::{DeadLetterRoute, FrameLimits, HostSignal, InstanceLabels, RunServices, RunSummary, StreamIo};
 use crate::runtime::{InstanceError, LoadedComponent, Runtime};
 use crate::sandbox::SandboxSpec;
 
@@ -36,9 +36,6 @@ pub struct StreamJob {
     /// Bytes that may wait in the channel between them (a single frame
     /// larger than this still passes, alone).
     pub max_inflight_bytes: usize,
-    /// The largest frame the host accepts when it holds a single row
-    /// (`limits.max_record_bytes`; SPEC § Batches).
-    pub max_record_bytes: u64,
 }
 
 /// What happened on one side of a stream.
@@ -64,6 +61,9 @@ pub struct SideReport {
     pub rows_seen: u64,
     /// The largest linear memory its instance grew to, in bytes.
     pub memory_peak: usize,
+    /// What the host told it about its peer or the run (the typed cause
+    /// of an early end; never read from the connector's text).
+    pub signal: Option<HostSignal>,
 }
 
 /// What happened to a stream.
@@ -86,7 +86,7 @@ pub struct StreamReport {
     /// The retries made before this report's attempt (SPEC § Errors).
     pub retries: Vec<crate::retry::RetryRecord>,
     /// Why the engine stopped retrying, after a final failure.
-    pub gave_up: Option<crate::supervise::GaveUp>,
+    pub gave_up: Option<crate::retry::GaveUp>,
 }
 
 impl StreamReport {
@@ -120,27 +120,26 @@ impl StreamReport {
     }
 
     /// Cancelled cleanly: the source stopped because of the cancel and the
-    /// destination committed up to the last checkpoint.
+    /// destination committed up to the last checkpoint — or rolled back
+    /// what no checkpoint covered because the host told it the run was
+    /// cancelled.
     pub fn stopped_by_cancel(&self) -> bool {
-        let source_cancelled = match &self.source.error {
-            None => true,
-            Some(e) => e.connector_error().is_some_and(|e| e.code == crate::cancel::CANCELLED) || matches!(e, InstanceError::NotStarted { .. }),
-        };
-        // A destination holding rows after the last checkpoint rolls them back (UPSTREAM_FAILED).
-        let destination_ok = match &self.destination.error {
-            None | Some(InstanceError::NotStarted { .. }) => true,
-            Some(e) => e.connector_error().is_some_and(|e| e.code == "UPSTREAM_FAILED" && e.message.contains(crate::cancel::CANCELLED)),
-        };
-        self.cancelled && source_cancelled && destination_ok
+        let not_started = |side: &SideReport| matches!(side.error, Some(InstanceError::NotStarted { .. }));
+        let source_stopped = self.source.error.is_none() || not_started(&self.source) || self.source.signal == Some(HostSignal::Cancelled);
+        let destination_ok = self.destination.error.is_none()
+            || not_started(&self.destination)
+            || self.destination.signal == Some(HostSignal::Aborted(AbortReason::Cancelled));
+        self.cancelled && source_stopped && destination_ok
     }
 
-    /// The root cause of a failure: a side that failed because its peer
-    /// stopped points at the peer.
+    /// The root cause of a failure: a side that failed because the host
+    /// told it its peer stopped points at the peer.
     pub fn error(&self) -> Option<&InstanceError> {
-        let code = |side: &SideReport| side.error.as_ref().and_then(|e| e.connector_error()).map(|e| e.code.clone());
         let waited = matches!(self.source.error, Some(InstanceError::NotStarted { .. }));
+        let source_followed = waited || self.source.signal == Some(HostSignal::DownstreamClosed);
+        let destination_followed = matches!(self.destination.signal, Some(HostSignal::Aborted(_)));
         match (&self.source.error, &self.destination.error) {
-            (Some(_), Some(d)) if waited || code(&self.source).as_deref() == Some("DOWNSTREAM_CLOSED") => Some(d),
+            (Some(_), Some(d)) if source_followed && !destination_followed => Some(d),
             (Some(s), Some(_)) => Some(s),
             (s, d) => s.as_ref().or(d.as_ref()),
         }
@@ -190,10 +189,17 @@ pub async fn run_stream(runtime: Arc<Runtime>, mut job: StreamJob, services: Run
         }
         None => (None, None),
     };
+    let policy = job.context.policies.on_data_error;
+    let receiver = job.destination.component.contract;
     let frames = FrameLimits {
         max_batch_bytes: limits.max_batch_bytes,
-        max_record_bytes: job.max_record_bytes,
-        skip_too_large: job.context.policies.on_data_error == rapidbyte_protocol::DataErrorPolicy::Skip,
+        max_record_bytes: limits.max_record_bytes,
+        skip_too_large: policy == DataErrorPolicy::Skip,
+        dead_letters: match policy {
+            DataErrorPolicy::Dlq if receiver.receives_dead_letters() => DeadLetterRoute::Open,
+            DataErrorPolicy::Dlq => DeadLetterRoute::DestinationTooOld { contract: receiver },
+            _ => DeadLetterRoute::NotDlq,
+        },
     };
     let source = tokio::spawn(run_side(
         Arc::clone(&runtime),
@@ -245,34 +251,22 @@ pub async fn run_stream(runtime: Arc<Runtime>, mut job: StreamJob, services: Run
 
 /// Runs only the source side of a stream, handing every item it emits to
 /// `sink` on the host (for discover-and-read tools, benchmarks and tests).
-/// No destination means no destination checkpoints, so no cursor advances.
-/// Frames are held to the default `max_record_bytes`; see
-/// [`read_stream_with_record_limit`].
+/// No destination means no destination checkpoints, so no cursor advances;
+/// the sink takes dead letters under `dlq`.
 pub async fn read_stream(
-    runtime: Arc<Runtime>,
-    source: ConnectorSpec,
-    context: StreamContext,
-    services: RunServices,
-    sink: impl FnMut(Item) + Send,
-    max_inflight_bytes: usize,
-) -> SideReport {
-    read_stream_with_record_limit(runtime, source, context, services, sink, max_inflight_bytes, DEFAULT_MAX_RECORD_BYTES).await
-}
-
-/// [`read_stream`] with the host's ceiling for a single-row frame.
-pub async fn read_stream_with_record_limit(
     runtime: Arc<Runtime>,
     source: ConnectorSpec,
     context: StreamContext,
     services: RunServices,
     mut sink: impl FnMut(Item) + Send,
     max_inflight_bytes: usize,
-    max_record_bytes: u64,
 ) -> SideReport {
+    let policy = context.policies.on_data_error;
     let frames = FrameLimits {
         max_batch_bytes: context.limits.max_batch_bytes,
-        max_record_bytes,
-        skip_too_large: context.policies.on_data_error == rapidbyte_protocol::DataErrorPolicy::Skip,
+        max_record_bytes: context.limits.max_record_bytes,
+        skip_too_large: policy == DataErrorPolicy::Skip,
+        dead_letters: if policy == DataErrorPolicy::Dlq { DeadLetterRoute::Open } else { DeadLetterRoute::NotDlq },
     };
     let (tx, mut rx) = batch_channel(max_inflight_bytes, context.limits.max_inflight_batches as usize);
     let coordinator = Arc::new(Coordinator::new(
@@ -382,11 +376,14 @@ async fn run_side(
     }
     .await;
     // Tell the destination how the source ended before closing: a finished
-    // stream ends with End, a failed one with Abort (never a silent end).
+    // stream ends with End, a failed one with Abort and the host's reason
+    // (never a silent end, never the connector's words).
     if let StreamIo::Output(tx) = instance.take_io() {
         let marker = match &result {
             Ok(_) => Item::End,
-            Err(e) => Item::Abort(e.to_string()),
+            Err(_) if instance.signal() == Some(HostSignal::Cancelled) => Item::Abort(AbortReason::Cancelled),
+            Err(InstanceError::Connector { .. }) => Item::Abort(AbortReason::SourceFailed),
+            Err(_) => Item::Abort(AbortReason::HostStopped),
         };
         let _ = tx.send(marker).await;
     }
@@ -403,6 +400,7 @@ async fn run_side(
     report.calls_entered = instance.calls_entered();
     report.rows_seen = instance.rows_seen();
     report.memory_peak = instance.memory_peak();
+    report.signal = instance.signal();
     tracing::debug!(connector = %report.connector, ?role, calls = ?report.calls, "instance finished");
     report
 }
@@ -416,7 +414,7 @@ fn check_open_info(component: &LoadedComponent, info: &OpenInfo, stream: &str) -
         call: "open",
         detail,
     };
-    if info.protocol_version != component.contract {
+    if info.protocol_version != component.contract.version() {
         return Err(protocol(format!(
             "open-info declares contract {} but the component exports {}",
             info.protocol_version, component.contract

@@ -8,21 +8,12 @@ use std::sync::Arc;
 use rapidbyte_protocol::{Metric, Role, SyncMode, WriteMode};
 
 use crate::host_api::RunServices;
-use crate::retry::{decide, Decision, RetryContext, RetryRecord};
+use crate::retry::{decide, Decision, GaveUp, RetryContext, RetryRecord};
 use crate::runtime::Runtime;
 use crate::stream::{run_stream, StreamJob, StreamReport};
 
 /// The host's metric counting retries of a stream (reported under the destination role).
 pub const RETRY_COUNT: &str = "retry_count";
-
-/// Why a stream stopped for good after a failure.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct GaveUp {
-    /// The decision's reason.
-    pub reason: String,
-    /// The last error's fields, as in the retry log.
-    pub last: RetryRecord,
-}
 
 /// Runs `job` up to `max_attempts` times; the report is the last attempt's,
 /// with the retries made before it and, after a final failure, why.

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rapidbyte::host_api::{RunServices, DEFAULT_MAX_RECORD_BYTES};
+use rapidbyte::host_api::RunServices;
 use rapidbyte::runtime::{LoadedComponent, Runtime};
 use rapidbyte::sandbox::SandboxSpec;
 use rapidbyte::state::MemoryState;
@@ -71,7 +71,6 @@ pub fn job(
             sandbox: SandboxSpec::default(),
         },
         max_inflight_bytes: 4 << 20,
-        max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
     }
 }
 

@@ -31,7 +31,7 @@ async fn a_row_larger_than_a_batch_travels_alone_to_the_destination() {
     let (source, destination) = configs(5000, &[10, 11, 4000], 3 * MIB);
     let mut j = job("big", (&generator, source.clone()), (&verify, destination));
     assert_eq!(j.context.limits.max_batch_bytes, MIB as u64);
-    assert_eq!(j.max_record_bytes, DEFAULT_MAX_RECORD_BYTES);
+    assert_eq!(j.context.limits.max_record_bytes, DEFAULT_MAX_RECORD_BYTES);
     // A channel smaller than one big frame: each still passes, alone.
     j.max_inflight_bytes = 2 * MIB;
     let context = j.context.clone();
@@ -72,7 +72,7 @@ async fn a_row_above_max_record_bytes_is_a_data_error_record_too_large() {
     let (generator, verify) = (load(&rt, "source_generator.wasm"), load(&rt, "dest_verify.wasm"));
     let (source, destination) = configs(100, &[50], 3 * MIB);
     let mut j = job("too-big", (&generator, source), (&verify, destination));
-    j.max_record_bytes = 2 * MIB as u64;
+    j.context.limits.max_record_bytes = 2 * MIB as u64;
     let report = run_stream(rt, j, services()).await;
     assert!(!report.succeeded());
     let e = report.error().and_then(InstanceError::connector_error).unwrap_or_else(|| panic!("a connector error: {:?}", report.error()));
@@ -128,10 +128,11 @@ async fn under_skip_a_record_above_the_ceiling_is_dropped_and_counted() {
     let (source, _) = configs(100, &[50], 3 * MIB);
     let mut context = job("skip-big", (&generator, source.clone()), (&generator, json!({}))).context;
     context.policies.on_data_error = rapidbyte_protocol::DataErrorPolicy::Skip;
+    context.limits.max_record_bytes = 2 * MIB as u64;
     let rows = Arc::new(Mutex::new(0u64));
     let sink = Arc::clone(&rows);
     let svc = services();
-    let side = rapidbyte::stream::read_stream_with_record_limit(
+    let side = rapidbyte::stream::read_stream(
         rt,
         ConnectorSpec { component: generator, config_json: source.to_string(), sandbox: SandboxSpec::default() },
         context,
@@ -142,7 +143,6 @@ async fn under_skip_a_record_above_the_ceiling_is_dropped_and_counted() {
             }
         },
         2 * MIB,
-        2 * MIB as u64,
     )
     .await;
     assert!(side.error.is_none(), "skip does not fail the stream: {:?}", side.error);

@@ -10,7 +10,10 @@ use sha2::{Digest, Sha256};
 /// Hashes of released WIT folders. A released contract never changes: make
 /// a new folder (wit/v0.2) for a breaking change. Update a hash only for a
 /// folder that has not been released yet, and say so in the commit.
-const RELEASED: &[(&str, &str)] = &[("wit/v0.1", "b54f938f4c67fb3a4e75dfc6796938c59226f80d1bf3b436f087a470f27a7f2c")];
+const RELEASED: &[(&str, &str)] = &[
+    ("wit/v0.1", "b54f938f4c67fb3a4e75dfc6796938c59226f80d1bf3b436f087a470f27a7f2c"),
+    ("wit/v0.2", "1db403562ecf0a04af1687b632ceaf94ebf40f1e384ca7ff57ef719e47f29a56"),
+];
 
 fn folder_hash(dir: &Path) -> String {
     let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
@@ -23,6 +26,41 @@ fn folder_hash(dir: &Path) -> String {
         h.update([0]);
     }
     format!("{:x}", h.finalize())
+}
+
+/// Every `wit/v*` folder.
+fn wit_folders() -> Vec<std::path::PathBuf> {
+    let mut dirs: Vec<_> = std::fs::read_dir(workspace().join("wit"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir() && p.file_name().unwrap().to_string_lossy().starts_with('v'))
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// The host loads every contract version it ever shipped: each `wit/v*`
+/// folder is pinned, declares the package version its name says, and is one
+/// of the host's supported contracts — and the newest is the SDK's.
+#[test]
+fn every_wit_folder_is_pinned_and_loaded() {
+    let folders = wit_folders();
+    assert!(folders.len() >= 2, "{folders:?}");
+    for dir in &folders {
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        assert!(RELEASED.iter().any(|(f, _)| *f == format!("wit/{name}")), "wit/{name} has no pinned hash in RELEASED");
+        let text: String = std::fs::read_dir(dir).unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect();
+        let version = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("package rapidbyte:connector@"))
+            .and_then(|v| v.strip_suffix(';'))
+            .unwrap_or_else(|| panic!("wit/{name} declares no rapidbyte:connector package"));
+        assert_eq!(rapidbyte_protocol::wit_folder(version), name, "wit/{name} declares {version}");
+        assert!(rapidbyte::Contract::parse(version).is_some(), "the host does not load contract {version} (wit/{name})");
+    }
+    let newest = rapidbyte::SUPPORTED_CONTRACTS.iter().max().unwrap();
+    assert_eq!(newest.version(), rapidbyte_protocol::CONTRACT_VERSION, "the SDK builds the newest contract");
+    assert_eq!(rapidbyte::SUPPORTED_CONTRACTS.len(), folders.len(), "one supported contract per WIT folder");
 }
 
 #[test]
@@ -38,8 +76,7 @@ fn released_wit_folders_are_unchanged() {
 
 #[test]
 fn every_wit_item_has_docs_and_since() {
-    for entry in std::fs::read_dir(workspace().join("wit/v0.1")).unwrap() {
-        let path = entry.unwrap().path();
+    for path in wit_folders().iter().flat_map(|d| std::fs::read_dir(d).unwrap()).map(|e| e.unwrap().path()) {
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().map(str::trim).collect();
         for (i, line) in lines.iter().enumerate() {
@@ -72,7 +109,9 @@ fn unknown_contract_version_is_refused_naming_both_versions() {
     let err = rt.load_bytes(Path::new("future.wasm"), &future_component()).unwrap_err();
     assert!(matches!(err, LoadError::UnsupportedContract { .. }), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains("rapidbyte:connector@0.9.0") && msg.contains("rapidbyte:connector@0.1.0"), "{msg}");
+    for v in ["0.9.0", "0.2.0", "0.1.0"] {
+        assert!(msg.contains(&format!("rapidbyte:connector@{v}")), "{msg}");
+    }
 }
 
 #[test]

@@ -9,8 +9,10 @@
 //! chunk: a crash between chunks and the resume neither lose nor repeat one.
 //!
 //! Source: rows of a SQL_ASCII database holding text that is not UTF-8
-//! cannot be read; `fail` and `dlq` fail with DECODE_FAILED, `skip` drops
-//! and counts exactly them.
+//! cannot be read; `fail` fails with DECODE_FAILED, `skip` drops and counts
+//! exactly them, `dlq` hands exactly them to the dead-letter table (contract
+//! 0.2), once each across a crash and its resume; a 0.1 destination cannot
+//! take them and the stream fails saying so.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -567,14 +569,89 @@ async fn rows_the_source_cannot_read_follow_the_policy() {
     assert_eq!(write_summary(&r).records_written, expected.len() as u64, "skip: records_written");
     assert_eq!(write_summary(&r).records_skipped, 0, "skip: the destination rejected nothing");
 
-    // dlq: the contract has no way to hand an unreadable row to the
-    // destination, so the stream fails rather than lose it.
-    let r = run_ascii(&src, &dst, "p_dlq", DataErrorPolicy::Dlq, services()).await;
-    let e = connector_error(&r, "dlq");
-    assert_eq!((e.category, e.code.as_str()), (ErrorCategory::Data, "DECODE_FAILED"), "dlq: {e}");
-    assert!(e.message.contains("v0.1"), "dlq: says why the row cannot be dead-lettered: {e}");
-    assert!(e.message.contains("dead-letter"), "dlq: {e}");
-    let landed = if table_exists(&dst.client, "p_dlq.items").await { ids(&dst.client, "SELECT id FROM p_dlq.items").await } else { BTreeSet::new() };
-    assert!(landed.is_empty(), "dlq: nothing arrives, got {} rows", landed.len());
-    assert!(!table_exists(&dst.client, "p_dlq.rapidbyte_dead_letters").await, "dlq: no dead letters for rows the source cannot read");
+    // dlq: each unreadable row is handed to the destination's dead-letter
+    // table, in its chunk, exactly once — across a crash and its resume too.
+    let (svc, rt) = (services(), runtime());
+    let r = run_stream(rt.clone(), ascii_dlq_job(&rt, &src, &dst, "p_dlq", "run-dlq", None), svc.clone()).await;
+    assert!(r.succeeded(), "dlq: {:?}", r.error());
+    assert_eq!(ids(&dst.client, "SELECT id FROM p_dlq.items").await, expected, "dlq: exactly the readable rows arrive");
+    assert_source_dead_letters(&dst, "p_dlq", &bad, "dlq").await;
+    assert_eq!(svc.metrics.counter(STREAM, Role::Destination, "records_dead_lettered"), bad.len() as u64, "dlq: records_dead_lettered");
+    assert_eq!(read_summary(&r).records_read, expected.len() as u64, "dlq: records_read counts the rows emitted");
+    let calls = r.destination.calls_entered;
+    for (i, k) in [calls / 3, calls * 2 / 3].into_iter().enumerate() {
+        let schema = format!("p_dlq_crash{i}");
+        let mut crash = ascii_dlq_job(&rt, &src, &dst, &schema, "run-1", None);
+        crash.destination.sandbox.trap_at_host_call = Some(k);
+        let first = run_stream(rt.clone(), crash, services()).await;
+        assert!(!first.succeeded(), "dlq crash at {k} of {calls}: the fault must stop the run");
+        let resume = run_stream(rt.clone(), ascii_dlq_job(&rt, &src, &dst, &schema, "run-2", None), services()).await;
+        assert!(resume.succeeded(), "dlq crash at {k}: {:?}", resume.error());
+        assert_eq!(ids(&dst.client, &format!("SELECT id FROM {schema}.items")).await, expected, "dlq crash at {k}: every readable row once");
+        let n: i64 = dst.client.query_one(&format!("SELECT count(*) FROM {schema}.items"), &[]).await.unwrap().get(0);
+        assert_eq!(n, expected.len() as i64, "dlq crash at {k}: no row twice");
+        assert_source_dead_letters(&dst, &schema, &bad, &format!("dlq crash at {k}")).await;
+    }
+
+    // A destination of contract 0.1 cannot take the source's dead letters:
+    // the stream fails saying so, rather than lose the rows.
+    let old = rt.load(&rapidbyte_tests::workspace().join("fixtures/components/v0.1/dest_postgres.wasm")).unwrap();
+    let r = run_stream(rt.clone(), ascii_dlq_job(&rt, &src, &dst, "p_dlq_old", "run-old", Some(old)), services()).await;
+    let e = connector_error(&r, "dlq into a 0.1 destination");
+    assert_eq!((e.category, e.code.as_str()), (ErrorCategory::Config, "DEAD_LETTERS_UNSUPPORTED"), "{e}");
+    assert!(e.message.contains("0.1.0") && e.message.contains("on_data_error: skip"), "says why and what to do: {e}");
+    assert!(r.source.error.is_some(), "the source failed, as the root cause");
+}
+
+/// `items` of the SQL_ASCII database → `schema`, under `dlq`, exactly-once
+/// and incremental in chunks of 1,000 rows (into `destination`, or today's
+/// PostgreSQL destination).
+fn ascii_dlq_job(rt: &Arc<Runtime>, src: &TestDb, dst: &TestDb, schema: &str, run: &str, destination: Option<Arc<rapidbyte::runtime::LoadedComponent>>) -> StreamJob {
+    let d = destination.unwrap_or_else(|| load(rt, "dest_postgres.wasm"));
+    let mut cfg = dst.connector_config();
+    cfg["schema"] = json!(schema);
+    let mut j = job(STREAM, (&load(rt, "source_postgres.wasm"), src.connector_config()), (&d, cfg));
+    j.context.run_id = run.into();
+    j.context.policies.on_data_error = DataErrorPolicy::Dlq;
+    j.context.sync_mode = SyncMode::Incremental;
+    j.context.cursor = Some(CursorInfo { field: "id".into(), ..Default::default() });
+    j.context.limits.max_batch_bytes = 16 << 10;
+    j.context.limits.checkpoint_interval_rows = 1_000;
+    j.context.commit_token_base = Some(token_base(run));
+    j
+}
+
+/// The dead letters of rows the source could not read: exactly `bad`, once
+/// each, keyed by id, with the whole row — the readable values as values,
+/// the unreadable one as its bytes in hex — and the decode error.
+async fn assert_source_dead_letters(dst: &TestDb, schema: &str, bad: &BTreeSet<i64>, what: &str) {
+    let rows = dst
+        .client
+        .query(
+            &format!(
+                "SELECT (row_key->>'id')::int8, row_key = jsonb_build_object('id', (row_key->>'id')::int8),
+                        (row_data->>'id')::int8, row_data->>'name', row_data->>'note', error_category, error_code, error_message, stream
+                 FROM {schema}.rapidbyte_dead_letters ORDER BY id"
+            ),
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let got: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(got.iter().copied().collect::<BTreeSet<_>>(), *bad, "{what}: dead-lettered ids");
+    assert_eq!(got.len(), bad.len(), "{what}: a dead letter written twice: {got:?}");
+    let hex = |prefix: &str, id: i64| format!("\\x{}{}", prefix, id.to_string().bytes().map(|b| format!("{b:02x}")).collect::<String>());
+    for r in &rows {
+        let id: i64 = r.get(0);
+        assert!(r.get::<_, bool>(1), "{what}: row_key of {id}");
+        assert_eq!(r.get::<_, Option<i64>>(2), Some(id), "{what}: row_data->>'id' of {id}");
+        let name = if bad_names().contains(&id) { hex("626164ff", id) } else { format!("n{id}") };
+        let note = if bad_notes().contains(&id) { hex("626164fe", id) } else { format!("m{id}") };
+        assert_eq!(r.get::<_, Option<String>>(3), Some(name), "{what}: row_data->>'name' of {id}");
+        // A row is rejected at its first bad value; a bad name hides nothing in note.
+        assert_eq!(r.get::<_, Option<String>>(4), Some(note), "{what}: row_data->>'note' of {id}");
+        let (category, code, message, stream): (String, String, String, String) = (r.get(5), r.get(6), r.get(7), r.get(8));
+        assert_eq!((category.as_str(), code.as_str(), stream.as_str()), ("data", "DECODE_FAILED", STREAM), "{what}: error of {id}");
+        assert!(message.contains("UTF-8"), "{what}: the message says what is wrong: {message}");
+    }
 }

@@ -19,6 +19,7 @@ use std::pin::Pin;
 
 use rapidbyte::pipeline::LimitsSection;
 use rapidbyte::stream::{run_stream, StreamReport};
+use rapidbyte_pgquote::ident;
 use rapidbyte_protocol::Limits;
 use rapidbyte_tests::pg::TestDb;
 use rapidbyte_tests::{job, load, runtime, services};
@@ -190,12 +191,8 @@ impl<'a> Side<'a> {
     }
 
     fn qualified(&self) -> String {
-        format!("{}.{}", ident(self.schema), ident(self.table))
+        rapidbyte_pgquote::qualified(self.schema, self.table)
     }
-}
-
-fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// A column as the catalog describes it.

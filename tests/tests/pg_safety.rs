@@ -220,3 +220,65 @@ async fn a_domain_calling_a_volatile_function_is_not_recreated() {
     assert_eq!(count(&to, "SELECT count(*) FROM pg_type WHERE typname = 'risky'").await, 0, "nothing of it was created");
     assert_eq!(count(&to, "SELECT count(*) FROM pg_class WHERE relname = 'bad'").await, 0, "nor the table");
 }
+
+/// Names and values a pipeline or source controls reach SQL text only
+/// through `rapidbyte-pgquote`: each reads back exactly, whatever
+/// `standard_conforming_strings` is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quoted_names_and_values_read_back_exactly() {
+    use rapidbyte_pgquote::{ident, literal};
+    let db = TestDb::create("quoting").await;
+    let tricky = ["", "plain", "it's", r"C:\dir\", r"\'; DROP TABLE x; --", r#"say "hi""#, "\\\\''\\", "é ✓ 中"];
+    for conforming in ["on", "off"] {
+        db.client.batch_execute(&format!("SET standard_conforming_strings = {conforming}")).await.unwrap();
+        for s in tricky {
+            let sql = format!("SELECT {}::text", literal(s));
+            let back: String = db.client.query_one(&sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get(0);
+            assert_eq!(back, s, "literal, standard_conforming_strings = {conforming}: {sql}");
+            if s.is_empty() {
+                continue; // a zero-length identifier is an error, as it should be
+            }
+            let sql = format!("SELECT 1 AS {}", ident(s));
+            let row = db.client.query_one(&sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            assert_eq!(row.columns()[0].name(), s, "identifier: {sql}");
+        }
+    }
+}
+
+/// Exactly-once with a backslash and a quote in the pipeline name and in
+/// every cursor value: the token (written as SQL text) and the resumed
+/// source query (the cursor as a literal) carry them exactly, so a rerun
+/// after new rows adds just those.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_resumes_exactly_with_backslashes_and_quotes() {
+    let db = TestDb::create("eo_quotes").await;
+    db.client
+        .batch_execute(
+            r#"CREATE TABLE ev (k text COLLATE "C" PRIMARY KEY);
+              INSERT INTO ev SELECT 'a\''' || lpad(i::text, 4, '0') || '\' FROM generate_series(1, 300) i;"#,
+        )
+        .await
+        .unwrap();
+    let rt = runtime();
+    let (src, dst) = (load(&rt, "source_postgres.wasm"), load(&rt, "dest_postgres.wasm"));
+    let mut dest = db.connector_config();
+    dest["schema"] = json!("dst");
+    let pipeline = r"p\'1";
+    for run in ["first", "second"] {
+        if run == "second" {
+            db.client.batch_execute(r"INSERT INTO ev SELECT 'b\''' || i || '\' FROM generate_series(1, 7) i").await.unwrap();
+        }
+        let mut j = job("ev", (&src, db.connector_config()), (&dst, dest.clone()));
+        j.context.run_id = run.into();
+        j.context.sync_mode = rapidbyte_protocol::SyncMode::Incremental;
+        j.context.cursor = Some(rapidbyte_protocol::CursorInfo { field: "k".into(), ..Default::default() });
+        j.context.limits.checkpoint_interval_rows = 100;
+        j.context.commit_token_base = Some(CommitTokenBase { pipeline: pipeline.into(), stream_name: "ev".into(), run_id: run.into() });
+        let r = run_stream(rt.clone(), j, services()).await;
+        assert!(r.succeeded(), "{run}: {:?}", r.error());
+    }
+    assert_eq!(count(&db, "SELECT count(*) FROM dst.ev").await, 307, "every row once");
+    assert_eq!(count(&db, "SELECT count(DISTINCT k) FROM dst.ev").await, 307);
+    let row = db.client.query_one("SELECT pipeline, cursor->>'last_value' FROM dst.rapidbyte_commits", &[]).await.unwrap();
+    assert_eq!((row.get::<_, String>(0).as_str(), row.get::<_, String>(1).as_str()), (pipeline, r"b\'7\"));
+}

@@ -117,7 +117,7 @@ async fn read(db: &TestDb, ctx: StreamContext, config: serde_json::Value, sandbo
                     s.0.push(r.next().unwrap().unwrap());
                 }
                 Item::Checkpoint(cp) => s.1.push(cp),
-                Item::End | Item::Abort(_) => {}
+                Item::DeadLetter(_) | Item::End | Item::Abort(_) => {}
             }
         },
         16 << 20,
@@ -372,14 +372,14 @@ async fn batches_respect_the_limit_a_big_row_travels_alone_and_one_above_the_cei
     // ... and above the host's max_record_bytes (64 KiB here) it is a data error.
     let rt = runtime();
     let source = load(&rt, "source_postgres.wasm");
-    let report = rapidbyte::stream::read_stream_with_record_limit(
+    c.limits.max_record_bytes = 64 << 10;
+    let report = rapidbyte::stream::read_stream(
         rt,
         ConnectorSpec { component: source, config_json: db.connector_config().to_string(), sandbox: SandboxSpec::default() },
         c,
         services(),
         |_| {},
         16 << 20,
-        64 << 10,
     )
     .await;
     let e = report.error.as_ref().and_then(|e| e.connector_error()).unwrap_or_else(|| panic!("{:?}", report.error));

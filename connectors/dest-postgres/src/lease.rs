@@ -65,7 +65,7 @@ pub async fn acquire(client: &Client, schema: &str, pipeline: &str, stream: &str
         "CREATE TABLE IF NOT EXISTS {table} (pipeline text NOT NULL, stream text NOT NULL, run_id text NOT NULL,
          started_at timestamptz NOT NULL DEFAULT now(), backend_pid int NOT NULL, PRIMARY KEY (pipeline, stream))"
     );
-    crate::load::create_shared_table(client, &ddl, &table, false).await.map_err(db)?;
+    rapidbyte_pgconnect::create_shared_table(client, &ddl, &table, false).await.map_err(db)?;
     client
         .execute(
             &format!(

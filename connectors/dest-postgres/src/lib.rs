@@ -13,12 +13,12 @@ mod lease;
 mod load;
 mod type_name;
 
-use rapidbyte_pgconnect::ConnectionConfig;
+use rapidbyte_pgconnect::commit_token::{self, TokenTable};
+use rapidbyte_pgconnect::{ident, Connection};
 use rapidbyte_sdk::{
     CommitTokenBase, CommittedToken, ConnectorError, Destination, Incoming, Input, StreamContext, WriteSummary,
 };
 use serde::Deserialize;
-use tokio_postgres::Client;
 
 /// How rows are loaded.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -31,11 +31,9 @@ pub enum LoadMethod {
     Insert,
 }
 
-/// The destination's config: the connection plus how to load.
+/// The destination's own config, beside the connection fields: how to load.
 #[derive(Debug, Clone, Deserialize)]
-struct Config {
-    #[serde(flatten)]
-    connection: ConnectionConfig,
+struct Options {
     /// How rows are loaded.
     #[serde(default)]
     load_method: LoadMethod,
@@ -45,8 +43,6 @@ struct Config {
     /// Create the target schema when it does not exist (default true).
     #[serde(default = "yes")]
     create_schema: bool,
-    #[serde(flatten)]
-    unknown: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
 }
 
 fn yes() -> bool {
@@ -80,9 +76,8 @@ impl Pending {
 }
 
 struct PgDestination {
-    config: Config,
-    rt: tokio::runtime::Runtime,
-    client: Option<Client>,
+    options: Options,
+    pg: Connection,
     /// The (pipeline, stream) whose run lease this session holds.
     leased: Option<(String, String)>,
 }
@@ -94,48 +89,36 @@ impl PgDestination {
         if self.leased.as_ref().is_some_and(|(p, s)| p == pipeline && s == stream) {
             return Ok(());
         }
-        self.client()?;
-        let client = self.client.as_ref().expect("connected");
-        let schema = rapidbyte_pgconnect::ident(&self.config.connection.schema);
-        let create = self.config.create_schema;
-        self.rt.block_on(async {
-            load::ensure_schema(client, &schema, create, stream).await?;
-            lease::acquire(client, &self.config.connection.schema, pipeline, stream, run_id).await
+        let (schema, create) = (self.pg.config().schema.clone(), self.options.create_schema);
+        let (rt, client) = self.pg.connected()?;
+        rt.block_on(async {
+            load::ensure_schema(client, &ident(&schema), create, stream).await?;
+            lease::acquire(client, &schema, pipeline, stream, run_id).await
         })?;
         self.leased = Some((pipeline.to_string(), stream.to_string()));
-        Ok(())
-    }
-
-    fn client(&mut self) -> Result<(), ConnectorError> {
-        if self.client.is_none() {
-            self.client = Some(self.rt.block_on(rapidbyte_pgconnect::connect(&self.config.connection))?);
-        }
         Ok(())
     }
 }
 
 impl Destination for PgDestination {
     fn open(json: &str) -> Result<Self, ConnectorError> {
-        let config: Config = rapidbyte_sdk::config::parse(json)?;
-        rapidbyte_pgconnect::reject_unknown(&config.unknown)?;
-        config.connection.check()?;
-        Ok(Self { config, rt: rapidbyte_pgconnect::runtime()?, client: None, leased: None })
+        let (options, pg) = rapidbyte_pgconnect::open(json)?;
+        Ok(Self { options, pg, leased: None })
     }
 
     fn validate(&mut self) -> Result<(), ConnectorError> {
-        self.client()?;
-        let client = self.client.as_ref().expect("connected");
-        let schema = self.config.connection.schema.clone();
-        self.rt.block_on(load::check_privileges(client, &schema))
+        let schema = self.pg.config().schema.clone();
+        let (rt, client) = self.pg.connected()?;
+        rt.block_on(load::check_privileges(client, &schema))
     }
 
     fn write(&mut self, ctx: &StreamContext, input: &mut Input) -> Result<WriteSummary, ConnectorError> {
         self.lease(&ctx.pipeline, &ctx.stream_name, &ctx.run_id)?;
-        let client = self.client.as_ref().expect("connected");
-        let (schema, prefix) = (self.config.connection.schema.clone(), self.config.table_prefix.clone());
-        let (method, create_schema) = (self.config.load_method, self.config.create_schema);
-        self.rt.block_on(async {
-            let mut session = load::Session::new(client, ctx, &schema, &prefix, method, create_schema);
+        let schema = self.pg.config().schema.clone();
+        let Options { load_method, ref table_prefix, create_schema } = self.options;
+        let (rt, client) = self.pg.connected()?;
+        rt.block_on(async {
+            let mut session = load::Session::new(client, ctx, &schema, table_prefix, load_method, create_schema);
             // § Metrics: counts are reported when their chunk commits, so a
             // rolled-back chunk is never counted as written.
             let mut pending = Pending::default();
@@ -156,6 +139,10 @@ impl Destination for PgDestination {
                                 e.with_commit_state(rapidbyte_sdk::CommitState::AfterCommitConfirmed)
                             })?;
                         }
+                        Incoming::DeadLetter(row) => {
+                            session.dead_letter_from_source(&row).await?;
+                            pending.dead_lettered += 1;
+                        }
                         Incoming::End => break,
                     }
                 }
@@ -175,14 +162,14 @@ impl Destination for PgDestination {
     fn committed(&mut self, base: &CommitTokenBase) -> Result<Option<CommittedToken>, ConnectorError> {
         // The lease first: what is committed cannot change under a run that holds it.
         self.lease(&base.pipeline, &base.stream_name, &base.run_id)?;
-        let client = self.client.as_ref().expect("connected");
-        let schema = self.config.connection.schema.clone();
-        self.rt.block_on(load::committed(client, &schema, base))
+        let tokens = TokenTable::new(&self.pg.config().schema, commit_token::TABLE);
+        let (rt, client) = self.pg.connected()?;
+        rt.block_on(tokens.committed(client, base))
     }
 
     fn close(&mut self) -> Result<(), ConnectorError> {
         // Closing the session releases the run lease with it.
-        self.client = None;
+        self.pg.close();
         self.leased = None;
         Ok(())
     }

@@ -58,6 +58,13 @@ impl Destination for Verify {
                 }
                 // Nothing to make durable: the checkpoint is confirmed at once.
                 Incoming::Checkpoint(cp) => input.commit_checkpoint(&cp)?,
+                // The generator never hands over dead letters: one here is a bug.
+                Incoming::DeadLetter(row) => {
+                    return Err(ConnectorError::internal(
+                        "UNEXPECTED_DEAD_LETTER",
+                        format!("stream `{}`: a dead letter arrived ({})", ctx.stream_name, row.error.code),
+                    ))
+                }
                 Incoming::End => break,
             }
         }

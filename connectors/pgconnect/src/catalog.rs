@@ -221,6 +221,11 @@ pub fn decoder_columns(cols: &[CatalogColumn], stream: &str) -> Result<Vec<Colum
         .collect()
 }
 
+/// Whether the relation `qualified` (SQL text, quoted where needed) exists.
+pub async fn relation_exists(client: &Client, qualified: &str) -> Result<bool, tokio_postgres::Error> {
+    client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&qualified]).await.map(|r| r.get::<_, bool>(0))
+}
+
 /// Tables and views in `schema`.
 pub async fn tables(client: &Client, schema: &str) -> Result<Vec<String>, ConnectorError> {
     let rows = client
@@ -273,4 +278,23 @@ pub async fn enum_labels(client: &Client, oid: u32, stream: &str) -> Result<Vec<
         .await
         .map_err(|e| classify(&e, Some(stream)))?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// The planner's size of a table (`reltuples`: -1 before its first
+/// ANALYZE, then unknown); progress only, so a failed read is no estimate.
+pub async fn estimate(client: &Client, schema: &str, table: &str) -> rapidbyte_sdk::StreamEstimate {
+    let row = client
+        .query_opt(
+            "SELECT c.reltuples::float8, pg_table_size(c.oid)::int8 FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+            &[&schema, &table],
+        )
+        .await;
+    match row {
+        Ok(Some(r)) => rapidbyte_sdk::StreamEstimate {
+            records: Some(r.get::<_, f64>(0)).filter(|n| *n >= 0.0).map(|n| n as u64),
+            bytes: Some(r.get::<_, i64>(1)).filter(|n| *n > 0).map(|n| n as u64),
+        },
+        _ => rapidbyte_sdk::StreamEstimate::default(),
+    }
 }

@@ -25,9 +25,10 @@ use arrow_array::{
 use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, FieldRef, Fields, Schema, SchemaRef};
 
+use crate::inet::write_inet;
+use crate::numeric::Numeric;
 use crate::types::{
-    DECIMAL_INFINITY, DECIMAL_NAN, DECIMAL_NEG_INFINITY, PG_EPOCH_OFFSET_DAYS, PgType,
-    TIMESTAMPTZ_ZONE, interval_fields, timestamp_from_pg,
+    PG_EPOCH_OFFSET_DAYS, PgType, TIMESTAMPTZ_ZONE, interval_fields, timestamp_from_pg,
 };
 
 /// The 11-byte signature that opens every binary COPY stream.
@@ -163,6 +164,8 @@ pub struct CopyDecoder {
     rows_seen: u64,
     /// Rows in the builders.
     rows_buffered: usize,
+    /// The raw fields of the last tuple a value error rejected.
+    rejected: Option<Vec<Option<Vec<u8>>>>,
 }
 
 impl fmt::Debug for CopyDecoder {
@@ -191,6 +194,7 @@ impl CopyDecoder {
             carry_pos: 0,
             rows_seen: 0,
             rows_buffered: 0,
+            rejected: None,
         }
     }
 
@@ -359,6 +363,32 @@ impl CopyDecoder {
             })
     }
 
+    /// The tuple the last [`DecodeErrorKind::Value`] error rejected, for
+    /// the dead-letter table (SPEC § Errors, `dlq`). Taken once.
+    pub fn take_rejected(&mut self) -> Option<Rejected> {
+        let fields = self.rejected.take()?;
+        let values = self
+            .columns
+            .iter()
+            .zip(&fields)
+            .map(|(column, raw)| {
+                let mut out = String::new();
+                match raw {
+                    None => out.push_str("null"),
+                    Some(bytes) => {
+                        let mut builder = ColumnBuilder::new(&column.ty);
+                        match builder.append_value(bytes).map(|()| builder.finish()) {
+                            Ok(Ok(array)) => crate::json::value_json(&mut out, &array, 0),
+                            _ => crate::json::hex(&mut out, bytes),
+                        }
+                    }
+                }
+                (column.name.clone(), out, raw.clone())
+            })
+            .collect();
+        Some(Rejected { values })
+    }
+
     /// Whether the trailer has been seen.
     pub fn finished(&self) -> bool {
         self.phase == Phase::Done
@@ -507,6 +537,7 @@ impl CopyDecoder {
                 for builder in &mut self.builders[..=i] {
                     builder.truncate(self.rows_buffered);
                 }
+                self.rejected = Some(split_fields(tuple, self.builders.len()));
                 return Err(DecodeError {
                     row: self.rows_seen,
                     column: Some(self.columns[i].name.clone()),
@@ -519,14 +550,64 @@ impl CopyDecoder {
     }
 }
 
+/// A row the decoder rejected, kept for the dead-letter table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// Per column: its name, its value as JSON, its raw bytes (`None`: NULL).
+    values: Vec<(String, String, Option<Vec<u8>>)>,
+}
+
+impl Rejected {
+    /// A JSON object of the columns `keep` accepts, in order: a value that
+    /// decodes on its own as [`crate::json::value_json`] writes it, one that
+    /// does not (or a NULL in a non-nullable column) as its binary COPY
+    /// bytes, `"\\x…"`.
+    pub fn json(&self, keep: impl Fn(&str) -> bool) -> String {
+        let mut out = String::from("{");
+        for (name, value, _) in self.values.iter().filter(|(name, ..)| keep(name)) {
+            if out.len() > 1 {
+                out.push(',');
+            }
+            crate::json::json_string(&mut out, name);
+            out.push(':');
+            out.push_str(value);
+        }
+        out.push('}');
+        out
+    }
+
+    /// A column's raw bytes as text, when they are UTF-8 (a cursor column
+    /// the query casts to text).
+    pub fn text(&self, column: &str) -> Option<&str> {
+        let (_, _, raw) = self.values.iter().find(|(name, ..)| name == column)?;
+        std::str::from_utf8(raw.as_deref()?).ok()
+    }
+}
+
+/// A complete tuple's fields (`None`: NULL), for a rejected row.
+fn split_fields(tuple: &[u8], count: usize) -> Vec<Option<Vec<u8>>> {
+    let mut off = 2;
+    (0..count)
+        .map(|_| {
+            let len = read_i32(&tuple[off..]);
+            off += 4;
+            (len >= 0).then(|| {
+                let value = tuple[off..off + len as usize].to_vec();
+                off += len as usize;
+                value
+            })
+        })
+        .collect()
+}
+
 // ---------------------------------------------------------------------------
 // Big-endian readers. Callers guarantee the length.
 
-fn read_i16(b: &[u8]) -> i16 {
+pub(crate) fn read_i16(b: &[u8]) -> i16 {
     i16::from_be_bytes([b[0], b[1]])
 }
 
-fn read_u16(b: &[u8]) -> u16 {
+pub(crate) fn read_u16(b: &[u8]) -> u16 {
     u16::from_be_bytes([b[0], b[1]])
 }
 
@@ -1206,339 +1287,6 @@ fn decode_record(
         return Err(format!("{} trailing bytes after record fields", value.len() - off));
     }
     Ok(())
-}
-
-// ---------------------------------------------------------------------------
-// numeric
-
-use crate::types::{NUMERIC_NAN, NUMERIC_NEG, NUMERIC_NINF, NUMERIC_PINF, NUMERIC_POS};
-/// numeric_recv refuses display scales outside this mask.
-const NUMERIC_DSCALE_MASK: u16 = 0x3FFF;
-const NBASE: i32 = 10_000;
-
-/// Powers of ten that fit in i128: 10^0 ..= 10^38.
-const POW10: [i128; 39] = {
-    let mut table = [1i128; 39];
-    let mut i = 1;
-    while i < 39 {
-        table[i] = table[i - 1] * 10;
-        i += 1;
-    }
-    table
-};
-
-/// A validated view of `numeric_send`'s output.
-struct Numeric<'a> {
-    weight: i32,
-    sign: u16,
-    dscale: u16,
-    /// `ndigits` big-endian base-10000 digits, each checked to be 0..=9999.
-    digits: &'a [u8],
-}
-
-impl<'a> Numeric<'a> {
-    fn parse(value: &'a [u8]) -> Result<Self, String> {
-        if value.len() < 8 {
-            return Err(format!(
-                "numeric header is {} bytes, expected 8",
-                value.len()
-            ));
-        }
-        // ndigits is unsigned: numeric at PostgreSQL's maximum precision
-        // has more than i16::MAX base-10000 digits.
-        let ndigits = read_u16(value) as usize;
-        let weight = read_i16(&value[2..]) as i32;
-        let sign = read_u16(&value[4..]);
-        let dscale = read_u16(&value[6..]);
-        if value.len() != 8 + 2 * ndigits {
-            return Err(format!(
-                "numeric with {ndigits} digits must be {} bytes, got {}",
-                8 + 2 * ndigits,
-                value.len()
-            ));
-        }
-        if !matches!(
-            sign,
-            NUMERIC_POS | NUMERIC_NEG | NUMERIC_NAN | NUMERIC_PINF | NUMERIC_NINF
-        ) {
-            return Err(format!("invalid numeric sign {sign:#06x}"));
-        }
-        if dscale & NUMERIC_DSCALE_MASK != dscale {
-            return Err(format!("invalid numeric display scale {dscale}"));
-        }
-        let digits = &value[8..];
-        for d in digits.chunks_exact(2) {
-            let d = i16::from_be_bytes([d[0], d[1]]);
-            if !(0..NBASE as i16).contains(&d) {
-                return Err(format!("invalid numeric digit {d}"));
-            }
-        }
-        Ok(Numeric {
-            weight,
-            sign,
-            dscale,
-            digits,
-        })
-    }
-
-    fn ndigits(&self) -> i32 {
-        (self.digits.len() / 2) as i32
-    }
-
-    /// Digit `i` (0-based from the most significant); zero outside the stored range.
-    fn digit(&self, i: i32) -> i32 {
-        if i < 0 || i >= self.ndigits() {
-            0
-        } else {
-            let i = i as usize * 2;
-            i16::from_be_bytes([self.digits[i], self.digits[i + 1]]) as i32
-        }
-    }
-
-    /// The value scaled by 10^scale, exactly, if it fits `Decimal128(precision, scale)`.
-    fn to_i128(&self, precision: u8, scale: i8) -> Result<i128, String> {
-        // Special values: sentinels outside every precision (types.rs).
-        match self.sign {
-            NUMERIC_NAN => return Ok(DECIMAL_NAN),
-            NUMERIC_PINF => return Ok(DECIMAL_INFINITY),
-            NUMERIC_NINF => return Ok(DECIMAL_NEG_INFINITY),
-            _ => {}
-        }
-        let overflow = || {
-            let mut text = Vec::new();
-            self.write_text(&mut text);
-            format!(
-                "numeric {} does not fit Decimal128({precision},{scale})",
-                String::from_utf8_lossy(&text)
-            )
-        };
-        let mut acc: i128 = 0;
-        for i in 0..self.ndigits() {
-            let dig = self.digit(i) as i128;
-            if dig == 0 {
-                continue;
-            }
-            // This digit is worth dig * 10000^(weight - i); scaled by 10^scale.
-            let exp = 4 * (self.weight - i) + scale as i32;
-            if exp >= 0 {
-                let pow = *POW10.get(exp as usize).ok_or_else(overflow)?;
-                let add = dig.checked_mul(pow).ok_or_else(overflow)?;
-                acc = acc.checked_add(add).ok_or_else(overflow)?;
-            } else {
-                // Fractional digits beyond the column's scale must be zero:
-                // dropping them would change the value.
-                let div = -exp;
-                if div >= 4 || dig % POW10[div as usize] != 0 {
-                    return Err(format!(
-                        "{} (more fractional digits than scale {scale})",
-                        overflow()
-                    ));
-                }
-                acc += dig / POW10[div as usize];
-            }
-        }
-        if acc >= POW10[precision as usize] {
-            return Err(overflow());
-        }
-        Ok(if self.sign == NUMERIC_NEG { -acc } else { acc })
-    }
-
-    /// Writes exactly what PostgreSQL's `numeric_out` prints
-    /// (`get_str_from_var`): sign, integer digits without leading zeros (at
-    /// least one), and `dscale` fractional digits, zero-padded.
-    fn write_text(&self, out: &mut Vec<u8>) {
-        match self.sign {
-            NUMERIC_NAN => return out.extend_from_slice(b"NaN"),
-            NUMERIC_PINF => return out.extend_from_slice(b"Infinity"),
-            NUMERIC_NINF => return out.extend_from_slice(b"-Infinity"),
-            NUMERIC_NEG => out.push(b'-'),
-            _ => {}
-        }
-        let mut d;
-        if self.weight < 0 {
-            d = self.weight + 1;
-            out.push(b'0');
-        } else {
-            d = 0;
-            while d <= self.weight {
-                let dig = self.digit(d);
-                if d == 0 {
-                    push_decimal(out, dig as u32);
-                } else {
-                    push_4_digits(out, dig);
-                }
-                d += 1;
-            }
-        }
-        if self.dscale > 0 {
-            out.push(b'.');
-            let mut remaining = self.dscale as usize;
-            while remaining > 0 {
-                let mut four = [0u8; 4];
-                let dig = self.digit(d);
-                four[0] = b'0' + (dig / 1000) as u8;
-                four[1] = b'0' + (dig / 100 % 10) as u8;
-                four[2] = b'0' + (dig / 10 % 10) as u8;
-                four[3] = b'0' + (dig % 10) as u8;
-                let n = remaining.min(4);
-                out.extend_from_slice(&four[..n]);
-                remaining -= n;
-                d += 1;
-            }
-        }
-    }
-}
-
-fn push_4_digits(out: &mut Vec<u8>, dig: i32) {
-    out.extend_from_slice(&[
-        b'0' + (dig / 1000) as u8,
-        b'0' + (dig / 100 % 10) as u8,
-        b'0' + (dig / 10 % 10) as u8,
-        b'0' + (dig % 10) as u8,
-    ]);
-}
-
-/// `%u`.
-fn push_decimal(out: &mut Vec<u8>, mut n: u32) {
-    let mut buf = [0u8; 10];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
-}
-
-/// `%x`.
-fn push_hex(out: &mut Vec<u8>, n: u16) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut started = false;
-    for shift in [12, 8, 4, 0] {
-        let nibble = (n >> shift) & 0xf;
-        if nibble != 0 || started || shift == 0 {
-            out.push(HEX[nibble as usize]);
-            started = true;
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// inet / cidr
-
-/// `PGSQL_AF_INET` / `PGSQL_AF_INET6` as `inet_send` writes them.
-const PGSQL_AF_INET: u8 = 2;
-const PGSQL_AF_INET6: u8 = 3;
-
-/// Writes an `inet_send` value as PostgreSQL's `inet_out` / `cidr_out`
-/// print it (a port of `pg_inet_net_ntop`): all four IPv4 octets; IPv6 with
-/// the longest (first) run of two or more zero groups as `::`, and embedded
-/// IPv4 for `::a.b.c.d` and `::ffff:a.b.c.d`; `/bits` when `bits` is not the
-/// full width, and always for cidr.
-fn write_inet(value: &[u8], cidr: bool, out: &mut Vec<u8>) -> Result<(), String> {
-    if value.len() < 4 {
-        return Err(format!("inet header is {} bytes, expected 4", value.len()));
-    }
-    let (family, bits, nb) = (value[0], value[1], value[3] as usize);
-    let addr = &value[4..];
-    if addr.len() != nb {
-        return Err(format!(
-            "inet announces {nb} address bytes but carries {}",
-            addr.len()
-        ));
-    }
-    let max_bits = match (family, nb) {
-        (PGSQL_AF_INET, 4) => 32,
-        (PGSQL_AF_INET6, 16) => 128,
-        _ => {
-            return Err(format!(
-                "invalid inet family {family} with {nb} address bytes"
-            ));
-        }
-    };
-    if bits > max_bits {
-        return Err(format!(
-            "invalid inet prefix length {bits} (max {max_bits})"
-        ));
-    }
-    if max_bits == 32 {
-        write_ipv4(addr, out);
-    } else {
-        write_ipv6(addr, out);
-    }
-    if bits != max_bits || cidr {
-        out.push(b'/');
-        push_decimal(out, bits as u32);
-    }
-    Ok(())
-}
-
-fn write_ipv4(addr: &[u8], out: &mut Vec<u8>) {
-    for (i, octet) in addr.iter().enumerate() {
-        if i > 0 {
-            out.push(b'.');
-        }
-        push_decimal(out, *octet as u32);
-    }
-}
-
-fn write_ipv6(addr: &[u8], out: &mut Vec<u8>) {
-    let mut words = [0u16; 8];
-    for (i, w) in words.iter_mut().enumerate() {
-        *w = u16::from_be_bytes([addr[2 * i], addr[2 * i + 1]]);
-    }
-    // The first longest run of zero words, if at least two long.
-    let (mut best_base, mut best_len) = (None::<usize>, 0usize);
-    let mut cur: Option<(usize, usize)> = None;
-    for (i, w) in words.iter().enumerate() {
-        if *w == 0 {
-            cur = Some(match cur {
-                Some((base, len)) => (base, len + 1),
-                None => (i, 1),
-            });
-        } else if let Some((base, len)) = cur.take()
-            && (best_base.is_none() || len > best_len)
-        {
-            (best_base, best_len) = (Some(base), len);
-        }
-    }
-    if let Some((base, len)) = cur
-        && (best_base.is_none() || len > best_len)
-    {
-        (best_base, best_len) = (Some(base), len);
-    }
-    if best_len < 2 {
-        best_base = None;
-    }
-    let in_best = |i: usize| best_base.is_some_and(|b| i >= b && i < b + best_len);
-    for i in 0..8 {
-        if in_best(i) {
-            if best_base == Some(i) {
-                out.push(b':');
-            }
-            continue;
-        }
-        if i != 0 {
-            out.push(b':');
-        }
-        // Encapsulated IPv4 (::a.b.c.d, ::ffff:a.b.c.d), as inet_net_ntop_ipv6 does.
-        if i == 6
-            && best_base == Some(0)
-            && (best_len == 6
-                || (best_len == 7 && words[7] != 0x0001)
-                || (best_len == 5 && words[5] == 0xffff))
-        {
-            write_ipv4(&addr[12..], out);
-            return;
-        }
-        push_hex(out, words[i]);
-    }
-    if best_base.is_some_and(|b| b + best_len == 8) {
-        out.push(b':');
-    }
 }
 
 #[cfg(test)]

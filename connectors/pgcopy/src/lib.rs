@@ -57,9 +57,12 @@
 
 pub mod decode;
 pub mod encode;
+mod inet;
+pub mod json;
+mod numeric;
 pub mod types;
 
-pub use decode::{COPY_SIGNATURE, Column, CopyDecoder, DecodeError, DecodeErrorKind, schema};
+pub use decode::{COPY_SIGNATURE, Column, CopyDecoder, DecodeError, DecodeErrorKind, Rejected, schema};
 pub use encode::{CopyEncoder, EncodeColumn, EncodeError};
 pub use types::{
     CatalogType, ENUM_LABELS_KEY, PG_DOMAIN_KEY, PG_ENCODING_KEY, PG_EXTENSION_KEY, PG_KIND_KEY,

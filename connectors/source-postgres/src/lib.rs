@@ -9,8 +9,6 @@
 
 mod sql;
 
-use rapidbyte_pgconnect::catalog;
-
 use std::time::Instant;
 
 use futures_util::StreamExt;
@@ -18,62 +16,35 @@ use rapidbyte_pgcopy::{CopyDecoder, DecodeErrorKind};
 use rapidbyte_sdk::arrow::array::cast::AsArray;
 use rapidbyte_sdk::arrow::array::{Array, RecordBatch};
 use rapidbyte_sdk::{
-    host, metric_names as m, ConnectorError, CursorInfo, DataErrorPolicy, Emitter, PhaseTiming, ReadSummary, Source, StreamContext,
-    StreamSchema, SyncMode,
+    host, metric_names as m, ConnectorError, CursorInfo, DataErrorPolicy, DeadLetter, Emitter, PhaseTiming, ReadSummary, Source,
+    StreamContext, StreamSchema, SyncMode,
 };
-use rapidbyte_pgconnect::{classify, ConnectionConfig};
-use serde::Deserialize;
-use tokio_postgres::Client;
-
-/// The source's config: just the connection (see `rapidbyte-pgconnect`).
-#[derive(Debug, Clone, Deserialize)]
-struct Config {
-    #[serde(flatten)]
-    connection: ConnectionConfig,
-    #[serde(flatten)]
-    unknown: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
-}
+use rapidbyte_pgconnect::{catalog, classify, split_qualified, Connection};
 
 /// Field metadata: the labels of an enum column, as a JSON array in sort order.
 pub use rapidbyte_pgcopy::ENUM_LABELS_KEY;
 
+/// The source's config is just the connection (see `rapidbyte-pgconnect`).
 struct PgSource {
-    config: Config,
-    rt: tokio::runtime::Runtime,
-    client: Option<Client>,
-}
-
-impl PgSource {
-    /// Connects once per instance; later calls reuse the connection.
-    fn client(&mut self) -> Result<&Client, ConnectorError> {
-        if self.client.is_none() {
-            let client = self.rt.block_on(rapidbyte_pgconnect::connect(&self.config.connection))?;
-            self.client = Some(client);
-        }
-        Ok(self.client.as_ref().expect("connected"))
-    }
+    pg: Connection,
 }
 
 impl Source for PgSource {
     fn open(json: &str) -> Result<Self, ConnectorError> {
-        let config: Config = rapidbyte_sdk::config::parse(json)?;
-        rapidbyte_pgconnect::reject_unknown(&config.unknown)?;
-        config.connection.check()?;
-        Ok(Self { config, rt: rapidbyte_pgconnect::runtime()?, client: None })
+        let ((), pg) = rapidbyte_pgconnect::open(json)?;
+        Ok(Self { pg })
     }
 
     fn validate(&mut self) -> Result<(), ConnectorError> {
-        let schema = self.config.connection.schema.clone();
-        self.client()?;
-        let client = self.client.as_ref().expect("connected");
-        self.rt.block_on(catalog::tables(client, &schema)).map(|_| ())
+        let schema = self.pg.config().schema.clone();
+        let (rt, client) = self.pg.connected()?;
+        rt.block_on(catalog::tables(client, &schema)).map(|_| ())
     }
 
     fn discover(&mut self) -> Result<Vec<StreamSchema>, ConnectorError> {
-        let schema = self.config.connection.schema.clone();
-        self.client()?;
-        let client = self.client.as_ref().expect("connected");
-        self.rt.block_on(async {
+        let schema = self.pg.config().schema.clone();
+        let (rt, client) = self.pg.connected()?;
+        rt.block_on(async {
             let mut out = Vec::new();
             for table in catalog::tables(client, &schema).await? {
                 let cols = catalog::columns(client, &schema, &table, &table).await?;
@@ -96,16 +67,15 @@ impl Source for PgSource {
     }
 
     fn read(&mut self, ctx: &StreamContext, out: &mut Emitter) -> Result<ReadSummary, ConnectorError> {
-        let default_schema = self.config.connection.schema.clone();
-        self.client()?;
-        let client = self.client.as_ref().expect("connected");
+        let default_schema = self.pg.config().schema.clone();
+        let (rt, client) = self.pg.connected()?;
         let stream = ctx.stream_name.as_str();
-        let (schema, table) = sql::table_ref(stream, &default_schema);
-        self.rt.block_on(async {
-            let all = catalog::columns(client, &schema, &table, stream).await?;
+        let (schema, table) = split_qualified(stream, &default_schema);
+        rt.block_on(async {
+            let all = catalog::columns(client, schema, table, stream).await?;
             // The cursor may be a column the stream does not select: resolve it
             // against every column, from the one catalog read.
-            let position = incremental_position(ctx, &schema, &table, &all, stream)?;
+            let position = incremental_position(ctx, schema, table, &all, stream)?;
             let selected: Vec<catalog::CatalogColumn> = if ctx.selected_columns.is_empty() {
                 all
             } else {
@@ -134,25 +104,37 @@ impl Source for PgSource {
                     columns.push(text_column(sql::TIE_BREAKER_ALIAS));
                 }
             }
-            let query = sql::copy_query(&schema, &table, &names, inc.as_ref());
+            let query = sql::copy_query(schema, table, &names, inc.as_ref());
             let mut decoder = CopyDecoder::new(columns);
             // § Schema: the primary key travels in the schema metadata so a
             // destination can recreate it (only when every key column is read).
-            let key = catalog::primary_key(client, &schema, &table).await?;
+            let key = catalog::primary_key(client, schema, table).await?;
             let decoded = decoder.schema();
             // Each field carries what a destination needs to recreate its type
             // (PgType::field: type names, enum labels, domains, extensions).
             let fields: Vec<_> = decoded.fields().iter().take(data_columns).cloned().collect();
             let mut metadata = std::collections::HashMap::new();
-            if !key.is_empty() && key.iter().all(|k| names.contains(k)) {
+            if let Some(key) = metadata_key(&key, &names) {
                 metadata.insert(rapidbyte_sdk::schema_metadata::PRIMARY_KEY.to_string(), key.join(","));
             }
             let data_schema = std::sync::Arc::new(rapidbyte_sdk::arrow::datatypes::Schema::new_with_metadata(fields, metadata));
             let target = (out.limits().max_batch_bytes as usize).saturating_mul(3) / 4;
+            // § Metrics: the planner's row count, for progress only (a full
+            // refresh reads the whole table; an incremental read, less).
+            if position.is_none() {
+                host::report_estimate(catalog::estimate(client, schema, table).await);
+            }
             let copy = client.copy_out(query.as_str()).await.map_err(|e| classify(&e, Some(stream)))?;
             futures_util::pin_mut!(copy);
-            let mut cursor = position.as_ref().map(|p| p.committed());
-            let mut skipped = 0u64;
+            let mut reader = Reader {
+                out,
+                data_schema,
+                position: position.as_ref(),
+                cursor: position.as_ref().map(|p| p.committed()),
+                ctx,
+                key: metadata_key(&key, &names),
+                skipped: 0,
+            };
             let (mut fetch_ms, mut decode_ms) = (0.0f64, 0.0f64);
             let (mut batch_fetch, mut batch_decode) = (0.0f64, 0.0f64);
             loop {
@@ -162,27 +144,27 @@ impl Source for PgSource {
                 let Some(chunk) = next else { break };
                 let chunk = chunk.map_err(|e| classify(&e, Some(stream)))?;
                 let started = Instant::now();
-                feed(&mut decoder, &chunk, ctx, &mut skipped)?;
+                reader.feed(&mut decoder, &chunk)?;
                 batch_decode += started.elapsed().as_secs_f64() * 1e3;
                 if decoder.buffered_bytes() >= target {
-                    emit(&mut decoder, out, &data_schema, position.as_ref(), &mut cursor, stream)?;
+                    reader.emit(&mut decoder)?;
                     report_phases(&mut fetch_ms, &mut decode_ms, &mut batch_fetch, &mut batch_decode);
-                    if out.checkpoint_due() {
-                        out.checkpoint(cursor.clone())?;
+                    if reader.out.checkpoint_due() {
+                        reader.out.checkpoint(reader.cursor.clone())?;
                     }
                 }
             }
             loop {
                 match decoder.finish() {
                     Ok(()) => break,
-                    Err(e) => skip_or_fail(e, ctx, &mut skipped)?,
+                    Err(e) => reader.reject(&mut decoder, e)?,
                 }
             }
-            emit(&mut decoder, out, &data_schema, position.as_ref(), &mut cursor, stream)?;
+            reader.emit(&mut decoder)?;
             report_phases(&mut fetch_ms, &mut decode_ms, &mut batch_fetch, &mut batch_decode);
-            out.checkpoint(cursor)?;
-            let mut summary = out.summary();
-            summary.records_skipped += skipped;
+            reader.out.checkpoint(reader.cursor.clone())?;
+            let mut summary = reader.out.summary();
+            summary.records_skipped += reader.skipped;
             summary.phases.push(PhaseTiming { name: m::FETCH_MS.into(), ms: fetch_ms as u64 });
             summary.phases.push(PhaseTiming { name: m::DECODE_MS.into(), ms: decode_ms as u64 });
             Ok(summary)
@@ -190,7 +172,7 @@ impl Source for PgSource {
     }
 
     fn close(&mut self) -> Result<(), ConnectorError> {
-        self.client = None;
+        self.pg.close();
         Ok(())
     }
 }
@@ -199,39 +181,80 @@ fn text_column(name: &str) -> rapidbyte_pgcopy::Column {
     rapidbyte_pgcopy::Column { name: name.into(), ty: rapidbyte_pgcopy::PgType::Text, nullable: true }
 }
 
-/// Feeds a COPY chunk; a row that cannot be read is skipped under
-/// `on_data_error: skip` (the decoder drops it and goes on), else it ends
-/// the stream.
-fn feed(decoder: &mut CopyDecoder, chunk: &[u8], ctx: &StreamContext, skipped: &mut u64) -> Result<(), ConnectorError> {
-    let mut input = chunk;
-    loop {
-        match decoder.feed(input) {
-            Ok(()) => return Ok(()),
-            Err(e) => skip_or_fail(e, ctx, skipped)?,
-        }
-        // The rest of the chunk is kept by the decoder.
-        input = &[];
-    }
+/// The primary key, when every key column is read.
+fn metadata_key(key: &[String], names: &[String]) -> Option<Vec<String>> {
+    (!key.is_empty() && key.iter().all(|k| names.contains(k))).then(|| key.to_vec())
 }
 
-/// § Errors: a value error is skipped and counted under `skip`; anything
-/// else (and every error under `fail`) is the stream's failure. `dlq` needs
-/// a way to hand the row to the destination, which contract v0.1 lacks: the
-/// stream fails saying so rather than losing the row.
-fn skip_or_fail(e: rapidbyte_pgcopy::DecodeError, ctx: &StreamContext, skipped: &mut u64) -> Result<(), ConnectorError> {
-    let stream = ctx.stream_name.as_str();
-    match (e.kind, ctx.policies.on_data_error) {
-        (DecodeErrorKind::Value, DataErrorPolicy::Skip) => {
-            host::warn(&format!("stream `{stream}`: skipped a row the source cannot read: {e}"));
-            *skipped += 1;
-            host::counter(m::RECORDS_SKIPPED, 1);
-            Ok(())
+/// One stream's read: emits batches, moves the cursor, and applies the
+/// on-data-error policy to rows that cannot be read (SPEC § Errors).
+struct Reader<'a> {
+    out: &'a mut Emitter,
+    data_schema: rapidbyte_sdk::arrow::datatypes::SchemaRef,
+    position: Option<&'a Position>,
+    cursor: Option<CursorInfo>,
+    ctx: &'a StreamContext,
+    /// The primary key columns, when all are read (the dead letter's key).
+    key: Option<Vec<String>>,
+    skipped: u64,
+}
+
+impl Reader<'_> {
+    /// Feeds a COPY chunk; a row that cannot be read goes to [`Reader::reject`]
+    /// and decoding goes on after it.
+    fn feed(&mut self, decoder: &mut CopyDecoder, chunk: &[u8]) -> Result<(), ConnectorError> {
+        let mut input = chunk;
+        loop {
+            match decoder.feed(input) {
+                Ok(()) => return Ok(()),
+                Err(e) => self.reject(decoder, e)?,
+            }
+            // The rest of the chunk is kept by the decoder.
+            input = &[];
         }
-        (DecodeErrorKind::Value, DataErrorPolicy::Dlq) => Err(ConnectorError::data(
-            "DECODE_FAILED",
-            format!("stream `{stream}`: {e}; rows the source cannot read cannot be dead-lettered under contract v0.1 (use on_data_error: skip to drop and count them)"),
-        )),
-        _ => Err(decode_error(stream, e)),
+    }
+
+    /// § Errors: a value error is skipped and counted under `skip`, handed
+    /// to the destination's dead-letter table under `dlq`; anything else
+    /// (and every error under `fail`) is the stream's failure.
+    fn reject(&mut self, decoder: &mut CopyDecoder, e: rapidbyte_pgcopy::DecodeError) -> Result<(), ConnectorError> {
+        let stream = self.ctx.stream_name.as_str();
+        match (e.kind, self.ctx.policies.on_data_error) {
+            (DecodeErrorKind::Value, DataErrorPolicy::Skip) => {
+                host::warn(&format!("stream `{stream}`: skipped a row the source cannot read: {e}"));
+                self.skipped += 1;
+                host::counter(m::RECORDS_SKIPPED, 1);
+                Ok(())
+            }
+            (DecodeErrorKind::Value, DataErrorPolicy::Dlq) => {
+                let rejected = decoder.take_rejected().ok_or_else(|| decode_error(stream, e.clone()))?;
+                // The rows before it go first, so the dead letter sits between
+                // its neighbours and in the chunk of the checkpoint that covers it.
+                self.emit(decoder)?;
+                let data = |c: &str| self.data_schema.field_with_name(c).is_ok();
+                let row = DeadLetter {
+                    key: self.key.as_ref().map(|key| rejected.json(|c| key.iter().any(|k| k == c))),
+                    content: rejected.json(data),
+                    error: decode_error(stream, e),
+                };
+                host::dead_letter(row)?;
+                // Past the row, so a resume does not read it again.
+                if let (Some(p), Some(cursor)) = (self.position, self.cursor.as_mut())
+                    && let Some(value) = rejected.text(sql::CURSOR_ALIAS)
+                {
+                    cursor.last_value = Some(value.to_string());
+                    cursor.last_tie_breaker = p.tie_breaker.as_ref().and_then(|_| rejected.text(sql::TIE_BREAKER_ALIAS)).map(str::to_string);
+                }
+                Ok(())
+            }
+            _ => Err(decode_error(stream, e)),
+        }
+    }
+
+    /// Emits the decoded rows (without the cursor text columns) and moves
+    /// the cursor to the last row's position.
+    fn emit(&mut self, decoder: &mut CopyDecoder) -> Result<(), ConnectorError> {
+        emit(decoder, self.out, &self.data_schema, self.position, &mut self.cursor, &self.ctx.stream_name)
     }
 }
 

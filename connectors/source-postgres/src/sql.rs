@@ -1,16 +1,7 @@
 //! SQL text the source sends. COPY takes no parameters, so literals are
 //! quoted here; identifiers are always quoted.
 
-pub use rapidbyte_pgconnect::{ident, literal};
-
-/// The stream's table: `schema.table` in the stream name wins over the
-/// configured schema.
-pub fn table_ref(stream: &str, default_schema: &str) -> (String, String) {
-    match stream.split_once('.') {
-        Some((schema, table)) => (schema.to_string(), table.to_string()),
-        None => (default_schema.to_string(), stream.to_string()),
-    }
-}
+use rapidbyte_pgconnect::{ident, literal, qualified};
 
 /// Output names of the cursor text columns (distinct from any data column,
 /// so `ORDER BY` stays unambiguous).
@@ -57,25 +48,12 @@ pub fn copy_query(schema: &str, table: &str, columns: &[String], inc: Option<&In
         }
         tail = format!(" WHERE {} ORDER BY {}", conditions.join(" AND "), order.join(", "));
     }
-    format!(
-        "COPY (SELECT {} FROM {}.{}{tail}) TO STDOUT (FORMAT binary)",
-        select.join(", "),
-        ident(schema),
-        ident(table)
-    )
+    format!("COPY (SELECT {} FROM {}{tail}) TO STDOUT (FORMAT binary)", select.join(", "), qualified(schema, table))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quoting() {
-        assert_eq!(ident(r#"we"ird"#), r#""we""ird""#);
-        assert_eq!(literal("it's"), "'it''s'");
-        assert_eq!(table_ref("s.t", "public"), ("s".into(), "t".into()));
-        assert_eq!(table_ref("t", "public"), ("public".into(), "t".into()));
-    }
 
     #[test]
     fn full_refresh_query() {

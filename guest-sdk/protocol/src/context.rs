@@ -87,7 +87,15 @@ pub struct Limits {
     pub checkpoint_interval_rows: u64,
     /// Checkpoint after this many seconds.
     pub checkpoint_interval_seconds: u64,
+    /// The ceiling for a frame holding a single row (contract 0.2; a 0.1
+    /// connector is not told it, and its default-limits read as 0 here).
+    pub max_record_bytes: u64,
 }
+
+/// The default of `limits.max_record_bytes`: the largest single record a
+/// stream carries (PostgreSQL allows 1 GB per value; 256 MiB keeps a wasm32
+/// connector's few copies of it inside its 4 GiB address space).
+pub const DEFAULT_MAX_RECORD_BYTES: u64 = 256 << 20;
 
 impl Default for Limits {
     /// 1 MiB batches: as fast as 4 MiB in `cargo xtask bench` (5M rows:
@@ -99,6 +107,7 @@ impl Default for Limits {
             checkpoint_interval_bytes: 64 * 1024 * 1024,
             checkpoint_interval_rows: 0,
             checkpoint_interval_seconds: 0,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
         }
     }
 }
@@ -399,15 +408,68 @@ pub struct TransformSummary {
 }
 
 /// What `next-batch` hands a destination or transform.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum NextItem {
     /// One Arrow IPC stream frame.
     Batch(Vec<u8>),
     /// A source checkpoint boundary: commit what came before, then state a
     /// destination checkpoint of the same sequence.
     Checkpoint(Checkpoint),
-    /// No more input.
+    /// No more input: the source finished.
     EndOfStream,
+    /// The stream stopped before its end: roll back everything after the
+    /// last checkpoint (contract 0.2; a 0.1 destination gets an error).
+    Aborted(AbortReason),
+    /// A record the source could not read, for the dead-letter table
+    /// (contract 0.2).
+    DeadLetter(DeadLetter),
+}
+
+/// Why a stream stopped before its end. Stated by the host, never taken
+/// from a connector's text (SPEC § Lifecycle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize), serde(rename_all = "kebab-case"))]
+pub enum AbortReason {
+    /// The source failed.
+    SourceFailed,
+    /// The run was cancelled with a batch not covered by a checkpoint.
+    Cancelled,
+    /// The host stopped the source (a limit or a breach of the contract).
+    HostStopped,
+}
+
+impl AbortReason {
+    /// A short phrase for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::SourceFailed => "the source failed",
+            Self::Cancelled => "the run was cancelled",
+            Self::HostStopped => "the host stopped the source",
+        }
+    }
+}
+
+/// A record a source could not read, kept under `on_data_error: dlq`
+/// (SPEC § Errors: data).
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct DeadLetter {
+    /// The record's primary key as a JSON object, when known.
+    pub key: Option<String>,
+    /// The whole record as read, as a JSON object.
+    pub content: String,
+    /// Why it could not be read.
+    pub error: crate::ConnectorError,
+}
+
+/// What a source expects to read, for progress and ETA only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct StreamEstimate {
+    /// Records, if the source can tell.
+    pub records: Option<u64>,
+    /// Bytes, if the source can tell.
+    pub bytes: Option<u64>,
 }
 
 /// Where a piece of state lives.

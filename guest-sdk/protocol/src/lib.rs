@@ -29,8 +29,25 @@ pub use error::*;
 pub use manifest::*;
 pub use telemetry::*;
 
-/// The contract version this crate describes (`rapidbyte:connector@0.1.0`).
-pub const CONTRACT_VERSION: &str = "0.1.0";
+/// The newest contract version, the one this crate describes and the SDK
+/// builds components for, as a literal (for `concat!`). It is the one place
+/// the version is written: the SDK derives its WIT folder, its world names
+/// and the manifest's `contract=` line from it.
+#[macro_export]
+macro_rules! contract_version {
+    () => {
+        "0.2.0"
+    };
+}
+
+/// The newest contract version (`rapidbyte:connector@0.2.0`).
+pub const CONTRACT_VERSION: &str = contract_version!();
+
+/// The folder under `wit/` holding `version`'s WIT, e.g. `v0.2` for `0.2.0`.
+pub fn wit_folder(version: &str) -> String {
+    let mut parts = version.split('.');
+    format!("v{}.{}", parts.next().unwrap_or("0"), parts.next().unwrap_or("0"))
+}
 
 /// Arrow metadata keys shared by connectors (SPEC § Schema).
 pub mod schema_metadata {

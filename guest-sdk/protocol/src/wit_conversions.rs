@@ -14,7 +14,21 @@
 /// ```
 #[macro_export]
 macro_rules! wit_conversions {
+    // The newest contract: every type, both ways.
     ($w:ident) => {
+        $crate::wit_conversions!(@common $w; present: [max_record_bytes]; absent: []);
+        $crate::__wit_enum!($w, AbortReason { SourceFailed, Cancelled, HostStopped });
+        $crate::__wit_variant!($w, NextItem { Batch(frame), Checkpoint(cp), EndOfStream, Aborted(reason), DeadLetter(row) });
+        $crate::__wit_record!($w, DeadLetter = DeadLetter { into: [content, error], opt: [key], vec: [] });
+        $crate::__wit_record!($w, StreamEstimate = StreamEstimate { into: [], opt: [records, bytes], vec: [] });
+    };
+    // Contract 0.1: the types it shares with 0.2; the fields 0.2 added are
+    // left out going to 0.1 and read as their defaults coming from it.
+    // `NextItem` is converted by the host's 0.1 shim (0.2 has more variants).
+    ($w:ident, v0_1) => {
+        $crate::wit_conversions!(@common $w; present: []; absent: [max_record_bytes]);
+    };
+    (@common $w:ident; present: [$($present:ident),*]; absent: [$($absent:ident),*]) => {
         $crate::__wit_enum!($w, ErrorCategory { Config, Auth, Permission, RateLimit, TransientNetwork, TransientDb, Data, Schema, Internal });
         $crate::__wit_enum!($w, BackoffClass { Fast, Normal, Slow });
         $crate::__wit_enum!($w, CommitState { BeforeCommit, AfterCommitUnknown, AfterCommitConfirmed });
@@ -31,7 +45,6 @@ macro_rules! wit_conversions {
 
         $crate::__wit_variant!($w, MetricValue { Counter(v), Gauge(v), Histogram(v) });
         $crate::__wit_variant!($w, WriteMode { Append, Replace, Upsert(keys) });
-        $crate::__wit_variant!($w, NextItem { Batch(frame), Checkpoint(cp), EndOfStream });
 
         $crate::__wit_record!($w, ConnectorError = ConnectorError {
             into: [category, code, message, retryable, retry_after_ms, backoff_class, safe_to_retry, details],
@@ -40,8 +53,8 @@ macro_rules! wit_conversions {
         $crate::__wit_record!($w, Label = Label { into: [key, value], opt: [], vec: [] });
         $crate::__wit_record!($w, Metric = MetricRecord { into: [name, value], opt: [], vec: [labels] });
         $crate::__wit_record!($w, Limits = Limits {
-            into: [max_batch_bytes, max_inflight_batches, checkpoint_interval_bytes, checkpoint_interval_rows, checkpoint_interval_seconds],
-            opt: [], vec: []
+            into: [max_batch_bytes, max_inflight_batches, checkpoint_interval_bytes, checkpoint_interval_rows, checkpoint_interval_seconds $(, $present)*],
+            opt: [], vec: [], absent: [$($absent),*]
         });
         $crate::__wit_record!($w, OpenInfo = OpenInfo {
             into: [name, version, protocol_version, default_limits], opt: [], vec: [features]
@@ -114,6 +127,11 @@ macro_rules! __wit_variant {
 #[macro_export]
 macro_rules! __wit_record {
     ($w:ident, $p:ident = $t:ident { into: [$($f:ident),*], opt: [$($o:ident),*], vec: [$($v:ident),*] $(,)? }) => {
+        $crate::__wit_record!($w, $p = $t { into: [$($f),*], opt: [$($o),*], vec: [$($v),*], absent: [] });
+    };
+    // `absent`: fields of the plain type that an older `$w` lacks: dropped
+    // going to it, their defaults coming from it.
+    ($w:ident, $p:ident = $t:ident { into: [$($f:ident),*], opt: [$($o:ident),*], vec: [$($v:ident),*], absent: [$($a:ident),*] $(,)? }) => {
         impl From<$crate::$p> for $w::$t {
             fn from(x: $crate::$p) -> Self {
                 Self {
@@ -129,6 +147,7 @@ macro_rules! __wit_record {
                     $($f: x.$f.into(),)*
                     $($o: x.$o.map(Into::into),)*
                     $($v: x.$v.into_iter().map(Into::into).collect(),)*
+                    $($a: Default::default(),)*
                 }
             }
         }

@@ -1,5 +1,6 @@
 //! The only place wit-bindgen runs (STYLE.md: generated types stay behind a
-//! thin layer). One `generate!` per world; the destination and transform
+//! thin layer). One `generate!` per world, for the newest contract
+//! (`build.rs` writes them from `CONTRACT_VERSION`); the destination and transform
 //! worlds reuse one set of `types` and `host` bindings through `with`, so there is a single set of conversions, here, into the plain
 //! types of `rapidbyte-protocol`.
 #![allow(missing_docs, unsafe_code, clippy::all)]
@@ -10,60 +11,25 @@
 /// export requirement to a component; each role's exports are generated
 /// behind its own cargo feature (a component implements one role).
 pub mod imports {
-    wit_bindgen::generate!({
-        inline: "package rapidbyte:sdk-imports; world imports { import rapidbyte:connector/host@0.1.0; }",
-        path: "../wit/v0.1",
-        world: "rapidbyte:sdk-imports/imports",
-        generate_all,
-    });
+    include!(concat!(env!("OUT_DIR"), "/imports.rs"));
 }
 
 /// Bindings of world `source`.
 #[cfg(feature = "source")]
 pub mod source {
-    wit_bindgen::generate!({
-        world: "rapidbyte:connector/source@0.1.0",
-        path: "../wit/v0.1",
-        pub_export_macro: true,
-        export_macro_name: "__export_source_world",
-        default_bindings_module: "::rapidbyte_sdk::__bindings::source",
-        with: {
-            "rapidbyte:connector/types@0.1.0": crate::__bindings::imports::rapidbyte::connector::types,
-            "rapidbyte:connector/host@0.1.0": crate::__bindings::imports::rapidbyte::connector::host,
-        },
-    });
+    include!(concat!(env!("OUT_DIR"), "/source.rs"));
 }
 
 /// Bindings of world `destination`.
 #[cfg(feature = "destination")]
 pub mod destination {
-    wit_bindgen::generate!({
-        world: "rapidbyte:connector/destination@0.1.0",
-        path: "../wit/v0.1",
-        pub_export_macro: true,
-        export_macro_name: "__export_destination_world",
-        default_bindings_module: "::rapidbyte_sdk::__bindings::destination",
-        with: {
-            "rapidbyte:connector/types@0.1.0": crate::__bindings::imports::rapidbyte::connector::types,
-            "rapidbyte:connector/host@0.1.0": crate::__bindings::imports::rapidbyte::connector::host,
-        },
-    });
+    include!(concat!(env!("OUT_DIR"), "/destination.rs"));
 }
 
 /// Bindings of world `transform`.
 #[cfg(feature = "transform")]
 pub mod transform {
-    wit_bindgen::generate!({
-        world: "rapidbyte:connector/transform@0.1.0",
-        path: "../wit/v0.1",
-        pub_export_macro: true,
-        export_macro_name: "__export_transform_world",
-        default_bindings_module: "::rapidbyte_sdk::__bindings::transform",
-        with: {
-            "rapidbyte:connector/types@0.1.0": crate::__bindings::imports::rapidbyte::connector::types,
-            "rapidbyte:connector/host@0.1.0": crate::__bindings::imports::rapidbyte::connector::host,
-        },
-    });
+    include!(concat!(env!("OUT_DIR"), "/transform.rs"));
 }
 
 pub mod export;
@@ -93,6 +59,14 @@ pub fn host_emit_batch(frame: &[u8]) -> Result<(), p::ConnectorError> {
 
 pub fn host_next_batch() -> Result<p::NextItem, p::ConnectorError> {
     Ok(wit_host::next_batch()?.into())
+}
+
+pub fn host_dead_letter(row: p::DeadLetter) -> Result<(), p::ConnectorError> {
+    wit_host::send_dead_letter(&row.into()).map_err(Into::into)
+}
+
+pub fn host_report_estimate(e: p::StreamEstimate) {
+    wit_host::report_estimate(e.into());
 }
 
 pub fn host_checkpoint(cp: p::Checkpoint) -> Result<(), p::ConnectorError> {

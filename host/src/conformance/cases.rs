@@ -90,7 +90,7 @@ impl Case {
     /// The case's PostgreSQL seed, with `{schema}` replaced.
     pub fn postgres_seed(&self, schema: &str) -> Option<String> {
         let text = std::fs::read_to_string(self.dir.join("seed.postgres.sql")).ok()?;
-        Some(text.replace("{schema}", &format!("\"{}\"", schema.replace('"', "\"\""))))
+        Some(text.replace("{schema}", &rapidbyte_pgquote::ident(schema)))
     }
 }
 

@@ -66,7 +66,7 @@ async fn open_info(h: &Harness, case: &Case) -> Verdict {
     let spec = h.spec(&h.subject.config_for(&case.name), None);
     let services = RunServices::new(Arc::new(MemoryState::default()));
     match crate::stream::probe(&h.runtime, &spec, "conformance", services).await {
-        Ok(p) if crate::SUPPORTED_CONTRACTS.contains(&p.open_info.protocol_version.as_str()) => pass(format!(
+        Ok(p) if crate::Contract::parse(&p.open_info.protocol_version).is_some() => pass(format!(
             "contract {}, features [{}] as in the manifest",
             p.open_info.protocol_version,
             p.open_info.features.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")
@@ -253,7 +253,7 @@ async fn frames(h: &Harness, case: &Case) -> Verdict {
         return fail(error_text(e));
     }
     // The host already refused anything else; check again, independently of it.
-    let rule = crate::host_api::FrameLimits { max_batch_bytes: limit, max_record_bytes: u64::MAX, skip_too_large: false };
+    let rule = crate::host_api::FrameLimits { max_batch_bytes: limit, ..crate::host_api::FrameLimits::NONE };
     let mut schema = None;
     for (i, frame) in read.frames.iter().enumerate() {
         if let Err(e) = crate::host_api::validate_frame(frame, rule, &mut schema) {
@@ -417,7 +417,7 @@ async fn huge_row(h: &Harness, case: &Case) -> Verdict {
     let mut schema = None;
     let mut big = Vec::new();
     for (i, frame) in read.frames.iter().enumerate() {
-        match crate::host_api::validate_frame(frame, crate::host_api::FrameLimits { max_batch_bytes: limit, max_record_bytes: u64::MAX, skip_too_large: false }, &mut schema) {
+        match crate::host_api::validate_frame(frame, crate::host_api::FrameLimits { max_batch_bytes: limit, ..crate::host_api::FrameLimits::NONE }, &mut schema) {
             Ok(_) if frame.len() as u64 > limit => big.push(frame.len()),
             Ok(_) => {}
             Err(e) => return fail(format!("frame {i}: {e}")),

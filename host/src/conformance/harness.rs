@@ -14,7 +14,7 @@ use crate::host_api::{RunServices, DEFAULT_MAX_RECORD_BYTES};
 use crate::runtime::{LoadedComponent, Runtime};
 use crate::sandbox::SandboxSpec;
 use crate::state::{MemoryState, StateStore};
-use crate::stream::{read_stream_with_record_limit, run_stream, ConnectorSpec, SideReport, StreamJob, StreamReport};
+use crate::stream::{read_stream, run_stream, ConnectorSpec, SideReport, StreamJob, StreamReport};
 
 /// Everything a case needs.
 pub struct Harness {
@@ -127,7 +127,7 @@ impl Harness {
     }
 
     fn schema_ident(&self) -> String {
-        format!("\"{}\"", self.subject.schema().replace('"', "\"\""))
+        rapidbyte_pgquote::ident(&self.subject.schema())
     }
 
     /// Whether the component declares `f`.
@@ -172,12 +172,13 @@ impl Harness {
     }
 
     /// [`Harness::read`] with the host's ceiling for a single-row frame.
-    pub async fn read_with_record_limit(&self, config: &serde_json::Value, ctx: StreamContext, max_record_bytes: u64) -> Read {
+    pub async fn read_with_record_limit(&self, config: &serde_json::Value, mut ctx: StreamContext, max_record_bytes: u64) -> Read {
+        ctx.limits.max_record_bytes = max_record_bytes;
         let services = RunServices::new(Arc::new(MemoryState::default()));
         let mut frames = Vec::new();
         let mut checkpoints = Vec::new();
         let mut rows = 0;
-        let side = read_stream_with_record_limit(
+        let side = read_stream(
             Arc::clone(&self.runtime),
             self.spec(config, None),
             ctx,
@@ -191,7 +192,6 @@ impl Harness {
                 _ => {}
             },
             8 << 20,
-            max_record_bytes,
         )
         .await;
         Read { frames, checkpoints, side, services, rows }
@@ -228,7 +228,6 @@ impl Harness {
             source: ConnectorSpec { component: Arc::clone(peer), config_json: peer_config.to_string(), sandbox: SandboxSpec::default() },
             destination: self.spec(&plan.config, plan.trap_at),
             max_inflight_bytes: 4 << 20,
-            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
         };
         let services = RunServices::new(Arc::clone(&plan.state));
         let report = run_stream(Arc::clone(&self.runtime), job, services.clone()).await;
@@ -249,7 +248,7 @@ impl Harness {
 
     /// The destination's table, `<schema>.<stream>`.
     pub fn target(&self) -> String {
-        format!("{}.\"{}\"", self.schema_ident(), self.subject.stream.replace('"', "\"\""))
+        rapidbyte_pgquote::qualified(&self.subject.schema(), &self.subject.stream)
     }
 
     /// Drops the destination's table (a fresh start for a scenario).

@@ -359,17 +359,18 @@ impl PipelineSource {
         let text = &self.substituted;
         let at = offset.min(text.len());
         let message = format!("not valid YAML: {message}");
-        if message.contains("duplicated key") {
-            let key = text[at..].split([':', '\n']).next().unwrap_or_default().trim_end();
+        // What the file says decides the help, never the parser's wording:
+        // the key where the parser stopped stands earlier at the same indent.
+        let key = text[at..].split([':', '\n']).next().unwrap_or_default().trim_end();
+        if let Some(first) = earlier_key(text, at, key).filter(|_| !key.trim().is_empty()) {
             let help = format!("a key appears once per mapping: merge the two `{key}` entries or delete one");
             let mut e = ConfigError::new(ConfigErrorKind::YamlInvalid, message, help);
             self.attach(&mut e, at..at + key.len(), "appears a second time");
-            if let Some(first) = earlier_key(text, at, key) {
-                self.attach(&mut e, first..first + key.len(), "first here");
-            }
+            self.attach(&mut e, first..first + key.len(), "first here");
             return e;
         }
-        let help = if message.contains("tab") {
+        let indented_with_tab = text.lines().any(|l| l.trim_start_matches(' ').starts_with('\t'));
+        let help = if indented_with_tab {
             "indent with spaces: YAML does not allow tabs for indentation"
         } else {
             "check the indentation (spaces only; a nested key sits further right than its parent) and that every `[`, `{` and quote is closed"
@@ -386,7 +387,7 @@ impl PipelineSource {
     pub(super) fn figment_error(&self, error: figment::Error) -> ConfigError {
         let e = error.into_iter().next().expect("a figment error holds at least one error");
         let path: Vec<&str> = e.path.iter().map(String::as_str).collect();
-        let from_env = e.metadata.as_ref().is_some_and(|m| m.name.contains("environment"));
+        let from_env = e.metadata.as_ref().is_some_and(|m| m.name == env_provider_name());
         if let Kind::Message(message) = &e.kind
             && path.is_empty()
             && !from_env
@@ -417,6 +418,12 @@ impl PipelineSource {
         let path = v.at.iter().find(|p| self.has(p)).or(v.at.first()).copied().unwrap_or(&[]);
         self.error_at(v.kind, path, &v.label, v.message, v.help)
     }
+}
+
+/// The metadata name of the environment provider `PipelineFile` merges.
+fn env_provider_name() -> String {
+    use figment::Provider;
+    figment::providers::Env::prefixed("RAPIDBYTE_").metadata().name.to_string()
 }
 
 /// Where the same key starts at the same column on an earlier line.

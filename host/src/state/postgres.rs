@@ -71,7 +71,7 @@ impl PostgresState {
     }
 
     fn ident(&self) -> String {
-        format!("\"{}\"", self.schema.replace('"', "\"\""))
+        rapidbyte_pgquote::ident(&self.schema)
     }
 
     /// Runs `f` with the client on the state thread and waits for its result.

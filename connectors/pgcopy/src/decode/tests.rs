@@ -3,9 +3,11 @@
 
 use super::*;
 use crate::encode::{CopyEncoder, EncodeColumn};
+use crate::numeric::reference::{numeric_bytes, numeric_raw};
 use crate::types::{
-    ARRAY_ITEMS, ARRAY_SHAPE, Attribute, DomainDef, ENUM_LABELS_KEY, PG_DOMAIN_KEY,
-    PG_ENCODING_KEY, PG_EPOCH_OFFSET_MICROS, PG_TYPE_KEY, UserType, array_fields, oid,
+    ARRAY_ITEMS, ARRAY_SHAPE, Attribute, DECIMAL_INFINITY, DECIMAL_NAN, DECIMAL_NEG_INFINITY,
+    DomainDef, ENUM_LABELS_KEY, PG_DOMAIN_KEY, PG_ENCODING_KEY, PG_EPOCH_OFFSET_MICROS,
+    PG_TYPE_KEY, UserType, array_fields, oid,
 };
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
@@ -93,60 +95,6 @@ fn inet(family: u8, bits: u8, is_cidr: bool, addr: &[u8]) -> Option<Vec<u8>> {
 }
 fn v6(words: [u16; 8]) -> Vec<u8> {
     words.iter().flat_map(|w| w.to_be_bytes()).collect()
-}
-
-/// `numeric_send` output from its parts.
-fn numeric_raw(weight: i16, sign: u16, dscale: u16, digits: &[i16]) -> Vec<u8> {
-    let mut out = Vec::new();
-    // ndigits is unsigned (numeric at maximum precision has more than i16::MAX).
-    out.extend_from_slice(&u16::try_from(digits.len()).unwrap().to_be_bytes());
-    out.extend_from_slice(&weight.to_be_bytes());
-    out.extend_from_slice(&sign.to_be_bytes());
-    out.extend_from_slice(&dscale.to_be_bytes());
-    for d in digits {
-        out.extend_from_slice(&d.to_be_bytes());
-    }
-    out
-}
-
-/// `numeric_send` output for a decimal literal, the way PostgreSQL stores it:
-/// base-10000 digits aligned on the decimal point, leading and trailing zero
-/// digits stripped, dscale = the literal's fractional digits, zero positive.
-fn numeric_bytes(text: &str) -> Vec<u8> {
-    match text {
-        "NaN" => return numeric_raw(0, 0xC000, 0, &[]),
-        "Infinity" => return numeric_raw(0, 0xD000, 0, &[]),
-        "-Infinity" => return numeric_raw(0, 0xF000, 0, &[]),
-        _ => {}
-    }
-    let (neg, t) = match text.strip_prefix('-') {
-        Some(t) => (true, t),
-        None => (false, text),
-    };
-    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
-    let dscale = frac.len() as u16;
-    let int = int.trim_start_matches('0');
-    let int = format!("{}{int}", "0".repeat((4 - int.len() % 4) % 4));
-    let frac = format!("{frac}{}", "0".repeat((4 - frac.len() % 4) % 4));
-    let mut weight = (int.len() / 4) as i32 - 1;
-    let mut groups: Vec<i16> = int
-        .as_bytes()
-        .chunks(4)
-        .chain(frac.as_bytes().chunks(4))
-        .map(|c| std::str::from_utf8(c).unwrap().parse().unwrap())
-        .collect();
-    while groups.first() == Some(&0) {
-        groups.remove(0);
-        weight -= 1;
-    }
-    while groups.last() == Some(&0) {
-        groups.pop();
-    }
-    if groups.is_empty() {
-        return numeric_raw(0, 0, dscale, &[]);
-    }
-    let weight = i16::try_from(weight).unwrap();
-    numeric_raw(weight, if neg { 0x4000 } else { 0 }, dscale, &groups)
 }
 
 fn numeric(text: &str) -> Option<Vec<u8>> {
@@ -825,6 +773,30 @@ fn invalid_utf8_is_a_value_error() {
     assert_eq!(errors[0].row, 2);
     assert!(errors[0].message.contains("UTF-8"), "{}", errors[0]);
     assert_eq!(strings(&batch, 0), vec![s("ok"), s("fine")]);
+}
+
+/// A rejected row is kept for the dead-letter table: the values that decode
+/// as JSON values, the one that does not as its bytes in hex.
+#[test]
+fn a_rejected_row_is_kept_as_json_for_a_dead_letter() {
+    let mut decoder = CopyDecoder::new(vec![
+        col("id", PgType::Int8),
+        col("name", PgType::Text),
+        col("note", PgType::Text),
+    ]);
+    let rows = vec![
+        vec![i8(1), txt("ok"), None],
+        vec![i8(2), bytes(&[0x62, 0xff]), txt("fine \"q\"")],
+    ];
+    let e = decoder.feed(&stream(&rows)).unwrap_err();
+    assert_eq!(e.kind, DecodeErrorKind::Value);
+    let rejected = decoder.take_rejected().expect("the rejected row is kept");
+    assert_eq!(rejected.json(|_| true), r#"{"id":2,"name":"\\x62ff","note":"fine \"q\""}"#);
+    assert_eq!(rejected.json(|c| c == "id"), r#"{"id":2}"#);
+    assert_eq!((rejected.text("note"), rejected.text("name")), (Some("fine \"q\""), None));
+    assert!(decoder.take_rejected().is_none(), "taken once");
+    decoder.finish().unwrap();
+    assert_eq!(decoder.take_batch().unwrap().unwrap().num_rows(), 1, "the other row is decoded");
 }
 
 #[test]

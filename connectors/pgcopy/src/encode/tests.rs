@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use super::*;
 use crate::decode::{Column, CopyDecoder, schema};
+use crate::numeric::reference::numeric_bytes;
 use crate::types::{
-    Attribute, DomainDef, PG_ENCODING_KEY, PG_EPOCH_OFFSET_MICROS, PG_TYPE_KEY, UserType,
-    array_fields, interval_fields, oid,
+    Attribute, DECIMAL_INFINITY, DECIMAL_NAN, DECIMAL_NEG_INFINITY, DomainDef, PG_ENCODING_KEY,
+    PG_EPOCH_OFFSET_MICROS, PG_TYPE_KEY, UserType, array_fields, interval_fields, oid,
 };
 use arrow_array::builder::{BinaryBuilder, StringBuilder};
 use arrow_array::cast::AsArray;
@@ -287,56 +288,6 @@ fn intervals(values: &[Option<(i32, i32, i64)>]) -> ArrayRef {
     ))
 }
 
-/// `numeric_send` output for a decimal literal, written independently of
-/// the encoder: base-10000 digits aligned on the point, leading and trailing
-/// zero digits stripped, dscale = the literal's fractional digits.
-fn numeric_reference(text: &str) -> Vec<u8> {
-    let raw = |weight: i16, sign: u16, dscale: u16, digits: &[i16]| {
-        let mut out = Vec::new();
-        out.extend_from_slice(&(digits.len() as i16).to_be_bytes());
-        out.extend_from_slice(&weight.to_be_bytes());
-        out.extend_from_slice(&sign.to_be_bytes());
-        out.extend_from_slice(&dscale.to_be_bytes());
-        for d in digits {
-            out.extend_from_slice(&d.to_be_bytes());
-        }
-        out
-    };
-    match text {
-        "NaN" => return raw(0, 0xC000, 0, &[]),
-        "Infinity" => return raw(0, 0xD000, 0, &[]),
-        "-Infinity" => return raw(0, 0xF000, 0, &[]),
-        _ => {}
-    }
-    let (neg, t) = match text.strip_prefix('-') {
-        Some(t) => (true, t),
-        None => (false, text),
-    };
-    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
-    let dscale = frac.len() as u16;
-    let int = int.trim_start_matches('0');
-    let int = format!("{}{int}", "0".repeat((4 - int.len() % 4) % 4));
-    let frac = format!("{frac}{}", "0".repeat((4 - frac.len() % 4) % 4));
-    let mut weight = (int.len() / 4) as i16 - 1;
-    let mut groups: Vec<i16> = int
-        .as_bytes()
-        .chunks(4)
-        .chain(frac.as_bytes().chunks(4))
-        .map(|c| std::str::from_utf8(c).unwrap().parse().unwrap())
-        .collect();
-    while groups.first() == Some(&0) {
-        groups.remove(0);
-        weight -= 1;
-    }
-    while groups.last() == Some(&0) {
-        groups.pop();
-    }
-    if groups.is_empty() {
-        return raw(0, 0, dscale, &[]);
-    }
-    raw(weight, if neg { 0x4000 } else { 0 }, dscale, &groups)
-}
-
 /// `v / 10^s` as PostgreSQL prints it (s >= 0), written independently.
 fn decimal_literal(v: i128, s: u32) -> String {
     let digits = v.unsigned_abs().to_string();
@@ -437,7 +388,7 @@ fn numeric_1234_50_bytes() {
         want
     );
     assert_eq!(value_bytes(NUMERIC, strings(&[Some("1234.50")])), want);
-    assert_eq!(numeric_reference("1234.50"), want);
+    assert_eq!(numeric_bytes("1234.50"), want);
     // -0.001: ndigits 1, weight -1, sign -, dscale 3, digits [10].
     let want = [0, 1, 0xff, 0xff, 0x40, 0, 0, 3, 0, 10];
     assert_eq!(value_bytes(dec(5, 3), decimals(&[Some(-1)], 5, 3)), want);
@@ -733,7 +684,7 @@ fn decimal128_bytes_match_numeric_send() {
             let got = value_bytes(NUMERIC, decimals(&[Some(v)], 38, s as i8));
             assert_eq!(
                 got,
-                numeric_reference(&decimal_literal(v, s)),
+                numeric_bytes(&decimal_literal(v, s)),
                 "{v} scale {s}"
             );
         }
@@ -751,7 +702,7 @@ fn decimal128_bytes_match_numeric_send() {
             let got = value_bytes(NUMERIC, decimals(&[Some(v)], 38, s as i8));
             assert_eq!(
                 got,
-                numeric_reference(&decimal_literal(v, s)),
+                numeric_bytes(&decimal_literal(v, s)),
                 "{v} scale {s}"
             );
         }
@@ -859,7 +810,7 @@ fn text_numeric_round_trips_exactly() {
     for text in cases {
         assert_eq!(
             value_bytes(NUMERIC, strings(&[Some(text)])),
-            numeric_reference(text),
+            numeric_bytes(text),
             "{text}"
         );
     }
@@ -2034,7 +1985,7 @@ fn decoded_streams_encode_back_to_the_same_bytes() {
         "100000000.00000001",
     ];
     for text in texts {
-        let value = numeric_reference(text);
+        let value = numeric_bytes(text);
         stream.extend_from_slice(&[0, 1]);
         stream.extend_from_slice(&(value.len() as i32).to_be_bytes());
         stream.extend_from_slice(&value);

@@ -10,9 +10,9 @@
 //! `s.t` writes `s.t`). Each checkpoint chunk is one transaction: BEGIN at
 //! the first batch after a checkpoint, one `INSERT … SELECT unnest($1)` per
 //! batch, COMMIT at the checkpoint, then the destination checkpoint. With
-//! exactly-once the commit token (pipeline, stream, run id, sequence, cursor
-//! JSON) is written to `<schema>.broken_commits` in the same transaction,
-//! under the same advisory lock `committed()` takes (as `dest-postgres` does).
+//! exactly-once the commit token is written to `<schema>.broken_commits` in
+//! the same transaction, by the protocol `dest-postgres` uses
+//! (`rapidbyte_pgconnect::commit_token`).
 //!
 //! Config: the connection fields of `rapidbyte-pgconnect` (`host`, `port`,
 //! `user`, `password`, `database`, `schema`, …) plus
@@ -36,7 +36,8 @@
 
 use std::time::Instant;
 
-use rapidbyte_pgconnect::{classify, ident, ConnectionConfig};
+use rapidbyte_pgconnect::commit_token::{self, TokenTable};
+use rapidbyte_pgconnect::{chunk, qualified, split_qualified, Connection};
 use rapidbyte_sdk::arrow::array::{Array, Int64Array, RecordBatch};
 use rapidbyte_sdk::{
     host, metric_names as m, Checkpoint, CommitState, CommitTokenBase, CommittedToken, ConnectorError, Destination,
@@ -74,14 +75,11 @@ impl Mode {
     }
 }
 
+/// Its own config, beside the connection fields.
 #[derive(Deserialize)]
-struct Config {
-    #[serde(flatten)]
-    connection: ConnectionConfig,
+struct Options {
     #[serde(default)]
     mode: Mode,
-    #[serde(flatten)]
-    unknown: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
 }
 
 /// The exactly-once token table, in the configured schema.
@@ -91,45 +89,9 @@ fn before_commit(e: ConnectorError) -> ConnectorError {
     e.with_commit_state(CommitState::BeforeCommit)
 }
 
-/// A database error inside the chunk: nothing of it is durable.
-fn db(e: &tokio_postgres::Error, stream: &str) -> ConnectorError {
-    before_commit(classify(e, Some(stream)))
-}
-
-/// `SELECT pg_advisory_xact_lock(…)` on the (pipeline, stream) of `base`:
-/// serialises chunk transactions with `committed()`.
-fn token_lock_sql(base: &CommitTokenBase) -> String {
-    use rapidbyte_pgconnect::literal;
-    format!(
-        "SELECT pg_advisory_xact_lock(hashtextextended({} || '/' || {}, 0))",
-        literal(&base.pipeline),
-        literal(&base.stream_name)
-    )
-}
-
-fn commits_ddl(schema: &str) -> String {
-    format!(
-        "CREATE TABLE IF NOT EXISTS {}.{} (pipeline text NOT NULL, stream text NOT NULL, run_id text NOT NULL,
-         sequence bigint NOT NULL, cursor jsonb, committed_at timestamptz NOT NULL DEFAULT now(),
-         PRIMARY KEY (pipeline, stream))",
-        ident(schema),
-        ident(COMMITS_TABLE)
-    )
-}
-
 struct BrokenDest {
-    config: Config,
-    rt: tokio::runtime::Runtime,
-    client: Option<Client>,
-}
-
-impl BrokenDest {
-    fn connect(&mut self) -> Result<(), ConnectorError> {
-        if self.client.is_none() {
-            self.client = Some(self.rt.block_on(rapidbyte_pgconnect::connect(&self.config.connection))?);
-        }
-        Ok(())
-    }
+    mode: Mode,
+    pg: Connection,
 }
 
 /// One stream's load in progress.
@@ -139,7 +101,7 @@ struct Session<'a> {
     mode: Mode,
     /// `"schema"."table"`.
     table: String,
-    schema: String,
+    tokens: TokenTable,
     prepared: bool,
     in_transaction: bool,
     batches: u64,
@@ -147,16 +109,13 @@ struct Session<'a> {
 
 impl<'a> Session<'a> {
     fn new(client: &'a Client, ctx: &'a StreamContext, schema: &str, mode: Mode) -> Self {
-        let (schema, table) = match ctx.stream_name.split_once('.') {
-            Some((s, t)) => (s.to_string(), t.to_string()),
-            None => (schema.to_string(), ctx.stream_name.clone()),
-        };
+        let (schema, table) = split_qualified(&ctx.stream_name, schema);
         Self {
             client,
             ctx,
             mode,
-            table: format!("{}.{}", ident(&schema), ident(&table)),
-            schema,
+            table: qualified(schema, table),
+            tokens: TokenTable::new(schema, COMMITS_TABLE),
             prepared: false,
             in_transaction: false,
             batches: 0,
@@ -174,11 +133,11 @@ impl<'a> Session<'a> {
             return Ok(());
         }
         let stream = self.stream();
-        let mut ddl = format!("CREATE TABLE IF NOT EXISTS {} (id bigint)", self.table);
+        let ddl = format!("CREATE TABLE IF NOT EXISTS {} (id bigint)", self.table);
+        self.client.batch_execute(&ddl).await.map_err(|e| chunk::error(&e, stream))?;
         if self.ctx.commit_token_base.is_some() {
-            ddl = format!("{ddl}; {}", commits_ddl(&self.schema));
+            self.tokens.create(self.client, stream).await?;
         }
-        self.client.batch_execute(&ddl).await.map_err(|e| db(&e, stream))?;
         self.prepared = true;
         Ok(())
     }
@@ -186,10 +145,10 @@ impl<'a> Session<'a> {
     async fn begin(&mut self) -> Result<(), ConnectorError> {
         self.prepare().await?;
         let stream = self.stream();
-        self.client.batch_execute("BEGIN").await.map_err(|e| db(&e, stream))?;
+        self.client.batch_execute("BEGIN").await.map_err(|e| chunk::error(&e, stream))?;
         self.in_transaction = true;
         if let Some(base) = &self.ctx.commit_token_base {
-            self.client.batch_execute(&token_lock_sql(base)).await.map_err(|e| db(&e, stream))?;
+            commit_token::lock(self.client, base).await?;
         }
         Ok(())
     }
@@ -219,7 +178,7 @@ impl<'a> Session<'a> {
         self.client
             .execute(&format!("INSERT INTO {} (id) SELECT unnest($1::bigint[])", self.table), &[&values])
             .await
-            .map_err(|e| db(&e, stream))?;
+            .map_err(|e| chunk::error(&e, stream))?;
         host::timing_ms(m::FLUSH_MS, started.elapsed().as_secs_f64() * 1e3);
         Ok(())
     }
@@ -236,36 +195,11 @@ impl<'a> Session<'a> {
             self.begin().await?;
         }
         if let Some((base, cp)) = token {
-            let cursor = serde_json::to_string(&cp.cursor)
-                .map_err(|e| before_commit(ConnectorError::internal("CURSOR_JSON", e.to_string())))?;
-            let sql = format!(
-                "INSERT INTO {}.{} (pipeline, stream, run_id, sequence, cursor) VALUES ($1, $2, $3, $4, $5::text::jsonb)
-                 ON CONFLICT (pipeline, stream) DO UPDATE SET run_id = EXCLUDED.run_id, sequence = EXCLUDED.sequence,
-                 cursor = EXCLUDED.cursor, committed_at = now()",
-                ident(&self.schema),
-                ident(COMMITS_TABLE)
-            );
-            let sequence = cp.sequence as i64;
-            self.client
-                .execute(&sql, &[&base.pipeline, &base.stream_name, &base.run_id, &sequence, &cursor])
-                .await
-                .map_err(|e| db(&e, stream))?;
+            self.tokens.write(self.client, base, cp).await?;
         }
-        let started = Instant::now();
-        let result = self.client.batch_execute("COMMIT").await;
+        let result = chunk::commit(self.client, stream).await;
         self.in_transaction = false;
-        host::timing_ms(m::COMMIT_MS, started.elapsed().as_secs_f64() * 1e3);
-        match result {
-            Ok(()) => Ok(()),
-            // The server answered with an error: it rolled the chunk back.
-            Err(e) if e.as_db_error().is_some() => Err(db(&e, stream)),
-            // No answer: the COMMIT may or may not have happened.
-            Err(e) => Err(ConnectorError::transient_db(
-                "COMMIT_FAILED",
-                format!("stream `{stream}`: no answer to COMMIT ({e}); the chunk may or may not be durable"),
-            )
-            .with_commit_state(CommitState::AfterCommitUnknown)),
-        }
+        result
     }
 
     /// After a failure: roll the open chunk back, best effort.
@@ -295,6 +229,10 @@ async fn load(session: &mut Session<'_>, input: &mut Input) -> Result<(), Connec
                     .commit_checkpoint(&cp)
                     .map_err(|e| e.with_commit_state(CommitState::AfterCommitConfirmed))?;
             }
+            // No dead-letter table here: one arriving is refused, never dropped.
+            Incoming::DeadLetter(_) => {
+                return Err(before_commit(ConnectorError::config("DEAD_LETTERS_UNSUPPORTED", "this test destination keeps no dead letters")))
+            }
             Incoming::End => break,
         }
     }
@@ -303,33 +241,27 @@ async fn load(session: &mut Session<'_>, input: &mut Input) -> Result<(), Connec
 
 impl Destination for BrokenDest {
     fn open(json: &str) -> Result<Self, ConnectorError> {
-        let config: Config = rapidbyte_sdk::config::parse(json)?;
-        rapidbyte_pgconnect::reject_unknown(&config.unknown)?;
-        config.connection.check()?;
-        Ok(Self { config, rt: rapidbyte_pgconnect::runtime()?, client: None })
+        let (Options { mode }, pg) = rapidbyte_pgconnect::open(json)?;
+        Ok(Self { mode, pg })
     }
 
     fn validate(&mut self) -> Result<(), ConnectorError> {
-        self.connect()
+        self.pg.connected().map(|_| ())
     }
 
     fn write(&mut self, ctx: &StreamContext, input: &mut Input) -> Result<WriteSummary, ConnectorError> {
-        let mode = self.config.mode;
-        let schema = self.config.connection.schema.clone();
-        let result = match self.connect().map_err(before_commit) {
-            Ok(()) => {
-                let client = self.client.as_ref().expect("connected");
-                self.rt.block_on(async {
-                    let mut session = Session::new(client, ctx, &schema, mode);
-                    let result = load(&mut session, input).await;
-                    if result.is_err() {
-                        session.abort().await;
-                    }
-                    result
-                })
-            }
-            Err(e) => Err(e),
-        };
+        let mode = self.mode;
+        let schema = self.pg.config().schema.clone();
+        let result = self.pg.connected().map_err(before_commit).and_then(|(rt, client)| {
+            rt.block_on(async {
+                let mut session = Session::new(client, ctx, &schema, mode);
+                let result = load(&mut session, input).await;
+                if result.is_err() {
+                    session.abort().await;
+                }
+                result
+            })
+        });
         match result {
             Ok(()) => {
                 host::info(&format!("broken-dest: stream `{}` done (mode {})", ctx.stream_name, mode.as_str()));
@@ -344,60 +276,19 @@ impl Destination for BrokenDest {
     }
 
     fn committed(&mut self, base: &CommitTokenBase) -> Result<Option<CommittedToken>, ConnectorError> {
-        if self.config.mode == Mode::DuplicateAfterRetry {
+        if self.mode == Mode::DuplicateAfterRetry {
             // WRONG ON PURPOSE: the recorded tokens are ignored.
             return Ok(None);
         }
-        let schema = self.config.connection.schema.clone();
-        self.connect()?;
-        let client = self.client.as_ref().expect("connected");
-        self.rt.block_on(committed(client, &schema, base))
+        let tokens = TokenTable::new(&self.pg.config().schema, COMMITS_TABLE);
+        let (rt, client) = self.pg.connected()?;
+        rt.block_on(tokens.committed(client, base))
     }
 
     fn close(&mut self) -> Result<(), ConnectorError> {
-        self.client = None;
+        self.pg.close();
         Ok(())
     }
-}
-
-/// § Delivery: the highest token committed for `base`'s pipeline and stream,
-/// read under the token lock (a chunk still committing is waited for).
-async fn committed(client: &Client, schema: &str, base: &CommitTokenBase) -> Result<Option<CommittedToken>, ConnectorError> {
-    let stream = base.stream_name.as_str();
-    client.batch_execute("BEGIN").await.map_err(|e| classify(&e, Some(stream)))?;
-    client.batch_execute(&token_lock_sql(base)).await.map_err(|e| classify(&e, Some(stream)))?;
-    let result = read_token(client, schema, base).await;
-    let _ = client.batch_execute("COMMIT").await;
-    result
-}
-
-async fn read_token(client: &Client, schema: &str, base: &CommitTokenBase) -> Result<Option<CommittedToken>, ConnectorError> {
-    let stream = base.stream_name.as_str();
-    let table = format!("{}.{}", ident(schema), ident(COMMITS_TABLE));
-    let exists: bool = client
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
-        .await
-        .map_err(|e| classify(&e, Some(stream)))?
-        .get(0);
-    if !exists {
-        return Ok(None);
-    }
-    let row = client
-        .query_opt(
-            &format!("SELECT run_id, sequence, cursor::text FROM {table} WHERE pipeline = $1 AND stream = $2"),
-            &[&base.pipeline, &base.stream_name],
-        )
-        .await
-        .map_err(|e| classify(&e, Some(stream)))?;
-    let Some(row) = row else { return Ok(None) };
-    let cursor = match row.get::<_, Option<String>>(2).as_deref() {
-        None | Some("null") => None,
-        Some(json) => Some(
-            serde_json::from_str(json)
-                .map_err(|e| ConnectorError::internal("CURSOR_JSON", format!("stored cursor is unreadable: {e}")))?,
-        ),
-    };
-    Ok(Some(CommittedToken { run_id: row.get(0), sequence: row.get::<_, i64>(1) as u64, cursor }))
 }
 
 rapidbyte_sdk::export_destination!(BrokenDest, features: ["exactly-once"], endpoints: ["/host,/port,5432"]);
