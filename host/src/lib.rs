@@ -1,10 +1,17 @@
 //! Rapidbyte's engine: loads sandboxed connector components, runs streams
 //! between them and coordinates checkpoints.
 //!
+//! The folders are the architecture (ARCHITECTURE.md): `contract` (what a
+//! component is, the bindings of every contract version), `sandbox` (the
+//! wasmtime runtime, WASI policy, host functions), `engine` (run, stream,
+//! channel, checkpoints, retries, cancel), `telemetry` (metrics, progress,
+//! secret masking), `pipeline` (the YAML file), `state` (cursors and run
+//! history), `conformance` (certifying connectors).
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use rapidbyte::{pipeline::PipelineFile, run, runtime::Runtime, host_api::RunServices, state::MemoryState};
+//! use rapidbyte::{pipeline::PipelineFile, engine::run, sandbox::runtime::Runtime, sandbox::host_api::RunServices, state::MemoryState};
 //!
 //! let file = PipelineFile::load("fixtures/pipelines/demo.yaml".as_ref())?;
 //! let runtime = Arc::new(Runtime::new(Runtime::default_cache_dir())?);
@@ -22,25 +29,12 @@
 // they are the cold path, so their size does not matter.
 #![allow(clippy::result_large_err)]
 
-mod bindings;
-pub mod cancel;
-pub mod channel;
-pub mod checkpoint;
 pub mod conformance;
-pub mod component;
-pub mod host_api;
-pub mod metrics;
+pub mod contract;
+pub mod engine;
 pub mod pipeline;
-pub mod preflight;
-pub mod progress;
-pub mod retry;
-pub mod run;
-pub mod runtime;
 pub mod sandbox;
 pub mod state;
-pub mod stream;
-pub mod secret;
-pub mod supervise;
-pub mod untrusted;
+pub mod telemetry;
 
-pub use bindings::{Contract, SUPPORTED_CONTRACTS};
+pub use contract::{Contract, SUPPORTED_CONTRACTS};

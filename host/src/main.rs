@@ -12,12 +12,12 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use miette::{IntoDiagnostic, Result};
-use rapidbyte::host_api::RunServices;
+use rapidbyte::sandbox::host_api::RunServices;
 use rapidbyte::pipeline::PipelineFile;
-use rapidbyte::preflight::{preflight, Preflight};
-use rapidbyte::run::{self, StreamSummary};
-use rapidbyte::runtime::Runtime;
-use rapidbyte::progress;
+use rapidbyte::engine::preflight::{preflight, Preflight};
+use rapidbyte::engine::run::{self, StreamSummary};
+use rapidbyte::sandbox::runtime::Runtime;
+use rapidbyte::telemetry::progress;
 use rapidbyte::state::{self, MemoryState, RunRecord};
 use std::io::IsTerminal;
 use rapidbyte_protocol::Role;
@@ -118,7 +118,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    rapidbyte::run::bound_large_allocations();
+    rapidbyte::engine::run::bound_large_allocations();
     let cli = Cli::parse();
     init_tracing(cli.verbose, cli.quiet);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
@@ -381,7 +381,7 @@ async fn check(runtime: Arc<Runtime>, dir: &Path, path: &Path) -> Result<ExitCod
     let jobs = run::jobs(&file, "check", &source, &destination);
     let Some(first) = jobs.first() else { return Ok(ExitCode::from(2)) };
     for spec in [&first.source, &first.destination] {
-        match rapidbyte::stream::probe(&runtime, spec, &file.pipeline, services.clone()).await {
+        match rapidbyte::engine::stream::probe(&runtime, spec, &file.pipeline, services.clone()).await {
             Ok(p) => match p.validation {
                 Ok(()) => println!("ok    {} reaches its system", spec.component.manifest.name),
                 Err(e) => {
@@ -401,13 +401,13 @@ async fn check(runtime: Arc<Runtime>, dir: &Path, path: &Path) -> Result<ExitCod
 async fn discover(runtime: Arc<Runtime>, dir: &Path, path: &Path, json: bool) -> Result<ExitCode> {
     let file = PipelineFile::load(path)?;
     let source = run::resolve(&runtime, dir, Role::Source, &file.source)?;
-    let spec = rapidbyte::stream::ConnectorSpec {
+    let spec = rapidbyte::engine::stream::ConnectorSpec {
         component: source,
         config_json: file.source.config.to_string(),
         sandbox: run::sandbox(&file.source, &file.limits),
     };
     let services = RunServices::new(Arc::new(MemoryState::default()));
-    let probe = rapidbyte::stream::probe(&runtime, &spec, &file.pipeline, services).await?;
+    let probe = rapidbyte::engine::stream::probe(&runtime, &spec, &file.pipeline, services).await?;
     let streams = probe.streams.unwrap_or(Ok(Vec::new()))?;
     let described: Vec<serde_json::Value> = streams
         .iter()

@@ -224,7 +224,7 @@ impl Default for LimitsSection {
         let l = Limits::default();
         Self {
             max_batch_bytes: l.max_batch_bytes,
-            max_record_bytes: crate::host_api::DEFAULT_MAX_RECORD_BYTES,
+            max_record_bytes: crate::sandbox::host_api::DEFAULT_MAX_RECORD_BYTES,
             max_inflight_bytes: 8 << 20,
             max_inflight_batches: l.max_inflight_batches,
             checkpoint_interval_bytes: l.checkpoint_interval_bytes,

@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rapidbyte::host_api::RunServices;
-use rapidbyte::runtime::{LoadedComponent, Runtime};
+use rapidbyte::sandbox::host_api::RunServices;
+use rapidbyte::sandbox::runtime::{LoadedComponent, Runtime};
 use rapidbyte::sandbox::SandboxSpec;
 use rapidbyte::state::MemoryState;
-use rapidbyte::stream::{ConnectorSpec, StreamJob};
+use rapidbyte::engine::stream::{ConnectorSpec, StreamJob};
 use rapidbyte_protocol::{Limits, StreamContext};
 
 /// The workspace root.

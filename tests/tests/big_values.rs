@@ -6,11 +6,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use rapidbyte::channel::Item;
-use rapidbyte::host_api::DEFAULT_MAX_RECORD_BYTES;
-use rapidbyte::runtime::InstanceError;
+use rapidbyte::engine::channel::Item;
+use rapidbyte::sandbox::host_api::DEFAULT_MAX_RECORD_BYTES;
+use rapidbyte::sandbox::runtime::InstanceError;
 use rapidbyte::sandbox::{default_memory_bytes, SandboxSpec};
-use rapidbyte::stream::{read_stream, run_stream, ConnectorSpec};
+use rapidbyte::engine::stream::{read_stream, run_stream, ConnectorSpec};
 use rapidbyte_protocol::{ErrorCategory, Role};
 use rapidbyte_tests::{job, load, runtime, services};
 use serde_json::{json, Value};
@@ -132,7 +132,7 @@ async fn under_skip_a_record_above_the_ceiling_is_dropped_and_counted() {
     let rows = Arc::new(Mutex::new(0u64));
     let sink = Arc::clone(&rows);
     let svc = services();
-    let side = rapidbyte::stream::read_stream(
+    let side = rapidbyte::engine::stream::read_stream(
         rt,
         ConnectorSpec { component: generator, config_json: source.to_string(), sandbox: SandboxSpec::default() },
         context,
@@ -148,7 +148,7 @@ async fn under_skip_a_record_above_the_ceiling_is_dropped_and_counted() {
     assert!(side.error.is_none(), "skip does not fail the stream: {:?}", side.error);
     assert_eq!(*rows.lock().unwrap(), 99, "every other row is delivered");
     match side.summary {
-        Some(rapidbyte::host_api::RunSummary::Read(s)) => assert_eq!(s.records_skipped, 1),
+        Some(rapidbyte::sandbox::host_api::RunSummary::Read(s)) => assert_eq!(s.records_skipped, 1),
         other => panic!("a read summary: {other:?}"),
     }
     assert_eq!(svc.metrics.counter("skip-big", Role::Source, "records_skipped"), 1);

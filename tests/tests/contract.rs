@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use rapidbyte::component::LoadError;
+use rapidbyte::contract::component::LoadError;
 use rapidbyte_tests::{runtime, workspace};
 use sha2::{Digest, Sha256};
 
@@ -139,7 +139,7 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 fn generated_types_stay_in_bindings() {
     let root = workspace();
     let rules: &[(&str, &str, &[&str])] = &[
-        ("host/src", "host/src/bindings", &["bindgen!", "generated::", "wit::", "wit_host"]),
+        ("host/src", "host/src/contract/bindings", &["bindgen!", "generated::", "wit::", "wit_host"]),
         ("guest-sdk/src", "guest-sdk/src/__bindings", &["generate!", "wit::", "wit_host", "wit_bindgen"]),
         ("connectors", "<none>", &["wit_bindgen", "__bindings", "__export::"]),
     ];

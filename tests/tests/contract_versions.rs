@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use rapidbyte::runtime::{LoadedComponent, Runtime};
-use rapidbyte::stream::{run_stream, StreamJob};
+use rapidbyte::sandbox::runtime::{LoadedComponent, Runtime};
+use rapidbyte::engine::stream::{run_stream, StreamJob};
 use rapidbyte::Contract;
 use rapidbyte_protocol::{CommitTokenBase, CursorInfo, SyncMode};
 use rapidbyte_tests::pg::{TestDb, TYPES_DDL};

@@ -17,9 +17,9 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use rapidbyte::host_api::{RunServices, RunSummary};
-use rapidbyte::runtime::Runtime;
-use rapidbyte::stream::{run_stream, StreamJob, StreamReport};
+use rapidbyte::sandbox::host_api::{RunServices, RunSummary};
+use rapidbyte::sandbox::runtime::Runtime;
+use rapidbyte::engine::stream::{run_stream, StreamJob, StreamReport};
 use rapidbyte_protocol::{
     CommitState, CommitTokenBase, ConnectorError, CursorInfo, DataErrorPolicy, ErrorCategory, ReadSummary, Role, SyncMode,
     WriteMode, WriteSummary,
@@ -606,7 +606,7 @@ async fn rows_the_source_cannot_read_follow_the_policy() {
 /// `items` of the SQL_ASCII database → `schema`, under `dlq`, exactly-once
 /// and incremental in chunks of 1,000 rows (into `destination`, or today's
 /// PostgreSQL destination).
-fn ascii_dlq_job(rt: &Arc<Runtime>, src: &TestDb, dst: &TestDb, schema: &str, run: &str, destination: Option<Arc<rapidbyte::runtime::LoadedComponent>>) -> StreamJob {
+fn ascii_dlq_job(rt: &Arc<Runtime>, src: &TestDb, dst: &TestDb, schema: &str, run: &str, destination: Option<Arc<rapidbyte::sandbox::runtime::LoadedComponent>>) -> StreamJob {
     let d = destination.unwrap_or_else(|| load(rt, "dest_postgres.wasm"));
     let mut cfg = dst.connector_config();
     cfg["schema"] = json!(schema);

@@ -1,6 +1,6 @@
 //! A connector error crosses the boundary with every field intact.
 
-use rapidbyte::stream::run_stream;
+use rapidbyte::engine::stream::run_stream;
 use rapidbyte_protocol::{BackoffClass, CommitState, ConnectorError, ErrorCategory};
 use rapidbyte_tests::{job, load, runtime, services};
 use serde_json::json;

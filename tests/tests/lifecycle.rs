@@ -1,6 +1,6 @@
 //! Lifecycle order, metrics, logs and checkpoints through real components.
 
-use rapidbyte::stream::run_stream;
+use rapidbyte::engine::stream::run_stream;
 use rapidbyte_protocol::{ErrorCategory, Role};
 use rapidbyte_tests::{job, load, runtime, services};
 use serde_json::json;
@@ -75,7 +75,7 @@ async fn a_fault_injected_at_a_host_call_stops_only_that_instance() {
     let report = run_stream(rt.clone(), j, services()).await;
     let e = report.error().expect("the stream fails");
     assert!(
-        matches!(e, rapidbyte::runtime::InstanceError::Trap { .. }) && e.to_string().contains("fault injected at host call 7"),
+        matches!(e, rapidbyte::sandbox::runtime::InstanceError::Trap { .. }) && e.to_string().contains("fault injected at host call 7"),
         "{e}"
     );
     assert_eq!(report.destination.calls, ["open", "run"], "a trapped instance is not called again");

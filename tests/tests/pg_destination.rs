@@ -2,7 +2,7 @@
 //! source → destination with identical values and column types (compared by
 //! query), and each write mode gives the expected table.
 
-use rapidbyte::stream::run_stream;
+use rapidbyte::engine::stream::run_stream;
 use rapidbyte_protocol::{CommitTokenBase, SyncMode, WriteMode};
 use rapidbyte_tests::pg::{TestDb, TYPES_DDL};
 use rapidbyte_tests::{job, load, runtime, services};
@@ -17,11 +17,11 @@ fn dest_config(db: &TestDb, schema: &str) -> serde_json::Value {
 /// Both load methods must give identical tables.
 const METHODS: [&str; 2] = ["copy", "insert"];
 
-async fn copy_stream(db: &TestDb, stream: &str, write_mode: WriteMode, to_schema: &str) -> rapidbyte::stream::StreamReport {
+async fn copy_stream(db: &TestDb, stream: &str, write_mode: WriteMode, to_schema: &str) -> rapidbyte::engine::stream::StreamReport {
     load_stream(db, stream, write_mode, to_schema, "copy").await
 }
 
-async fn load_stream(db: &TestDb, stream: &str, write_mode: WriteMode, to_schema: &str, method: &str) -> rapidbyte::stream::StreamReport {
+async fn load_stream(db: &TestDb, stream: &str, write_mode: WriteMode, to_schema: &str, method: &str) -> rapidbyte::engine::stream::StreamReport {
     let rt = runtime();
     let (src, dst) = (load(&rt, "source_postgres.wasm"), load(&rt, "dest_postgres.wasm"));
     let mut config = dest_config(db, to_schema);
@@ -189,7 +189,7 @@ async fn exactly_once_records_the_committed_token_with_the_data() {
     for phase in ["flush_ms", "commit_ms"] {
         let observed = svc.metrics.snapshot().into_iter().find(|(k, _)| k.role == d && k.name == phase).map(|(_, v)| v);
         assert!(
-            matches!(observed, Some(rapidbyte::metrics::Aggregate::Histogram { count, .. }) if count >= chunks),
+            matches!(observed, Some(rapidbyte::telemetry::metrics::Aggregate::Histogram { count, .. }) if count >= chunks),
             "{phase}: {observed:?} for {chunks} chunks"
         );
     }
@@ -205,7 +205,7 @@ async fn exactly_once_records_the_committed_token_with_the_data() {
 
 /// An exactly-once job from `items` into `dst`, incremental on `id`, in
 /// small chunks so a run has many commits.
-fn eo_job(db: &TestDb, rt: &std::sync::Arc<rapidbyte::runtime::Runtime>, run: &str, dest: serde_json::Value) -> rapidbyte::stream::StreamJob {
+fn eo_job(db: &TestDb, rt: &std::sync::Arc<rapidbyte::sandbox::runtime::Runtime>, run: &str, dest: serde_json::Value) -> rapidbyte::engine::stream::StreamJob {
     let (src, dst) = (load(rt, "source_postgres.wasm"), load(rt, "dest_postgres.wasm"));
     let mut j = job("items", (&src, db.connector_config()), (&dst, dest));
     j.context.run_id = run.into();

@@ -18,7 +18,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use rapidbyte::pipeline::LimitsSection;
-use rapidbyte::stream::{run_stream, StreamReport};
+use rapidbyte::engine::stream::{run_stream, StreamReport};
 use rapidbyte_pgquote::ident;
 use rapidbyte_protocol::Limits;
 use rapidbyte_tests::pg::TestDb;

@@ -3,13 +3,13 @@
 //! rapidbyte, replace into a table whose name fills PostgreSQL's 63 bytes,
 //! and many streams of one run creating the shared bookkeeping at once.
 
-use rapidbyte::stream::run_stream;
+use rapidbyte::engine::stream::run_stream;
 use rapidbyte_protocol::{CommitTokenBase, WriteMode};
 use rapidbyte_tests::pg::TestDb;
 use rapidbyte_tests::{job, load, runtime, services};
 use serde_json::json;
 
-fn exactly_once(j: &mut rapidbyte::stream::StreamJob, stream: &str) {
+fn exactly_once(j: &mut rapidbyte::engine::stream::StreamJob, stream: &str) {
     j.context.commit_token_base =
         Some(CommitTokenBase { pipeline: "safety".into(), stream_name: stream.into(), run_id: j.context.run_id.clone() });
 }

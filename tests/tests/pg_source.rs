@@ -8,9 +8,9 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::*;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
-use rapidbyte::channel::Item;
+use rapidbyte::engine::channel::Item;
 use rapidbyte::sandbox::SandboxSpec;
-use rapidbyte::stream::{read_stream, ConnectorSpec, SideReport};
+use rapidbyte::engine::stream::{read_stream, ConnectorSpec, SideReport};
 use rapidbyte_protocol::{Checkpoint, CursorInfo, ErrorCategory, Limits, StreamContext, SyncMode};
 use rapidbyte_tests::pg::{TestDb, TYPES_DDL};
 use rapidbyte_tests::{load, runtime, services};
@@ -298,11 +298,11 @@ async fn a_rejected_login_is_an_auth_error() {
     assert!(!e.retryable);
 }
 
-async fn probe(config: serde_json::Value) -> rapidbyte::stream::Probe {
+async fn probe(config: serde_json::Value) -> rapidbyte::engine::stream::Probe {
     let rt = runtime();
     let source = load(&rt, "source_postgres.wasm");
     let spec = ConnectorSpec { component: source, config_json: config.to_string(), sandbox: SandboxSpec::default() };
-    rapidbyte::stream::probe(&rt, &spec, "pg-tests", services()).await.expect("probe")
+    rapidbyte::engine::stream::probe(&rt, &spec, "pg-tests", services()).await.expect("probe")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -373,7 +373,7 @@ async fn batches_respect_the_limit_a_big_row_travels_alone_and_one_above_the_cei
     let rt = runtime();
     let source = load(&rt, "source_postgres.wasm");
     c.limits.max_record_bytes = 64 << 10;
-    let report = rapidbyte::stream::read_stream(
+    let report = rapidbyte::engine::stream::read_stream(
         rt,
         ConnectorSpec { component: source, config_json: db.connector_config().to_string(), sandbox: SandboxSpec::default() },
         c,
@@ -420,7 +420,7 @@ async fn standard_metrics_are_reported_per_batch() {
     };
     for phase in ["fetch_ms", "decode_ms", "encode_ms"] {
         match observed(phase) {
-            Some(rapidbyte::metrics::Aggregate::Histogram { count, .. }) => assert_eq!(count, batches, "{phase} once per batch"),
+            Some(rapidbyte::telemetry::metrics::Aggregate::Histogram { count, .. }) => assert_eq!(count, batches, "{phase} once per batch"),
             other => panic!("{phase}: {other:?}"),
         }
     }

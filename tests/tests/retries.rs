@@ -3,8 +3,8 @@
 //! keeps coming gives up with the error's fields; a config error is never
 //! retried.
 
-use rapidbyte::run::{run_jobs, Schedule};
-use rapidbyte::supervise::RETRY_COUNT;
+use rapidbyte::engine::run::{run_jobs, Schedule};
+use rapidbyte::engine::supervise::RETRY_COUNT;
 use rapidbyte_protocol::Role;
 use rapidbyte_tests::{job, load, runtime, services};
 use serde_json::json;

@@ -1,8 +1,8 @@
 //! Each hostile attempt is denied or stopped with a clear error, while a
 //! healthy stream running at the same time completes (SPEC § Security).
 
-use rapidbyte::runtime::InstanceError;
-use rapidbyte::stream::{run_stream, StreamReport};
+use rapidbyte::sandbox::runtime::InstanceError;
+use rapidbyte::engine::stream::{run_stream, StreamReport};
 use rapidbyte_protocol::ErrorCategory;
 use rapidbyte_tests::{job, load, runtime, services, tight_sandbox};
 use serde_json::{json, Value};
@@ -116,18 +116,18 @@ async fn a_flood_of_logs_metrics_and_state_is_bounded_and_escaped() {
     assert_eq!(e.code, "FLOODED");
     assert!(e.message.contains("state put: STATE_TOO_LARGE"), "an 8 MiB state value is refused: {}", e.message);
     assert!(!e.message.contains('\u{1b}') && e.message.contains("\\u{1b}"), "escapes are shown, not sent: {:?}", e.message);
-    assert_eq!(e.retry_after_ms, Some(rapidbyte::untrusted::MAX_RETRY_AFTER_MS), "retry-after is capped");
+    assert_eq!(e.retry_after_ms, Some(rapidbyte::sandbox::untrusted::MAX_RETRY_AFTER_MS), "retry-after is capped");
     // The 4 MiB log line is kept cut and escaped.
     let logs: Vec<_> = svc.guest_logs().into_iter().filter(|l| l.stream == "hostile").collect();
     assert!(!logs.is_empty());
     for l in &logs {
-        assert!(l.message.len() <= rapidbyte::untrusted::MAX_TEXT_BYTES + 64, "a log of {} bytes was kept", l.message.len());
+        assert!(l.message.len() <= rapidbyte::sandbox::untrusted::MAX_TEXT_BYTES + 64, "a log of {} bytes was kept", l.message.len());
         assert!(!l.message.contains('\u{1b}'), "an escape sequence reached the log");
     }
     // At most MAX_METRIC_NAMES distinct names are kept; the rest is counted as dropped.
     let names: std::collections::HashSet<String> =
         svc.metrics.snapshot().into_iter().filter(|(k, _)| k.stream == "hostile" && k.name.starts_with("flood_")).map(|(k, _)| k.name).collect();
-    assert!(names.len() <= rapidbyte::untrusted::MAX_METRIC_NAMES, "{} metric names kept", names.len());
-    let dropped = svc.metrics.counter("hostile", rapidbyte_protocol::Role::Source, rapidbyte::host_api::METRICS_DROPPED);
-    assert!(dropped >= 20_000 - rapidbyte::untrusted::MAX_METRIC_NAMES as u64, "dropped {dropped}");
+    assert!(names.len() <= rapidbyte::sandbox::untrusted::MAX_METRIC_NAMES, "{} metric names kept", names.len());
+    let dropped = svc.metrics.counter("hostile", rapidbyte_protocol::Role::Source, rapidbyte::sandbox::host_api::METRICS_DROPPED);
+    assert!(dropped >= 20_000 - rapidbyte::sandbox::untrusted::MAX_METRIC_NAMES as u64, "dropped {dropped}");
 }

@@ -4,28 +4,16 @@
 use std::sync::Arc;
 
 use arrow_array::Array;
-use rapidbyte_protocol::{metric_names as m, CommitState, ErrorCategory, Feature, Role};
+use rapidbyte_protocol::{metric_names as m, ErrorCategory, Feature, Role};
 
 use super::cases::Case;
 use super::harness::{Harness, Read};
-use super::report::Status;
-use crate::host_api::{InstanceLabels, RunServices, StreamIo};
-use crate::runtime::InstanceError;
+use super::verdict::{fail, na, pass, Verdict};
+use crate::sandbox::host_api::{InstanceLabels, RunServices, StreamIo};
+use crate::sandbox::runtime::InstanceError;
 use crate::state::MemoryState;
 
-pub(super) type Verdict = (Status, String);
-
-pub(super) fn pass(why: impl Into<String>) -> Verdict {
-    (Status::Pass, why.into())
-}
-pub(super) fn fail(why: impl Into<String>) -> Verdict {
-    (Status::Fail, why.into())
-}
-pub(super) fn na(why: impl Into<String>) -> Verdict {
-    (Status::NotApplicable, why.into())
-}
-
-/// Runs the check a case names.
+/// Runs the check a case names (the delivery checks are `delivery`'s).
 pub async fn run(h: &Harness, case: &Case) -> Verdict {
     let is_source = h.component.manifest.role == Role::Source;
     match case.check.as_str() {
@@ -48,10 +36,6 @@ pub async fn run(h: &Harness, case: &Case) -> Verdict {
         "metrics" if is_source => source_metrics(h, case).await,
         "metrics" => destination_metrics(h, case).await,
         "logs" => logs(h, case).await,
-        "crash_trap" => super::delivery::crash_trap(h, case).await,
-        "crash_kill" => super::delivery::crash_kill(h, case).await,
-        "commit_unknown" => super::delivery::commit_unknown(h, case).await,
-        "upstream_abort" => super::delivery::upstream_abort(h, case).await,
         other => fail(format!("unknown check `{other}` in {}", case.dir.display())),
     }
 }
@@ -65,7 +49,7 @@ fn error_text(e: &InstanceError) -> String {
 async fn open_info(h: &Harness, case: &Case) -> Verdict {
     let spec = h.spec(&h.subject.config_for(&case.name), None);
     let services = RunServices::new(Arc::new(MemoryState::default()));
-    match crate::stream::probe(&h.runtime, &spec, "conformance", services).await {
+    match crate::engine::stream::probe(&h.runtime, &spec, "conformance", services).await {
         Ok(p) if crate::Contract::parse(&p.open_info.protocol_version).is_some() => pass(format!(
             "contract {}, features [{}] as in the manifest",
             p.open_info.protocol_version,
@@ -138,7 +122,7 @@ async fn close_idempotent(h: &Harness, case: &Case) -> Verdict {
     let services = RunServices::new(Arc::new(MemoryState::default()));
     let mut instance = match h
         .runtime
-        .instantiate(&h.component, &config, &Default::default(), labels, services, StreamIo::None, None, crate::host_api::FrameLimits::NONE)
+        .instantiate(&h.component, &config, &Default::default(), labels, services, StreamIo::None, None, crate::sandbox::host_api::FrameLimits::NONE)
         .await
     {
         Ok(i) => i,
@@ -161,7 +145,7 @@ async fn bad_config(h: &Harness, case: &Case) -> Verdict {
     super::subject::merge(&mut config, &case.params["patch"]);
     let spec = h.spec(&config, None);
     let services = RunServices::new(Arc::new(MemoryState::default()));
-    let error = match crate::stream::probe(&h.runtime, &spec, "conformance", services).await {
+    let error = match crate::engine::stream::probe(&h.runtime, &spec, "conformance", services).await {
         Err(e) => e,
         Ok(p) => match p.validation {
             Err(e) => e,
@@ -180,7 +164,7 @@ async fn bad_config(h: &Harness, case: &Case) -> Verdict {
 async fn validate(h: &Harness, case: &Case) -> Verdict {
     let spec = h.spec(&h.subject.config_for(&case.name), None);
     let services = RunServices::new(Arc::new(MemoryState::default()));
-    match crate::stream::probe(&h.runtime, &spec, "conformance", services).await {
+    match crate::engine::stream::probe(&h.runtime, &spec, "conformance", services).await {
         Ok(p) => match p.validation {
             Ok(()) => pass("validate ok with the subject's config"),
             Err(e) => fail(format!("validate failed: {e}")),
@@ -195,7 +179,7 @@ async fn validate_unreachable(h: &Harness, case: &Case) -> Verdict {
     }
     let spec = h.spec(&h.subject.config_for(&case.name), None);
     let services = RunServices::new(Arc::new(MemoryState::default()));
-    let error = match crate::stream::probe(&h.runtime, &spec, "conformance", services).await {
+    let error = match crate::engine::stream::probe(&h.runtime, &spec, "conformance", services).await {
         Err(e) => e,
         Ok(p) => match p.validation {
             Err(e) => e,
@@ -253,10 +237,10 @@ async fn frames(h: &Harness, case: &Case) -> Verdict {
         return fail(error_text(e));
     }
     // The host already refused anything else; check again, independently of it.
-    let rule = crate::host_api::FrameLimits { max_batch_bytes: limit, ..crate::host_api::FrameLimits::NONE };
+    let rule = crate::sandbox::host_api::FrameLimits { max_batch_bytes: limit, ..crate::sandbox::host_api::FrameLimits::NONE };
     let mut schema = None;
     for (i, frame) in read.frames.iter().enumerate() {
-        if let Err(e) = crate::host_api::validate_frame(frame, rule, &mut schema) {
+        if let Err(e) = crate::sandbox::host_api::validate_frame(frame, rule, &mut schema) {
             return fail(format!("frame {i}: {e}"));
         }
     }
@@ -417,7 +401,7 @@ async fn huge_row(h: &Harness, case: &Case) -> Verdict {
     let mut schema = None;
     let mut big = Vec::new();
     for (i, frame) in read.frames.iter().enumerate() {
-        match crate::host_api::validate_frame(frame, crate::host_api::FrameLimits { max_batch_bytes: limit, ..crate::host_api::FrameLimits::NONE }, &mut schema) {
+        match crate::sandbox::host_api::validate_frame(frame, crate::sandbox::host_api::FrameLimits { max_batch_bytes: limit, ..crate::sandbox::host_api::FrameLimits::NONE }, &mut schema) {
             Ok(_) if frame.len() as u64 > limit => big.push(frame.len()),
             Ok(_) => {}
             Err(e) => return fail(format!("frame {i}: {e}")),
@@ -552,7 +536,7 @@ async fn destination_metrics(h: &Harness, case: &Case) -> Verdict {
 
 /// § Metrics: the role's records, batches and bytes counters total what the
 /// host saw (`rows` in `batches`) and arrive once per batch or more.
-fn standard_metrics(hub: &crate::metrics::MetricsHub, stream: &str, role: Role, rows: u64, batches: u64) -> Verdict {
+fn standard_metrics(hub: &crate::telemetry::metrics::MetricsHub, stream: &str, role: Role, rows: u64, batches: u64) -> Verdict {
     let [records_name, batches_name, bytes_name] = match role {
         Role::Source => [m::RECORDS_READ, m::BATCHES_EMITTED, m::BYTES_READ],
         _ => [m::RECORDS_WRITTEN, m::BATCHES_WRITTEN, m::BYTES_WRITTEN],
@@ -600,14 +584,4 @@ async fn logs(h: &Harness, case: &Case) -> Verdict {
         return fail(format!("log `{}` carries stream `{}`, expected `{stream}`", bad.message, bad.stream));
     }
     pass(format!("{} log events, each labelled with stream `{stream}` and connector `{}`", logs.len(), h.component.manifest.name))
-}
-
-/// The destination's error record, if it failed with one.
-pub(super) fn destination_error(w: &super::harness::Write) -> Option<rapidbyte_protocol::ConnectorError> {
-    w.report.destination.error.as_ref().and_then(|e| e.connector_error()).cloned()
-}
-
-/// Whether `state` is the commit state a case expects.
-pub(super) fn commit_state_is(e: &rapidbyte_protocol::ConnectorError, state: CommitState) -> bool {
-    e.commit_state == Some(state)
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rapidbyte_protocol::{CommitState, Feature};
 
 use super::cases::Case;
-use super::checks::{commit_state_is, destination_error, fail, na, pass, Verdict};
+use super::verdict::{commit_state_is, destination_error, fail, na, pass, Verdict};
 use super::harness::Harness;
 use crate::state::MemoryState;
 

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use rapidbyte_protocol::{CommitTokenBase, CursorInfo, Feature, Limits, Role, StreamContext, SyncMode, WriteMode};
 
 use super::subject::Subject;
-use crate::channel::Item;
-use crate::host_api::{RunServices, DEFAULT_MAX_RECORD_BYTES};
-use crate::runtime::{LoadedComponent, Runtime};
+use crate::engine::channel::Item;
+use crate::sandbox::host_api::{RunServices, DEFAULT_MAX_RECORD_BYTES};
+use crate::sandbox::runtime::{LoadedComponent, Runtime};
 use crate::sandbox::SandboxSpec;
 use crate::state::{MemoryState, StateStore};
-use crate::stream::{read_stream, run_stream, ConnectorSpec, SideReport, StreamJob, StreamReport};
+use crate::engine::stream::{read_stream, run_stream, ConnectorSpec, SideReport, StreamJob, StreamReport};
 
 /// Everything a case needs.
 pub struct Harness {
@@ -159,7 +159,7 @@ impl Harness {
     pub fn context(&self, pipeline: &str, stream: &str) -> StreamContext {
         StreamContext {
             pipeline: pipeline.into(),
-            run_id: format!("{pipeline}-{}", crate::run::new_run_id()),
+            run_id: format!("{pipeline}-{}", crate::engine::run::new_run_id()),
             stream_name: stream.into(),
             limits: Limits { max_batch_bytes: 1 << 20, checkpoint_interval_rows: 500, ..Limits::default() },
             ..StreamContext::default()

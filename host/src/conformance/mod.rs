@@ -11,6 +11,7 @@ mod harness;
 pub mod proxy;
 mod report;
 mod subject;
+mod verdict;
 
 pub use cases::{load_cases, Case, Group};
 pub use harness::Harness;
@@ -33,7 +34,13 @@ pub async fn run(harness: &Harness, cases: &[Case], only: Option<&str>) -> Vec<O
         }
         let started = Instant::now();
         tracing::debug!(case = %case.name, "conformance case");
-        let verdict = checks::run(harness, case).await;
+        let verdict = match case.check.as_str() {
+            "crash_trap" => delivery::crash_trap(harness, case).await,
+            "crash_kill" => delivery::crash_kill(harness, case).await,
+            "commit_unknown" => delivery::commit_unknown(harness, case).await,
+            "upstream_abort" => delivery::upstream_abort(harness, case).await,
+            _ => checks::run(harness, case).await,
+        };
         outcomes.push(Outcome::new(case, verdict, started.elapsed()));
     }
     harness.cleanup().await;

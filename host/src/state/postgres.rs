@@ -40,7 +40,7 @@ impl PostgresState {
                         rt.spawn(connection);
                         client
                     }
-                    Err(e) => return drop(ready_tx.send(Err(err(format!("cannot connect to {}: {e}", crate::secret::redact_url(&url)))))),
+                    Err(e) => return drop(ready_tx.send(Err(err(format!("cannot connect to {}: {e}", crate::telemetry::secret::redact_url(&url)))))),
                 };
                 let _ = ready_tx.send(Ok(()));
                 while let Ok(job) = jobs_rx.recv() {

@@ -13,10 +13,10 @@
 use std::time::Instant;
 
 use futures_util::StreamExt;
-use rapidbyte::channel::Item;
-use rapidbyte::run::peak_rss_bytes;
+use rapidbyte::engine::channel::Item;
+use rapidbyte::engine::run::peak_rss_bytes;
 use rapidbyte::sandbox::SandboxSpec;
-use rapidbyte::stream::{read_stream, ConnectorSpec};
+use rapidbyte::engine::stream::{read_stream, ConnectorSpec};
 use rapidbyte_protocol::{Limits, StreamContext};
 use rapidbyte_tests::pg::host_port_user;
 use rapidbyte_tests::{load, runtime, services};
@@ -44,7 +44,7 @@ async fn client(url: &str) -> tokio_postgres::Client {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    rapidbyte::run::bound_large_allocations();
+    rapidbyte::engine::run::bound_large_allocations();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("seed") => seed(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1_000_000)).await,
@@ -206,7 +206,7 @@ async fn load_pg(method: &str) {
     job.max_inflight_bytes = 16 << 20;
     let svc = services();
     let started = Instant::now();
-    let report = rapidbyte::stream::run_stream(rt, job, svc.clone()).await;
+    let report = rapidbyte::engine::stream::run_stream(rt, job, svc.clone()).await;
     let secs = started.elapsed().as_secs_f64();
     if let Some(e) = report.error() {
         eprintln!("failed: {e}");

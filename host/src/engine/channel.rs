@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rapidbyte_protocol::{AbortReason, Checkpoint, DeadLetter};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
-use crate::cancel::CancelToken;
+use crate::engine::cancel::CancelToken;
 
 /// What travels downstream.
 #[derive(Debug)]
@@ -96,7 +96,7 @@ impl BatchSender {
 }
 
 impl BatchReceiver {
-    /// Makes the receiver honour `cancel` (see [`crate::cancel`]).
+    /// Makes the receiver honour `cancel` (see [`crate::engine::cancel`]).
     pub fn with_cancel(mut self, cancel: CancelToken) -> Self {
         self.cancel = cancel;
         self

@@ -1,7 +1,14 @@
-//! Deny-by-default sandboxing (SPEC § Security): no environment, no files,
-//! no network but the endpoints a connector's own config names (and any
-//! extra grants in the pipeline file), resolved by the host and checked
-//! before every connect.
+//! The sandbox a connector runs in. Here: deny-by-default WASI (SPEC
+//! § Security): no environment, no files, no network but the endpoints a
+//! connector's own config names (and any extra grants in the pipeline
+//! file), resolved by the host and checked before every connect. Beside it:
+//! the wasmtime Engine, Linker and per-stream Store with their limits
+//! (`runtime`), the host functions a connector may call, in plain types
+//! (`host_api`), and the bounds on what it sends (`untrusted`).
+
+pub mod host_api;
+pub mod runtime;
+pub mod untrusted;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -30,7 +37,7 @@ pub struct SandboxSpec {
 impl Default for SandboxSpec {
     fn default() -> Self {
         Self {
-            memory_bytes: default_memory_bytes(crate::host_api::DEFAULT_MAX_RECORD_BYTES),
+            memory_bytes: default_memory_bytes(crate::sandbox::host_api::DEFAULT_MAX_RECORD_BYTES),
             call_timeout: None,
             grants: Vec::new(),
             trap_at_host_call: None,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use rapidbyte_protocol::{metric_names as m, Role};
 
-use crate::metrics::MetricsHub;
+use crate::telemetry::metrics::MetricsHub;
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +52,7 @@ fn line(hub: &MetricsHub, stream: &str, elapsed: f64) -> String {
     // The source's estimate (contract 0.2) gives a share and an ETA; it is
     // a planner's guess, so the share is capped and the ETA only shown
     // while the estimate is ahead of the count.
-    let estimate = hub.gauge(stream, Role::Source, crate::host_api::RECORDS_ESTIMATED).filter(|e| e.is_finite() && *e >= 1.0);
+    let estimate = hub.gauge(stream, Role::Source, crate::sandbox::host_api::RECORDS_ESTIMATED).filter(|e| e.is_finite() && *e >= 1.0);
     if let Some(total) = estimate {
         let share = (written as f64 / total * 100.0).min(100.0);
         text.push_str(&format!("  {share:>5.1}% of ~{total:.0}"));
@@ -177,7 +177,7 @@ mod tests {
         let hub = MetricsHub::default();
         hub.record("t", Role::Destination, &Metric::counter(m::RECORDS_WRITTEN, 50));
         assert!(!line(&hub, "t", 10.0).contains('%'), "no estimate, no share");
-        hub.record("t", Role::Source, &Metric::gauge(crate::host_api::RECORDS_ESTIMATED, 100.0));
+        hub.record("t", Role::Source, &Metric::gauge(crate::sandbox::host_api::RECORDS_ESTIMATED, 100.0));
         let l = line(&hub, "t", 10.0);
         assert!(l.contains("50.0% of ~100") && l.ends_with("ETA 10s"), "{l}");
         // An estimate the count has passed: capped, and no ETA.

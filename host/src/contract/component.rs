@@ -8,25 +8,25 @@ use std::path::{Path, PathBuf};
 use rapidbyte_protocol::{Manifest, Role, MANIFEST_SECTION};
 use wasmparser::{Parser, Payload};
 
-use crate::bindings::{Contract, SUPPORTED_CONTRACTS};
+use crate::contract::bindings::{Contract, SUPPORTED_CONTRACTS};
 
 /// Why a component cannot be loaded.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum LoadError {
     /// The file could not be read.
     #[error("cannot read connector component {path}: {source}")]
-    #[diagnostic(code(rapidbyte::component::unreadable), help("check the path and that `cargo xtask build` has run"))]
+    #[diagnostic(code(rapidbyte::contract::component::unreadable), help("check the path and that `cargo xtask build` has run"))]
     Unreadable { path: PathBuf, source: std::io::Error },
 
     /// The bytes are not a valid component.
     #[error("{path} is not a valid WebAssembly component: {reason}")]
-    #[diagnostic(code(rapidbyte::component::invalid), help("build connectors for wasm32-wasip2 with `cargo xtask build`"))]
+    #[diagnostic(code(rapidbyte::contract::component::invalid), help("build connectors for wasm32-wasip2 with `cargo xtask build`"))]
     Invalid { path: PathBuf, reason: String },
 
     /// No Rapidbyte export or manifest.
     #[error("{path} is not a Rapidbyte connector: {reason}")]
     #[diagnostic(
-        code(rapidbyte::component::not_a_connector),
+        code(rapidbyte::contract::component::not_a_connector),
         help("a connector exports rapidbyte:connector/<role>-connector and is built with rapidbyte-sdk's export macros")
     )]
     NotAConnector { path: PathBuf, reason: String },
@@ -34,14 +34,14 @@ pub enum LoadError {
     /// Built against a contract version this host does not know.
     #[error("{path} was built against contract rapidbyte:connector@{found}; this host supports {supported}")]
     #[diagnostic(
-        code(rapidbyte::component::unsupported_contract),
+        code(rapidbyte::contract::component::unsupported_contract),
         help("rebuild the connector against a supported rapidbyte-sdk, or upgrade rapidbyte")
     )]
     UnsupportedContract { path: PathBuf, found: String, supported: String },
 
     /// wasmtime could not compile or link it.
     #[error("cannot prepare {path}: {reason}")]
-    #[diagnostic(code(rapidbyte::component::link))]
+    #[diagnostic(code(rapidbyte::contract::component::link))]
     Link { path: PathBuf, reason: String },
 }
 

@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use rapidbyte_protocol::{Role, SyncMode};
 
-use crate::component::file_name;
+use crate::contract::component::file_name;
 use crate::pipeline::{ConfigError, ConfigErrorKind, ConnectorSection, PipelineFile, PipelineSource, WriteModeName, closest};
-use crate::run::{self, FeatureGap, ResolveError};
-use crate::runtime::{LoadedComponent, Runtime};
+use crate::engine::run::{self, FeatureGap, ResolveError};
+use crate::sandbox::runtime::{LoadedComponent, Runtime};
 
 /// A pipeline ready to run.
 pub struct Preflight {

@@ -1,5 +1,5 @@
 //! Runs a stream to success, cancellation or a final failure, retrying
-//! transient failures as [`crate::retry::decide`] says (SPEC § Errors).
+//! transient failures as [`crate::engine::retry::decide`] says (SPEC § Errors).
 //! Every decision is logged with category, code, attempt, delay, commit
 //! state and safe-to-retry; every retry counts in the `retry_count` metric.
 
@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use rapidbyte_protocol::{Metric, Role, SyncMode, WriteMode};
 
-use crate::host_api::RunServices;
-use crate::retry::{decide, Decision, GaveUp, RetryContext, RetryRecord};
-use crate::runtime::Runtime;
-use crate::stream::{run_stream, StreamJob, StreamReport};
+use crate::sandbox::host_api::RunServices;
+use crate::engine::retry::{decide, Decision, GaveUp, RetryContext, RetryRecord};
+use crate::sandbox::runtime::Runtime;
+use crate::engine::stream::{run_stream, StreamJob, StreamReport};
 
 /// The host's metric counting retries of a stream (reported under the destination role).
 pub const RETRY_COUNT: &str = "retry_count";

@@ -19,7 +19,7 @@ use rapidbyte_protocol as p;
 use wasmtime::component::{InstancePre, Linker};
 use wasmtime::Store;
 
-use crate::host_api::{HostState, RunSummary};
+use crate::sandbox::host_api::{HostState, RunSummary};
 
 /// A contract version this host loads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -177,27 +177,27 @@ macro_rules! version_module {
         use generated::source::rapidbyte::connector::host as wit_host;
         use generated::source::rapidbyte::connector::types as wit;
 
-        type Store = wasmtime::Store<crate::host_api::HostState>;
+        type Store = wasmtime::Store<crate::sandbox::host_api::HostState>;
         type CallResult<T> = wasmtime::Result<Result<T, rapidbyte_protocol::ConnectorError>>;
 
         /// Adds this version's `host` interface to `linker`, served by `HostApi`.
-        pub(crate) fn add_to_linker(linker: &mut wasmtime::component::Linker<crate::host_api::HostState>) -> wasmtime::Result<()> {
-            wit_host::add_to_linker::<crate::host_api::HostState, wasmtime::component::HasSelf<crate::host_api::HostState>>(linker, |s| s)
+        pub(crate) fn add_to_linker(linker: &mut wasmtime::component::Linker<crate::sandbox::host_api::HostState>) -> wasmtime::Result<()> {
+            wit_host::add_to_linker::<crate::sandbox::host_api::HostState, wasmtime::component::HasSelf<crate::sandbox::host_api::HostState>>(linker, |s| s)
         }
 
-        impl wit::Host for crate::host_api::HostState {}
+        impl wit::Host for crate::sandbox::host_api::HostState {}
 
         /// A pre-linked component of this version.
         pub(crate) enum Pre {
-            Source(generated::source::SourcePre<crate::host_api::HostState>),
-            Destination(generated::destination::DestinationPre<crate::host_api::HostState>),
-            Transform(generated::transform::TransformPre<crate::host_api::HostState>),
+            Source(generated::source::SourcePre<crate::sandbox::host_api::HostState>),
+            Destination(generated::destination::DestinationPre<crate::sandbox::host_api::HostState>),
+            Transform(generated::transform::TransformPre<crate::sandbox::host_api::HostState>),
         }
 
         impl Pre {
             pub(crate) fn new(
                 role: rapidbyte_protocol::Role,
-                pre: wasmtime::component::InstancePre<crate::host_api::HostState>,
+                pre: wasmtime::component::InstancePre<crate::sandbox::host_api::HostState>,
             ) -> wasmtime::Result<Self> {
                 use rapidbyte_protocol::Role;
                 Ok(match role {
@@ -243,8 +243,8 @@ macro_rules! version_module {
                 }
             }
 
-            pub(crate) async fn run(&self, store: &mut Store, ctx: rapidbyte_protocol::StreamContext) -> CallResult<crate::host_api::RunSummary> {
-                use crate::host_api::RunSummary;
+            pub(crate) async fn run(&self, store: &mut Store, ctx: rapidbyte_protocol::StreamContext) -> CallResult<crate::sandbox::host_api::RunSummary> {
+                use crate::sandbox::host_api::RunSummary;
                 let ctx: wit::StreamContext = ctx.into();
                 let r = match self {
                     Self::Source(b) => b.rapidbyte_connector_source_connector().call_run_read(store, &ctx).await?.map(|s| RunSummary::Read(s.into())),

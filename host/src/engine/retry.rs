@@ -4,7 +4,7 @@
 //! clock, no randomness inside: the caller passes the jitter draw, so the
 //! table test below covers every case exactly.
 //!
-//! [`crate::supervise`] applies it to each stream.
+//! [`crate::engine::supervise`] applies it to each stream.
 
 use std::time::Duration;
 

@@ -15,11 +15,11 @@ use rapidbyte_protocol::{
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::channel::{BatchReceiver, BatchSender, Item};
-use crate::checkpoint::Coordinator;
-use crate::metrics::MetricsHub;
+use crate::engine::channel::{BatchReceiver, BatchSender, Item};
+use crate::engine::checkpoint::Coordinator;
+use crate::telemetry::metrics::MetricsHub;
 use crate::state::StateStore;
-use crate::untrusted;
+use crate::sandbox::untrusted;
 
 /// What a finished `run-*` call returned.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,7 +72,7 @@ pub struct RunServices {
     /// The last guest log events (bounded).
     pub logs: Arc<Mutex<std::collections::VecDeque<GuestLog>>>,
     /// Set when the run is asked to stop (Ctrl-C).
-    pub cancel: crate::cancel::CancelToken,
+    pub cancel: crate::engine::cancel::CancelToken,
 }
 
 /// How many guest log events a run keeps in memory.
@@ -410,10 +410,10 @@ impl HostApi {
             }
             (CheckpointKind::Destination, Role::Destination) => match coordinator.destination(&cp) {
                 Ok(_) => Ok(()),
-                Err(crate::checkpoint::DestinationCheckpointError::Unmatched(msg)) => Err(violation(s, msg)),
+                Err(crate::engine::checkpoint::DestinationCheckpointError::Unmatched(msg)) => Err(violation(s, msg)),
                 // The chunk is durable in the destination; only the host's own
                 // record of the cursor failed (SPEC § State and checkpoints).
-                Err(crate::checkpoint::DestinationCheckpointError::State(msg)) => Err(ConnectorError::transient_db(
+                Err(crate::engine::checkpoint::DestinationCheckpointError::State(msg)) => Err(ConnectorError::transient_db(
                     "STATE_UNAVAILABLE",
                     format!("the host could not record checkpoint {} in its state store: {msg}", cp.sequence),
                 )),
@@ -456,7 +456,7 @@ impl HostApi {
 /// The metrics only the host reports; a connector's observation under one
 /// of these names is dropped and counted in `metrics_dropped`.
 pub const HOST_METRICS: &[&str] =
-    &[RECORDS_ESTIMATED, BYTES_ESTIMATED, METRICS_DROPPED, CHANNEL_WAIT_MS, crate::supervise::RETRY_COUNT];
+    &[RECORDS_ESTIMATED, BYTES_ESTIMATED, METRICS_DROPPED, CHANNEL_WAIT_MS, crate::engine::supervise::RETRY_COUNT];
 
 /// Host metric (gauge, source role): the records a source expects to read.
 pub const RECORDS_ESTIMATED: &str = "records_estimated";
@@ -480,7 +480,7 @@ fn record_channel_wait(s: &mut HostState, since: Instant) {
 /// What a source hears from the host once the run is cancelled.
 fn cancelled(s: &mut HostState) -> ConnectorError {
     s.signal = Some(HostSignal::Cancelled);
-    ConnectorError::internal(crate::cancel::CANCELLED, "the run was cancelled; stop reading").with_commit_state(CommitState::BeforeCommit)
+    ConnectorError::internal(crate::engine::cancel::CANCELLED, "the run was cancelled; stop reading").with_commit_state(CommitState::BeforeCommit)
 }
 
 /// The destination is gone: because the run was cancelled (it finished at
@@ -528,7 +528,7 @@ pub enum DeadLetterRoute {
     /// The stream's policy is not `dlq`.
     NotDlq,
     /// `dlq`, but the destination's contract has no dead-letter item.
-    DestinationTooOld { contract: crate::bindings::Contract },
+    DestinationTooOld { contract: crate::contract::bindings::Contract },
     /// `dlq`, and the destination takes them.
     Open,
 }
@@ -772,7 +772,7 @@ mod tests {
 
     #[tokio::test]
     async fn emit_batch_forwards_a_lone_big_row_and_refuses_the_rest_with_the_contracts_errors() {
-        let (tx, mut rx) = crate::channel::batch_channel(128 << 10, 4);
+        let (tx, mut rx) = crate::engine::channel::batch_channel(128 << 10, 4);
         let mut s = host_state(LIMITS, StreamIo::Output(tx));
         // One row above max_batch_bytes: forwarded, alone.
         HostApi::emit_batch(&mut s, frame(&[200 << 10])).await.unwrap();
@@ -802,13 +802,13 @@ mod tests {
 
     #[tokio::test]
     async fn dead_letters_pass_only_under_dlq_to_a_destination_that_takes_them() {
-        use crate::bindings::Contract;
+        use crate::contract::bindings::Contract;
         for (route, passes) in [
             (DeadLetterRoute::Open, true),
             (DeadLetterRoute::NotDlq, false),
             (DeadLetterRoute::DestinationTooOld { contract: Contract::V0_1 }, false),
         ] {
-            let (tx, mut rx) = crate::channel::batch_channel(128 << 10, 4);
+            let (tx, mut rx) = crate::engine::channel::batch_channel(128 << 10, 4);
             let mut s = host_state(FrameLimits { dead_letters: route, ..LIMITS }, StreamIo::Output(tx));
             let r = HostApi::dead_letter(&mut s, dead_letter(10)).await;
             assert_eq!(r.is_ok(), passes, "{route:?}: {r:?}");
@@ -823,7 +823,7 @@ mod tests {
             }
         }
         // A dead letter is a record: above max_record_bytes it is RECORD_TOO_LARGE.
-        let (tx, _rx) = crate::channel::batch_channel(128 << 10, 4);
+        let (tx, _rx) = crate::engine::channel::batch_channel(128 << 10, 4);
         let mut s = host_state(FrameLimits { dead_letters: DeadLetterRoute::Open, ..LIMITS }, StreamIo::Output(tx));
         let e = HostApi::dead_letter(&mut s, dead_letter(2 << 20)).await.unwrap_err();
         assert_eq!(e.code, "RECORD_TOO_LARGE");
@@ -833,10 +833,10 @@ mod tests {
     fn a_connector_cannot_report_the_hosts_own_metrics() {
         let mut s = host_state(LIMITS, StreamIo::None);
         HostApi::metric(&mut s, Metric::gauge(RECORDS_ESTIMATED, 1e12));
-        HostApi::metric(&mut s, Metric::counter(crate::supervise::RETRY_COUNT, 7));
+        HostApi::metric(&mut s, Metric::counter(crate::engine::supervise::RETRY_COUNT, 7));
         let hub = Arc::clone(&s.services.metrics);
         assert_eq!(hub.gauge("blobs", Role::Source, RECORDS_ESTIMATED), None);
-        assert_eq!(hub.counter("blobs", Role::Source, crate::supervise::RETRY_COUNT), 0);
+        assert_eq!(hub.counter("blobs", Role::Source, crate::engine::supervise::RETRY_COUNT), 0);
         assert_eq!(hub.counter("blobs", Role::Source, METRICS_DROPPED), 2);
         HostApi::report_estimate(&mut s, StreamEstimate { records: Some(500), bytes: None });
         assert_eq!(hub.gauge("blobs", Role::Source, RECORDS_ESTIMATED), Some(500.0));

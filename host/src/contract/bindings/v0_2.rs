@@ -2,7 +2,7 @@
 //! implementation every older version's shim converts into.
 #![allow(clippy::all)]
 
-use crate::host_api::{HostApi, HostState};
+use crate::sandbox::host_api::{HostApi, HostState};
 
 super::version_module!(
     "../wit/v0.2",

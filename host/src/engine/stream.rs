@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use rapidbyte_protocol::{AbortReason, CursorInfo, DataErrorPolicy, OpenInfo, Role, StreamContext, SyncMode, WriteMode};
 
-use crate::channel::{batch_channel, Item};
-use crate::checkpoint::Coordinator;
-use crate::host_api::{DeadLetterRoute, FrameLimits, HostSignal, InstanceLabels, RunServices, RunSummary, StreamIo};
-use crate::runtime::{InstanceError, LoadedComponent, Runtime};
+use crate::engine::channel::{batch_channel, Item};
+use crate::engine::checkpoint::Coordinator;
+use crate::sandbox::host_api::{DeadLetterRoute, FrameLimits, HostSignal, InstanceLabels, RunServices, RunSummary, StreamIo};
+use crate::sandbox::runtime::{InstanceError, LoadedComponent, Runtime};
 use crate::sandbox::SandboxSpec;
 
 /// A connector as a stream uses it.
@@ -84,9 +84,9 @@ pub struct StreamReport {
     /// The run was cancelled and the stream stopped at a checkpoint.
     pub cancelled: bool,
     /// The retries made before this report's attempt (SPEC § Errors).
-    pub retries: Vec<crate::retry::RetryRecord>,
+    pub retries: Vec<crate::engine::retry::RetryRecord>,
     /// Why the engine stopped retrying, after a final failure.
-    pub gave_up: Option<crate::retry::GaveUp>,
+    pub gave_up: Option<crate::engine::retry::GaveUp>,
 }
 
 impl StreamReport {

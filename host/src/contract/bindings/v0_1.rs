@@ -6,7 +6,7 @@
 
 use rapidbyte_protocol as p;
 
-use crate::host_api::{HostApi, HostState};
+use crate::sandbox::host_api::{HostApi, HostState};
 
 super::version_module!(
     "../wit/v0.1",

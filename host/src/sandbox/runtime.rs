@@ -15,10 +15,10 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, UpdateDeadline};
 
-use crate::bindings::{self, Contract};
-use crate::checkpoint::Coordinator;
-use crate::component::{inspect, LoadError};
-use crate::host_api::{DeadlineExceeded, FrameLimits, HostState, InstanceLabels, MemoryLimitExceeded, RunServices, RunSummary, StreamIo};
+use crate::contract::bindings::{self, Contract};
+use crate::engine::checkpoint::Coordinator;
+use crate::contract::component::{inspect, LoadError};
+use crate::sandbox::host_api::{DeadlineExceeded, FrameLimits, HostState, InstanceLabels, MemoryLimitExceeded, RunServices, RunSummary, StreamIo};
 use crate::sandbox::{self, SandboxSpec};
 
 /// How often the epoch advances; deadlines are checked at this grain.
@@ -251,7 +251,7 @@ pub enum InstanceError {
 
     /// The stream did not start on this side (its peer failed first).
     #[error("connector `{connector}` did not start stream `{stream}`: {reason}")]
-    #[diagnostic(code(rapidbyte::stream::not_started))]
+    #[diagnostic(code(rapidbyte::engine::stream::not_started))]
     NotStarted { connector: String, stream: String, reason: String },
 
     /// The sandbox could not be set up.
@@ -335,7 +335,7 @@ impl ConnectorInstance {
         }
         r.map_err(|error| {
             // § Security: the connector's text is bounded and made safe to show.
-            let mut error = crate::untrusted::error(error);
+            let mut error = crate::sandbox::untrusted::error(error);
             let refused = self.store.data().refused_connects.lock().expect("refused lock").clone();
             if !refused.is_empty() {
                 let list: Vec<String> = refused.iter().map(ToString::to_string).collect();
@@ -360,7 +360,7 @@ impl ConnectorInstance {
         if let Some(m) = err.chain().find_map(|e| e.downcast_ref::<MemoryLimitExceeded>()) {
             return InstanceError::Memory { connector, stream, call, cap_mib: m.cap >> 20 };
         }
-        if let Some(f) = err.chain().find_map(|e| e.downcast_ref::<crate::host_api::InjectedFault>()) {
+        if let Some(f) = err.chain().find_map(|e| e.downcast_ref::<crate::sandbox::host_api::InjectedFault>()) {
             return InstanceError::Trap { connector, stream, call, reason: f.to_string() };
         }
         let reason = match err.downcast_ref::<wasmtime::Trap>() {
@@ -398,7 +398,7 @@ impl ConnectorInstance {
 
     /// What the host told the instance about its peer or the run, if
     /// anything (the typed cause of an early end).
-    pub fn signal(&self) -> Option<crate::host_api::HostSignal> {
+    pub fn signal(&self) -> Option<crate::sandbox::host_api::HostSignal> {
         self.store.data().signal
     }
 

@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 
 use rapidbyte_protocol::{metric_names as m, Role, StreamContext, WriteMode};
 
-use crate::component::{file_name, LoadError};
-use crate::host_api::RunServices;
+use crate::contract::component::{file_name, LoadError};
+use crate::sandbox::host_api::RunServices;
 use crate::pipeline::{ConnectorSection, DeliveryName, LimitsSection, PipelineFile, StreamSection, WriteModeName};
-use crate::runtime::{LoadedComponent, Runtime};
+use crate::sandbox::runtime::{LoadedComponent, Runtime};
 use crate::sandbox::SandboxSpec;
-use crate::stream::{ConnectorSpec, StreamJob, StreamReport};
-use crate::supervise::run_with_retries;
+use crate::engine::stream::{ConnectorSpec, StreamJob, StreamReport};
+use crate::engine::supervise::run_with_retries;
 
 /// A connector named in a pipeline that cannot be used.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -293,7 +293,7 @@ pub fn summarise(reports: &[StreamReport], services: &RunServices) -> Vec<Stream
                     .into_iter()
                     .filter(|(k, _)| k.stream == r.stream && k.name.ends_with("_ms"))
                     .filter_map(|(k, v)| match v {
-                        crate::metrics::Aggregate::Histogram { sum, .. } => Some((format!("{}.{}", k.role, k.name), sum / 1e3)),
+                        crate::telemetry::metrics::Aggregate::Histogram { sum, .. } => Some((format!("{}.{}", k.role, k.name), sum / 1e3)),
                         _ => None,
                     })
                     .collect(),

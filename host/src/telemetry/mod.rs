@@ -1,0 +1,7 @@
+//! What a run tells its user and monitoring: metrics aggregation and the
+//! Prometheus text (`metrics`), live progress (`progress`), and the
+//! masking of secrets in whatever is printed (`secret`).
+
+pub mod metrics;
+pub mod progress;
+pub mod secret;
