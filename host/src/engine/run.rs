@@ -13,7 +13,7 @@ use crate::pipeline::{ConnectorSection, DeliveryName, LimitsSection, PipelineFil
 use crate::sandbox::runtime::{LoadedComponent, Runtime};
 use crate::sandbox::SandboxSpec;
 use crate::engine::stream::{ConnectorSpec, StreamJob, StreamReport};
-use crate::engine::supervise::run_with_retries;
+use crate::engine::supervise::{run_with_retries, StreamOutcome};
 
 /// A connector named in a pipeline that cannot be used.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -193,7 +193,7 @@ impl Schedule {
 
 /// Runs jobs, at most `parallelism` at once, in pipeline order, retrying
 /// transient failures. After a cancel, streams not yet started do not start.
-pub async fn run_jobs(runtime: Arc<Runtime>, jobs: Vec<StreamJob>, services: RunServices, schedule: Schedule) -> Vec<StreamReport> {
+pub async fn run_jobs(runtime: Arc<Runtime>, jobs: Vec<StreamJob>, services: RunServices, schedule: Schedule) -> Vec<StreamOutcome> {
     let gate = Arc::new(tokio::sync::Semaphore::new(schedule.parallelism.max(1)));
     let handles: Vec<_> = jobs
         .into_iter()
@@ -203,7 +203,7 @@ pub async fn run_jobs(runtime: Arc<Runtime>, jobs: Vec<StreamJob>, services: Run
             let handle = tokio::spawn(async move {
                 let _slot = gate.acquire_owned().await.expect("gate open");
                 if services.cancel.is_cancelled() {
-                    return StreamReport::not_started(&job, "the run was cancelled before this stream started");
+                    return StreamOutcome::once(StreamReport::not_started(&job, "the run was cancelled before this stream started"));
                 }
                 run_with_retries(runtime, job, services, schedule.max_attempts).await
             });
@@ -219,7 +219,7 @@ pub async fn run_jobs(runtime: Arc<Runtime>, jobs: Vec<StreamJob>, services: Run
             Err(e) => {
                 let what = if e.is_panic() { "panicked (an internal error of rapidbyte; please report it)" } else { "was stopped" };
                 tracing::error!(stream = %job.context.stream_name, "the stream's task {what}");
-                StreamReport::not_started(&job, &format!("the stream's task {what}"))
+                StreamOutcome::once(StreamReport::not_started(&job, &format!("the stream's task {what}")))
             }
         });
     }
@@ -266,7 +266,7 @@ pub struct StreamSummary {
 }
 
 /// Summarises reports from the run's metrics.
-pub fn summarise(reports: &[StreamReport], services: &RunServices) -> Vec<StreamSummary> {
+pub fn summarise(reports: &[StreamOutcome], services: &RunServices) -> Vec<StreamSummary> {
     let hub = &services.metrics;
     reports
         .iter()

@@ -83,10 +83,6 @@ pub struct StreamReport {
     pub checkpoints_committed: u64,
     /// The run was cancelled and the stream stopped at a checkpoint.
     pub cancelled: bool,
-    /// The retries made before this report's attempt (SPEC § Errors).
-    pub retries: Vec<crate::engine::retry::RetryRecord>,
-    /// Why the engine stopped retrying, after a final failure.
-    pub gave_up: Option<crate::engine::retry::GaveUp>,
 }
 
 impl StreamReport {
@@ -114,8 +110,6 @@ impl StreamReport {
             committed_cursor: None,
             checkpoints_committed: 0,
             cancelled: true,
-            retries: Vec::new(),
-            gave_up: None,
         }
     }
 
@@ -244,8 +238,6 @@ pub async fn run_stream(runtime: Arc<Runtime>, mut job: StreamJob, services: Run
         committed_cursor: coordinator.committed_cursor().ok().flatten(),
         checkpoints_committed: coordinator.last_committed(),
         cancelled: services.cancel.is_cancelled(),
-        retries: Vec::new(),
-        gave_up: None,
     }
 }
 
@@ -467,4 +459,68 @@ pub async fn probe(runtime: &Runtime, spec: &ConnectorSpec, pipeline: &str, serv
     .await;
     let _ = instance.close().await;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rapidbyte_protocol::ConnectorError;
+
+    fn failed(connector: &str, code: &str, signal: Option<HostSignal>) -> SideReport {
+        SideReport {
+            connector: connector.into(),
+            error: Some(InstanceError::Connector {
+                connector: connector.into(),
+                stream: "s".into(),
+                call: "run",
+                error: ConnectorError::internal(code, "text the host never reads"),
+            }),
+            signal,
+            ..Default::default()
+        }
+    }
+
+    fn report(source: SideReport, destination: SideReport, cancelled: bool) -> StreamReport {
+        StreamReport {
+            stream: "s".into(),
+            source,
+            destination,
+            wall: Duration::ZERO,
+            committed_cursor: None,
+            checkpoints_committed: 0,
+            cancelled,
+        }
+    }
+
+    fn root(r: &StreamReport) -> &str {
+        match r.error() {
+            Some(InstanceError::Connector { connector, .. }) => connector,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Who caused a failure and whether a cancel ended cleanly come from what
+    /// the host told each side, never from the codes or text they return.
+    #[test]
+    fn the_root_cause_and_a_clean_cancel_follow_the_hosts_signals() {
+        // The destination stopped first; the source heard so: blame the destination.
+        let r = report(failed("src", "ANY", Some(HostSignal::DownstreamClosed)), failed("dst", "BOOM", None), false);
+        assert_eq!(root(&r), "dst");
+        // A source claiming DOWNSTREAM_CLOSED without having been told cannot shift the blame.
+        let r = report(failed("src", "DOWNSTREAM_CLOSED", None), failed("dst", "X", Some(HostSignal::Aborted(AbortReason::SourceFailed))), false);
+        assert_eq!(root(&r), "src");
+        // A cancel: the source was told, the destination was told to roll back.
+        let told = report(
+            failed("src", "WHATEVER", Some(HostSignal::Cancelled)),
+            failed("dst", "WHATEVER", Some(HostSignal::Aborted(AbortReason::Cancelled))),
+            true,
+        );
+        assert!(told.stopped_by_cancel());
+        // Codes that look like a cancel are not one.
+        let claimed = report(failed("src", "CANCELLED", None), failed("dst", "UPSTREAM_FAILED", None), true);
+        assert!(!claimed.stopped_by_cancel());
+        // An abort for another reason during a cancel is not a clean stop.
+        let other = report(SideReport::default(), failed("dst", "X", Some(HostSignal::Aborted(AbortReason::SourceFailed))), true);
+        assert!(!other.stopped_by_cancel());
+    }
 }

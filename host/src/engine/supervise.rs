@@ -15,22 +15,49 @@ use crate::engine::stream::{run_stream, StreamJob, StreamReport};
 /// The host's metric counting retries of a stream (reported under the destination role).
 pub const RETRY_COUNT: &str = "retry_count";
 
-/// Runs `job` up to `max_attempts` times; the report is the last attempt's,
-/// with the retries made before it and, after a final failure, why.
-pub async fn run_with_retries(runtime: Arc<Runtime>, job: StreamJob, services: RunServices, max_attempts: u32) -> StreamReport {
+/// One stream across its attempts: the last attempt's report (which it
+/// derefs to), the retries made before it and, after a final failure, why
+/// the engine stopped (SPEC § Errors). Retry outcomes live here, not in the
+/// report of one attempt.
+#[derive(Debug)]
+pub struct StreamOutcome {
+    /// The last attempt.
+    pub report: StreamReport,
+    /// The retries made before it.
+    pub retries: Vec<RetryRecord>,
+    /// Why the engine stopped retrying, after a final failure.
+    pub gave_up: Option<GaveUp>,
+}
+
+impl StreamOutcome {
+    /// An outcome of a single attempt, never retried.
+    pub fn once(report: StreamReport) -> Self {
+        Self { report, retries: Vec::new(), gave_up: None }
+    }
+}
+
+impl std::ops::Deref for StreamOutcome {
+    type Target = StreamReport;
+    fn deref(&self) -> &StreamReport {
+        &self.report
+    }
+}
+
+/// Runs `job` up to `max_attempts` times.
+pub async fn run_with_retries(runtime: Arc<Runtime>, job: StreamJob, services: RunServices, max_attempts: u32) -> StreamOutcome {
     let stream = job.context.stream_name.clone();
     let mut retries = Vec::new();
     let mut attempt = 1u32;
     loop {
         let mut report = run_stream(Arc::clone(&runtime), job.clone(), services.clone()).await;
-        report.retries = retries.clone();
+        let done = |report, retries, gave_up| StreamOutcome { report, retries, gave_up };
         if report.succeeded() || report.cancelled {
-            return report;
+            return done(report, retries, None);
         }
         // Host-side failures (traps, limits, protocol breaches) carry no
         // connector error: they are not transient and are never retried.
         let Some(error) = report.error().and_then(|e| e.connector_error()).cloned() else {
-            return report;
+            return done(report, retries, None);
         };
         let ctx = RetryContext {
             attempt,
@@ -69,7 +96,7 @@ pub async fn run_with_retries(runtime: Arc<Runtime>, job: StreamJob, services: R
                     _ = tokio::time::sleep(delay) => {}
                     _ = services.cancel.cancelled() => {
                         report.cancelled = true;
-                        return report;
+                        return done(report, retries, None);
                     }
                 }
                 attempt += 1;
@@ -79,15 +106,13 @@ pub async fn run_with_retries(runtime: Arc<Runtime>, job: StreamJob, services: R
                     %stream, category = %record.category, code = %record.code, attempt,
                     commit_state = ?record.commit_state, safe_to_retry = record.safe_to_retry, "not retrying: {reason}"
                 );
-                report.gave_up = Some(GaveUp { reason: reason.to_string(), last: record });
-                return report;
+                return done(report, retries, Some(GaveUp { reason: reason.to_string(), last: record }));
             }
             // The data and schema policies were applied inside the connector;
             // an error that still reaches the host is final.
             Decision::DataPolicy | Decision::SchemaPolicy => {
                 let reason = "the stream's data/schema policy is `fail`".to_string();
-                report.gave_up = Some(GaveUp { reason, last: record });
-                return report;
+                return done(report, retries, Some(GaveUp { reason, last: record }));
             }
         }
     }
