@@ -4,7 +4,7 @@
 use crate::type_name::TypeName;
 use rapidbyte_pgcopy::{ENUM_LABELS_KEY, PG_DOMAIN_KEY, PG_EXTENSION_KEY, PG_KIND_KEY, PG_TYPE_KEY};
 use rapidbyte_pgconnect::ident;
-use rapidbyte_sdk::arrow::datatypes::{DataType, Field, IntervalUnit, Schema, TimeUnit};
+use rapidbyte_sdk::arrow::datatypes::{DataType, Field, Schema};
 use rapidbyte_sdk::{schema_metadata, ConnectorError};
 
 /// The PostgreSQL type for a field: the source's own type when it recorded
@@ -14,33 +14,11 @@ pub fn column_type(field: &Field, stream: &str) -> Result<String, ConnectorError
         // The text becomes DDL: accept type names only, never statements.
         return checked_type_name(recorded, field, stream);
     }
-    arrow_to_pg(field.data_type()).ok_or_else(|| {
+    rapidbyte_pgcopy::PgType::for_arrow(field.data_type()).map(|t| t.sql_name()).ok_or_else(|| {
         ConnectorError::schema(
             "UNSUPPORTED_TYPE",
             format!("stream `{stream}`: column `{}` has Arrow type {}, which has no PostgreSQL mapping", field.name(), field.data_type()),
         )
-    })
-}
-
-fn arrow_to_pg(t: &DataType) -> Option<String> {
-    Some(match t {
-        DataType::Int16 => "smallint".into(),
-        DataType::Int32 => "integer".into(),
-        DataType::Int64 => "bigint".into(),
-        DataType::Float32 => "real".into(),
-        DataType::Float64 => "double precision".into(),
-        DataType::Decimal128(p, s) if *s >= 0 => format!("numeric({p},{s})"),
-        DataType::Utf8 => "text".into(),
-        DataType::Boolean => "boolean".into(),
-        DataType::Binary => "bytea".into(),
-        DataType::Date32 => "date".into(),
-        DataType::Time64(TimeUnit::Microsecond) => "time".into(),
-        DataType::Timestamp(TimeUnit::Microsecond, None) => "timestamp".into(),
-        DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => "timestamptz".into(),
-        DataType::Interval(IntervalUnit::MonthDayNano) => "interval".into(),
-        DataType::FixedSizeBinary(16) => "uuid".into(),
-        DataType::List(item) => format!("{}[]", arrow_to_pg(item.data_type())?),
-        _ => return None,
     })
 }
 
@@ -353,6 +331,7 @@ pub fn create_table(qualified: &str, schema: &Schema, key: &[String], stream: &s
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use rapidbyte_sdk::arrow::datatypes::TimeUnit;
 
     #[test]
     fn recorded_types_win_and_are_checked() {

@@ -717,6 +717,31 @@ impl PgType {
         }
     }
 
+    /// The natural PostgreSQL type of an Arrow type, for a column that
+    /// carries no `rapidbyte.pg_type` (a non-PostgreSQL source). `None`
+    /// where no type holds the Arrow values exactly.
+    pub fn for_arrow(t: &DataType) -> Option<PgType> {
+        Some(match t {
+            DataType::Int16 => PgType::Int2,
+            DataType::Int32 => PgType::Int4,
+            DataType::Int64 => PgType::Int8,
+            DataType::Float32 => PgType::Float4,
+            DataType::Float64 => PgType::Float8,
+            DataType::Decimal128(p, s) if *s >= 0 => PgType::Numeric { precision: Some(u32::from(*p)), scale: Some(i32::from(*s)) },
+            DataType::Utf8 => PgType::Text,
+            DataType::Boolean => PgType::Bool,
+            DataType::Binary => PgType::Bytea,
+            DataType::Date32 => PgType::Date,
+            DataType::Time64(TimeUnit::Microsecond) => PgType::Time(None),
+            DataType::Timestamp(TimeUnit::Microsecond, None) => PgType::Timestamp(None),
+            DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => PgType::Timestamptz(None),
+            DataType::Interval(arrow_schema::IntervalUnit::MonthDayNano) => PgType::Interval(None),
+            DataType::FixedSizeBinary(16) => PgType::Uuid,
+            DataType::List(item) => PgType::Array(Box::new(PgType::for_arrow(item.data_type())?)),
+            _ => return None,
+        })
+    }
+
     /// The SQL type that recreates this column exactly, e.g. `numeric(12,2)`,
     /// `numeric`, `varchar(20)`, `char(3)`, `timestamptz(3)`, `integer[]`,
     /// `interval day to second(3)`; for a user type or a fallback type, its
@@ -833,6 +858,19 @@ impl fmt::Display for PgType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arrow_types_without_a_recorded_type_have_their_natural_name() {
+        let name = |t: DataType| PgType::for_arrow(&t).map(|t| t.sql_name());
+        assert_eq!(name(DataType::Int64).as_deref(), Some("bigint"));
+        assert_eq!(name(DataType::Decimal128(12, 2)).as_deref(), Some("numeric(12,2)"));
+        assert_eq!(name(DataType::Decimal128(12, -2)), None, "a negative Arrow scale has no exact type");
+        assert_eq!(name(DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))).as_deref(), Some("timestamptz"));
+        assert_eq!(name(DataType::Timestamp(TimeUnit::Nanosecond, None)), None, "nanoseconds would be rounded");
+        let list = DataType::List(Arc::new(Field::new("item", DataType::Int32, true)));
+        assert_eq!(name(list).as_deref(), Some("integer[]"));
+        assert_eq!(name(DataType::FixedSizeBinary(16)).as_deref(), Some("uuid"));
+    }
 
     fn cat(oid: u32, name: &str, typmod: i32, formatted: &str) -> CatalogType {
         CatalogType {
