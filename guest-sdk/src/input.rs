@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use arrow_array::RecordBatch;
-use rapidbyte_protocol::{metric_names as m, Checkpoint, CheckpointKind, CommitState, ConnectorError, DeadLetter, PhaseTiming, WriteSummary};
+use rapidbyte_protocol::{metric_names as m, Checkpoint, CheckpointKind, ConnectorError, DeadLetter, PhaseTiming, WriteSummary};
 
 use crate::__bindings as b;
 use crate::{host, ipc};
@@ -60,12 +60,7 @@ impl Input {
             rapidbyte_protocol::NextItem::Checkpoint(cp) => Ok(Incoming::Checkpoint(cp)),
             rapidbyte_protocol::NextItem::EndOfStream => Ok(Incoming::End),
             rapidbyte_protocol::NextItem::DeadLetter(row) => Ok(Incoming::DeadLetter(row)),
-            rapidbyte_protocol::NextItem::Aborted(reason) => Err(ConnectorError::internal(
-                "UPSTREAM_FAILED",
-                format!("{}; roll back everything after the last checkpoint", reason.describe()),
-            )
-            .with_commit_state(CommitState::BeforeCommit)
-            .with_safe_to_retry(true)),
+            rapidbyte_protocol::NextItem::Aborted(reason) => Err(reason.as_error()),
         }
     }
 

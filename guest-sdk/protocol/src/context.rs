@@ -447,6 +447,18 @@ impl AbortReason {
             Self::HostStopped => "the host stopped the source",
         }
     }
+
+    /// The error a destination returns for an aborted stream, and what a
+    /// contract-0.1 destination is handed instead of the reason:
+    /// `UPSTREAM_FAILED`, before commit, safe to retry.
+    pub fn as_error(self) -> crate::ConnectorError {
+        crate::ConnectorError::internal(
+            "UPSTREAM_FAILED",
+            format!("{}; roll back everything after the last checkpoint", self.describe()),
+        )
+        .with_commit_state(crate::CommitState::BeforeCommit)
+        .with_safe_to_retry(true)
+    }
 }
 
 /// A record a source could not read, kept under `on_data_error: dlq`

@@ -314,17 +314,6 @@ impl HostApi {
         }
     }
 
-    /// How an abort reads to a contract that has no `aborted` item: the
-    /// error a 0.1 destination always got.
-    pub(crate) fn upstream_failed(reason: AbortReason) -> ConnectorError {
-        ConnectorError::internal(
-            "UPSTREAM_FAILED",
-            format!("{}; roll back everything after the last checkpoint", reason.describe()),
-        )
-        .with_commit_state(CommitState::BeforeCommit)
-        .with_safe_to_retry(true)
-    }
-
     /// § Errors (data, `dlq`): a record the source could not read travels to
     /// the destination in order with the batches. Bounded like a record, its
     /// error text made safe like any connector error.

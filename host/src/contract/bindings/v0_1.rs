@@ -32,7 +32,7 @@ fn next_item(item: p::NextItem) -> Result<wit::NextItem, p::ConnectorError> {
         p::NextItem::Batch(frame) => wit::NextItem::Batch(frame),
         p::NextItem::Checkpoint(cp) => wit::NextItem::Checkpoint(cp.into()),
         p::NextItem::EndOfStream => wit::NextItem::EndOfStream,
-        p::NextItem::Aborted(reason) => return Err(HostApi::upstream_failed(reason)),
+        p::NextItem::Aborted(reason) => return Err(reason.as_error()),
         p::NextItem::DeadLetter(_) => {
             return Err(p::ConnectorError::internal("DEAD_LETTER_UNDELIVERABLE", "a dead letter cannot be handed to a contract-0.1 destination"))
         }
