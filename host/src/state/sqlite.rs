@@ -31,22 +31,51 @@ const SCHEMA: &str = "
     CREATE INDEX IF NOT EXISTS runs_by_pipeline ON runs (pipeline, started_at);
 ";
 
+/// How long a run waits for another holding the state file.
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs `f` again while SQLite answers busy or locked, up to [`BUSY_WAIT`]
+/// (decided on the error code, never its text).
+fn while_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_WAIT;
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            r => return r,
+        }
+    }
+}
+
+fn column_present(conn: &Connection, column: &str) -> rusqlite::Result<bool> {
+    conn.query_row("SELECT count(*) > 0 FROM pragma_table_info('runs') WHERE name = ?1", params![column], |r| r.get(0))
+}
+
 impl SqliteState {
     /// Opens (creating if needed) the state file.
     pub fn open(path: &Path) -> Result<Self, StateError> {
         let e = err(path);
         let conn = Connection::open(path).map_err(&e)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(&e)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(&e)?;
+        conn.busy_timeout(BUSY_WAIT).map_err(&e)?;
+        // Two runs opening a fresh file together contend for the switch to
+        // WAL and the schema, where SQLite answers "busy" without calling
+        // the busy handler: wait for the other as the busy timeout would.
+        while_busy(|| conn.pragma_update(None, "journal_mode", "WAL")).map_err(&e)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(&e)?;
-        conn.execute_batch(SCHEMA).map_err(&e)?;
+        while_busy(|| conn.execute_batch(SCHEMA)).map_err(&e)?;
         // Files written before the on-data-error counts existed gain them.
         for column in ["records_skipped", "records_dead_lettered"] {
-            let present: bool = conn
-                .query_row("SELECT count(*) > 0 FROM pragma_table_info('runs') WHERE name = ?1", params![column], |r| r.get(0))
-                .map_err(&e)?;
-            if !present {
-                conn.execute_batch(&format!("ALTER TABLE runs ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")).map_err(&e)?;
+            if !column_present(&conn, column).map_err(&e)? {
+                let alter = format!("ALTER TABLE runs ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0");
+                match while_busy(|| conn.execute_batch(&alter)) {
+                    // A run that opened the file at the same time added it first.
+                    Err(_) if column_present(&conn, column).unwrap_or(false) => {}
+                    r => r.map_err(&e)?,
+                }
             }
         }
         Ok(Self { conn: Mutex::new(conn), path: path.to_path_buf() })
