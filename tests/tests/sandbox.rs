@@ -131,3 +131,28 @@ async fn a_flood_of_logs_metrics_and_state_is_bounded_and_escaped() {
     let dropped = svc.metrics.counter("hostile", rapidbyte_protocol::Role::Source, rapidbyte::sandbox::host_api::METRICS_DROPPED);
     assert!(dropped >= 20_000 - rapidbyte::sandbox::untrusted::MAX_METRIC_NAMES as u64, "dropped {dropped}");
 }
+
+/// Ctrl-C reaches a connector only when it calls the host; one spinning in
+/// its own code is stopped once the cancel's grace period has passed, with
+/// no call deadline configured, and the stream ends as cancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spinning_connector_is_stopped_after_a_cancel() {
+    let rt = runtime();
+    let (hostile, verify) = (load(&rt, "source_hostile.wasm"), load(&rt, "dest_verify.wasm"));
+    let svc = services();
+    let mut j = job("spin", (&hostile, json!({"attempt": "loop"})), (&verify, json!({})));
+    j.source.sandbox.call_timeout = None;
+    let cancel = svc.cancel.clone();
+    let stream = tokio::spawn(run_stream(rt, j, svc));
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    cancel.cancel();
+    // Liveness, not speed: without the stop the stream would never end.
+    let r = tokio::time::timeout(std::time::Duration::from_secs(120), stream).await.expect("the spinning instance was stopped").unwrap();
+    match &r.source.error {
+        Some(InstanceError::Trap { reason, .. }) => assert!(reason.contains("after the run was cancelled"), "{reason}"),
+        other => panic!("expected the instance to be stopped: {other:?}"),
+    }
+    // The destination heard the abort as a cancel and rolled back what no checkpoint covers.
+    assert!(r.destination.signal.is_none() || r.destination.signal == Some(rapidbyte::sandbox::host_api::HostSignal::Aborted(rapidbyte_protocol::AbortReason::Cancelled)));
+    assert!(r.stopped_by_cancel(), "it ends as a cancel, not a failure: {:?}", r.error());
+}

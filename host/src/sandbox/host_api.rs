@@ -115,6 +115,12 @@ pub struct MemoryLimitExceeded {
 #[error("fault injected at host call {0}")]
 pub struct InjectedFault(pub u64);
 
+/// The run was cancelled and the instance kept running past the grace
+/// period (a guest that never calls the host).
+#[derive(Debug, thiserror::Error)]
+#[error("stopped: still running {0:?} after the run was cancelled")]
+pub struct StoppedAfterCancel(pub std::time::Duration);
+
 /// The wall-clock limit of a call ran out (SPEC § Security).
 #[derive(Debug, thiserror::Error)]
 #[error("time limit exceeded")]

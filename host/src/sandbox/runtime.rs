@@ -18,7 +18,10 @@ use wasmtime::{Config, Engine, Store, UpdateDeadline};
 use crate::contract::bindings::{self, Contract};
 use crate::engine::checkpoint::Coordinator;
 use crate::contract::component::{inspect, LoadError};
-use crate::sandbox::host_api::{DeadlineExceeded, FrameLimits, HostState, InstanceLabels, MemoryLimitExceeded, RunServices, RunSummary, StreamIo};
+use crate::engine::cancel::CANCEL_GRACE;
+use crate::sandbox::host_api::{
+    DeadlineExceeded, FrameLimits, HostState, InstanceLabels, MemoryLimitExceeded, RunServices, RunSummary, StoppedAfterCancel, StreamIo,
+};
 use crate::sandbox::{self, SandboxSpec};
 
 /// How often the epoch advances; deadlines are checked at this grain.
@@ -193,6 +196,12 @@ impl Runtime {
         let fuel = store.hostcall_fuel().max(sandbox.memory_bytes);
         store.set_hostcall_fuel(fuel);
         store.epoch_deadline_callback(|ctx| match ctx.data().deadline {
+            // A cancel stops the reading: a source still running its own code
+            // past the grace is stopped. A destination goes on committing up
+            // to the last checkpoint (bounded by its call deadline, if any).
+            _ if ctx.data().labels.role == rapidbyte_protocol::Role::Source && ctx.data().services.cancel.cancelled_for(CANCEL_GRACE) => {
+                Err(StoppedAfterCancel(CANCEL_GRACE).into())
+            }
             Some(d) if Instant::now() >= d => Err(DeadlineExceeded.into()),
             // Yield so other streams' tasks run; check again next tick.
             _ => Ok(UpdateDeadline::Yield(1)),
@@ -359,6 +368,11 @@ impl ConnectorInstance {
         }
         if let Some(m) = err.chain().find_map(|e| e.downcast_ref::<MemoryLimitExceeded>()) {
             return InstanceError::Memory { connector, stream, call, cap_mib: m.cap >> 20 };
+        }
+        if let Some(s) = err.chain().find_map(|e| e.downcast_ref::<StoppedAfterCancel>()) {
+            // Stopped because of the cancel: the typed cause, like a source told so.
+            self.store.data_mut().signal = Some(crate::sandbox::host_api::HostSignal::Cancelled);
+            return InstanceError::Trap { connector, stream, call, reason: s.to_string() };
         }
         if let Some(f) = err.chain().find_map(|e| e.downcast_ref::<crate::sandbox::host_api::InjectedFault>()) {
             return InstanceError::Trap { connector, stream, call, reason: f.to_string() };
