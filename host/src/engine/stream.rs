@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rapidbyte_protocol::{AbortReason, CursorInfo, DataErrorPolicy, OpenInfo, Role, StreamContext, SyncMode, WriteMode};
+use rapidbyte_protocol::{AbortReason, CursorInfo, OpenInfo, Role, StreamContext, SyncMode, WriteMode};
 
 use crate::engine::channel::{batch_channel, Item};
 use crate::engine::checkpoint::Coordinator;
-use crate::sandbox::host_api::{DeadLetterRoute, FrameLimits, HostSignal, InstanceLabels, RunServices, RunSummary, StreamIo};
+use crate::sandbox::host_api::{FrameLimits, HostSignal, InstanceLabels, RunServices, RunSummary, StreamIo};
 use crate::sandbox::runtime::{InstanceError, LoadedComponent, Runtime};
 use crate::sandbox::SandboxSpec;
 
@@ -183,18 +183,7 @@ pub async fn run_stream(runtime: Arc<Runtime>, mut job: StreamJob, services: Run
         }
         None => (None, None),
     };
-    let policy = job.context.policies.on_data_error;
-    let receiver = job.destination.component.contract;
-    let frames = FrameLimits {
-        max_batch_bytes: limits.max_batch_bytes,
-        max_record_bytes: limits.max_record_bytes,
-        skip_too_large: policy == DataErrorPolicy::Skip,
-        dead_letters: match policy {
-            DataErrorPolicy::Dlq if receiver.receives_dead_letters() => DeadLetterRoute::Open,
-            DataErrorPolicy::Dlq => DeadLetterRoute::DestinationTooOld { contract: receiver },
-            _ => DeadLetterRoute::NotDlq,
-        },
-    };
+    let frames = FrameLimits::for_stream(&job.context, Some(job.destination.component.contract));
     let source = tokio::spawn(run_side(
         Arc::clone(&runtime),
         job.source.clone(),
@@ -253,13 +242,7 @@ pub async fn read_stream(
     mut sink: impl FnMut(Item) + Send,
     max_inflight_bytes: usize,
 ) -> SideReport {
-    let policy = context.policies.on_data_error;
-    let frames = FrameLimits {
-        max_batch_bytes: context.limits.max_batch_bytes,
-        max_record_bytes: context.limits.max_record_bytes,
-        skip_too_large: policy == DataErrorPolicy::Skip,
-        dead_letters: if policy == DataErrorPolicy::Dlq { DeadLetterRoute::Open } else { DeadLetterRoute::NotDlq },
-    };
+    let frames = FrameLimits::for_stream(&context, None);
     let (tx, mut rx) = batch_channel(max_inflight_bytes, context.limits.max_inflight_batches as usize);
     let coordinator = Arc::new(Coordinator::new(
         format!("{}/{}", context.pipeline, context.stream_name),

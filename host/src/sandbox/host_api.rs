@@ -545,6 +545,24 @@ pub struct FrameLimits {
 }
 
 impl FrameLimits {
+    /// What a stream's source may send: its limits, and dead letters under
+    /// `dlq` when `receiver` (the destination's contract; `None`: the host
+    /// itself takes the items) can receive them.
+    pub fn for_stream(ctx: &rapidbyte_protocol::StreamContext, receiver: Option<crate::contract::Contract>) -> Self {
+        use rapidbyte_protocol::DataErrorPolicy;
+        let policy = ctx.policies.on_data_error;
+        Self {
+            max_batch_bytes: ctx.limits.max_batch_bytes,
+            max_record_bytes: ctx.limits.max_record_bytes,
+            skip_too_large: policy == DataErrorPolicy::Skip,
+            dead_letters: match (policy, receiver) {
+                (DataErrorPolicy::Dlq, Some(contract)) if !contract.receives_dead_letters() => DeadLetterRoute::DestinationTooOld { contract },
+                (DataErrorPolicy::Dlq, _) => DeadLetterRoute::Open,
+                _ => DeadLetterRoute::NotDlq,
+            },
+        }
+    }
+
     /// No limit (for instances that do not run a stream).
     pub const NONE: Self =
         Self { max_batch_bytes: u64::MAX, max_record_bytes: u64::MAX, skip_too_large: false, dead_letters: DeadLetterRoute::NotDlq };
