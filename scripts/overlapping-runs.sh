@@ -53,7 +53,7 @@ YAML
     rc=$ra; [[ $side == b ]] && rc=$rb
     if [[ $rc -ne 0 ]] && ! grep -q "RUN_IN_PROGRESS" "$work/$side$round.log"; then
       verdict="run $side failed (exit $rc) other than by the lease: $(tail -3 "$work/$side$round.log" | tr '\n' ' ')"
-    elif [[ $rc -ne 0 ]] && ! grep -q "being written by run " "$work/$side$round.log"; then
+    elif [[ $rc -ne 0 ]] && ! grep -q "being written by run" "$work/$side$round.log"; then
       verdict="run $side refused without naming the holder: $(grep RUN_IN_PROGRESS "$work/$side$round.log" | head -1)"
     fi
   done

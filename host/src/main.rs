@@ -56,6 +56,10 @@ struct RunFlags {
     /// Seconds between progress log lines when stderr is not a terminal.
     #[arg(long, default_value_t = 10)]
     progress_interval: u64,
+    /// When another run of this pipeline holds the run lease, wait for it to
+    /// finish instead of stopping.
+    #[arg(long)]
+    wait: bool,
     #[arg(skip)]
     quiet: bool,
 }
@@ -179,6 +183,21 @@ async fn run_pipeline(runtime: Arc<Runtime>, dir: &Path, path: &Path, opts: RunF
         miette::miette!(code = "rapidbyte::state::unavailable", help = "check `state:` in the pipeline file, or pass --state <file>", "{e}")
     })?;
     let run_id = run::new_run_id();
+    // § Delivery: one run of a pipeline at a time, before anything is read or written.
+    let _lease = match state::lease::acquire(&state, &file.pipeline, &run_id, opts.wait).await {
+        Ok(Ok(lease)) => lease,
+        Ok(Err(holder)) => {
+            return Err(miette::miette!(
+                code = "rapidbyte::state::run_in_progress",
+                help = "wait for it with `rapidbyte run --wait`, or stop it; a crashed run's lease lapses after 30 s",
+                "RUN_IN_PROGRESS: pipeline `{}` is being written by {holder}",
+                file.pipeline
+            ))
+        }
+        Err(e) => {
+            return Err(miette::miette!(code = "rapidbyte::state::unavailable", help = "check `state:` in the pipeline file", "the run lease cannot be taken: {e}"))
+        }
+    };
     tracing::info!(pipeline = %file.pipeline, %run_id, streams = file.streams.len(), "run started");
     let services = RunServices::new(Arc::clone(&state));
     let mut record = RunRecord::started(&run_id, &file.pipeline, state::now_epoch());

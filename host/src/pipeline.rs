@@ -41,7 +41,7 @@ pub struct PipelineFile {
 }
 
 /// The state backend (SPEC § State and checkpoints).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StateSection {
     /// Backend: `sqlite` (default) or `postgres`.
@@ -56,6 +56,18 @@ pub struct StateSection {
     /// PostgreSQL schema holding the state tables (default `rapidbyte`).
     #[serde(default)]
     pub schema: Option<String>,
+}
+
+/// § Security: the URL is shown with its password masked.
+impl std::fmt::Debug for StateSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateSection")
+            .field("backend", &self.backend)
+            .field("path", &self.path)
+            .field("url", &self.url.as_deref().map(crate::telemetry::secret::redact_url))
+            .field("schema", &self.schema)
+            .finish()
+    }
 }
 
 impl StateSection {
@@ -107,7 +119,7 @@ pub enum DeliveryName {
 }
 
 /// A connector and its config.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectorSection {
     /// The connector's name (`generator` → `source_generator.wasm`) or a path to a `.wasm`.
@@ -119,6 +131,17 @@ pub struct ConnectorSection {
     /// Sandbox limits and grants.
     #[serde(default)]
     pub sandbox: SandboxSection,
+}
+
+/// § Security: the config is shown with its secrets masked.
+impl std::fmt::Debug for ConnectorSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectorSection")
+            .field("use_", &self.use_)
+            .field("config", &crate::telemetry::secret::mask_config(&self.config))
+            .field("sandbox", &self.sandbox)
+            .finish()
+    }
 }
 
 fn empty_object() -> serde_json::Value {
@@ -136,6 +159,10 @@ pub struct SandboxSection {
     /// Wall-clock limit of one call; 0 means none.
     #[serde(default)]
     pub timeout_seconds: u64,
+    /// The longest the connector may run its own code without calling the
+    /// host, in seconds (default 60; 0 means no limit).
+    #[serde(default)]
+    pub max_busy_seconds: Option<u64>,
     /// Extra `host:port` endpoints the connector may connect to.
     #[serde(default)]
     pub grants: Vec<String>,
@@ -455,6 +482,19 @@ mod tests {
     }
 
     const OK: &str = "pipeline: p\nsource: {use: generator, config: {rows: 10}}\ndestination: {use: verify}\nstreams: [{name: s}]\n";
+
+    /// § Security: `Debug` of a parsed pipeline file (and of the jobs built
+    /// from it) never shows a password, whether under a secret key or in a URL.
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let yaml = "pipeline: p\nsource: {use: generator, config: {rows: 10, password: Zq8-hunter, nested: {api_token: Zq8-tok}}}\n\
+                    destination: {use: verify, config: {url: 'postgres://u:Zq8-url@db/x'}}\nstreams: [{name: s}]\n\
+                    state: {backend: postgres, url: 'postgres://rb:Zq8-state@db/ops'}\n";
+        let p = load(yaml).unwrap();
+        let shown = format!("{p:?}");
+        assert!(!shown.contains("Zq8"), "a secret in Debug output: {shown}");
+        assert!(shown.contains("rows") && shown.contains("postgres://u:***@db/x"), "{shown}");
+    }
 
     #[test]
     fn minimal_file_gets_defaults() {

@@ -255,6 +255,56 @@ fn a_big_row_is_copied_and_the_record_ceiling_comes_from_the_environment() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Two pipeline files that share a `pipeline:` name but read different
+/// sources keep separate commit tokens: the second does not resume after
+/// the first one's position (which would skip its rows).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_pipeline_files_sharing_a_name_keep_their_own_positions() {
+    let db = TestDb::create("cli_name_clash").await;
+    db.client
+        .batch_execute(
+            "CREATE SCHEMA a; CREATE TABLE a.items AS SELECT i::int8 AS id FROM generate_series(1, 300) i;
+             CREATE SCHEMA b; CREATE TABLE b.items AS SELECT i::int8 + 1000 AS id FROM generate_series(1, 500) i;",
+        )
+        .await
+        .unwrap();
+    let c = db.connector_config();
+    let conn = format!("host: {}, port: {}, user: {}, database: {}", c["host"].as_str().unwrap(), c["port"], c["user"].as_str().unwrap(), c["database"].as_str().unwrap());
+    for (side, expect) in [("a", 300i64), ("b", 800)] {
+        let dir = temp_dir(&format!("clash-{side}"));
+        let path = dir.join("pipeline.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "pipeline: clash\nsource: {{use: postgres, config: {{{conn}, schema: {side}}}}}\n\
+                 destination: {{use: postgres, config: {{{conn}, schema: dst}}}}\n\
+                 streams:\n  - {{name: items, sync_mode: incremental, cursor_field: id, delivery: exactly-once}}\n"
+            ),
+        )
+        .unwrap();
+        run_to_end(&path).await;
+        let n: i64 = db.client.query_one("SELECT count(*) FROM dst.items", &[]).await.unwrap().get(0);
+        assert_eq!(n, expect, "after the `{side}` file: each file's rows, none skipped");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// `--wait` queues a run behind the holder of the run lease: two started
+/// together both finish, and every row lands once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_with_wait_queues_behind_the_first() {
+    let db = TestDb::create("cli_wait").await;
+    let dir = temp_dir("wait");
+    let path = pipeline(&dir, &db, "exactly-once", "");
+    let first = rapidbyte().args(["run", "--wait"]).arg(&path).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let second = rapidbyte().args(["run", "--wait"]).arg(&path).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    for out in [finish(first), finish(second)] {
+        assert_eq!(out.status.code(), Some(0), "both finish\n{}", text(&out));
+    }
+    assert_exactly_once(&db).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Two `rapidbyte run` of one pipeline started together, on a fresh state
 /// file: each round, both finish (the second waits for the run lease, then
 /// finds nothing new) or the loser is refused naming the holder, and every
@@ -273,7 +323,8 @@ async fn two_runs_started_together_write_each_row_once() {
         for out in &outs {
             if out.status.code() != Some(0) {
                 let all = text(out);
-                assert!(all.contains("RUN_IN_PROGRESS") && all.contains("being written by run "), "round {round}: refused only by the lease, naming the holder\n{all}");
+                assert!(all.contains("RUN_IN_PROGRESS") && all.contains("being written by run"), "round {round}: refused only by the lease, naming the holder\n{all}");
+                assert_eq!(out.status.code(), Some(2), "round {round}: refused before anything ran\n{all}");
             }
         }
         assert!(outs.iter().any(|o| o.status.code() == Some(0)), "round {round}: one run finishes");

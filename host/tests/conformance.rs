@@ -53,16 +53,51 @@ fn assert_all_pass(component: &str, subject: &str, must_run: &[&str]) -> Vec<ser
 
 #[test]
 fn postgres_source_passes_every_case() {
-    let all = ["open-info", "lifecycle", "bad-config", "validate-unreachable", "frames-within-limit", "round-trip-types", "nulls-every-column", "empty-table", "huge-row", "incremental-continuation", "standard-metrics"];
+    let all = ["open-info", "lifecycle", "bad-config", "validate-unreachable", "frames-within-limit", "round-trip-types", "nulls-every-column", "empty-table", "huge-row", "incremental-continuation", "standard-metrics", "copy-cut-source"];
     assert_all_pass("source_postgres.wasm", "source_postgres.yaml", &all);
 }
 
 #[test]
 fn postgres_destination_passes_every_case_with_200_crash_points() {
-    let all = ["open-info", "lifecycle", "write-round-trip", "standard-metrics", "crash-every-host-call", "crash-sigkill", "commit-answer-lost", "upstream-failure"];
+    let all = [
+        "open-info",
+        "lifecycle",
+        "write-round-trip",
+        "standard-metrics",
+        "crash-every-host-call",
+        "crash-sigkill",
+        "commit-answer-lost",
+        "upstream-failure",
+        // Every write mode, both guarantees, cancels and faults on the wire.
+        "at-least-once-crash-every-host-call",
+        "at-least-once-crash-sigkill",
+        "cancel-sampled",
+        "full-refresh-append-crash-every-host-call",
+        "full-refresh-append-crash-sigkill",
+        "full-refresh-append-commit-answer-lost",
+        "full-refresh-append-cancel",
+        "replace-crash-every-host-call",
+        "replace-crash-sigkill",
+        "replace-commit-answer-lost",
+        "replace-cancel",
+        "replace-upstream-failure",
+        "replace-copy-cut",
+        "upsert-crash-every-host-call",
+        "upsert-crash-sigkill",
+        "upsert-commit-answer-lost",
+        "upsert-cancel",
+        "copy-cut-destination",
+        "commit-dropped-before-server",
+    ];
     let outcomes = assert_all_pass("dest_postgres.wasm", "dest_postgres.yaml", &all);
     let (_, reason) = status(&outcomes, "crash-every-host-call");
-    let points: u64 = reason.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{reason}"));
+    // "<mode>: N crash points (of M host-call boundaries), …"
+    let words: Vec<&str> = reason.split_whitespace().collect();
+    let points: u64 = words
+        .windows(2)
+        .find(|w| w[1] == "crash")
+        .and_then(|w| w[0].parse().ok())
+        .unwrap_or_else(|| panic!("{reason}"));
     assert!(points >= 200, "only {points} crash points: {reason}");
 }
 

@@ -2,6 +2,7 @@
 //! a runtime with a compile cache under `target/`, and stream jobs built
 //! from the test connectors.
 
+pub mod cluster;
 pub mod pg;
 pub use rapidbyte::conformance::proxy;
 

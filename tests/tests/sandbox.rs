@@ -130,6 +130,35 @@ async fn a_flood_of_logs_metrics_and_state_is_bounded_and_escaped() {
     assert!(names.len() <= rapidbyte::sandbox::untrusted::MAX_METRIC_NAMES, "{} metric names kept", names.len());
     let dropped = svc.metrics.counter("hostile", rapidbyte_protocol::Role::Source, rapidbyte::sandbox::host_api::METRICS_DROPPED);
     assert!(dropped >= 20_000 - rapidbyte::sandbox::untrusted::MAX_METRIC_NAMES as u64, "dropped {dropped}");
+    // The connector's write to `cursor` stayed in its own namespace: the
+    // host's committed cursor of the stream is untouched.
+    let scope = rapidbyte::engine::checkpoint::stream_scope("tests", "hostile");
+    assert_eq!(svc.state.get(&scope, rapidbyte::engine::checkpoint::CURSOR_KEY).unwrap(), None, "a connector moved the host's cursor");
+}
+
+/// A connector that runs its own code past its busy limit without calling
+/// the host is stopped with no call deadline and no cancel (SPEC
+/// § Security: the default CPU limit), while a healthy stream beside it
+/// completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spinning_connector_is_stopped_by_its_busy_limit() {
+    let rt = runtime();
+    let (hostile, generator, verify) =
+        (load(&rt, "source_hostile.wasm"), load(&rt, "source_generator.wasm"), load(&rt, "dest_verify.wasm"));
+    let svc = services();
+    let mut spin = job("spin", (&hostile, json!({"attempt": "loop"})), (&verify, json!({})));
+    spin.source.sandbox.call_timeout = None;
+    spin.source.sandbox.busy_limit = Some(std::time::Duration::from_secs(1));
+    let good = job("healthy", (&generator, json!({"rows": 100_000})), (&verify, json!({"expect_rows": 100_000})));
+    let bounded = async { tokio::time::timeout(std::time::Duration::from_secs(120), run_stream(rt.clone(), spin, svc.clone())).await };
+    let (spun, good) = tokio::join!(bounded, run_stream(rt.clone(), good, svc.clone()));
+    let spun = spun.expect("the spinning instance was stopped");
+    assert!(good.succeeded(), "the healthy stream completes: {:?}", good.error());
+    match &spun.source.error {
+        Some(InstanceError::Trap { reason, .. }) => assert!(reason.contains("max_busy_seconds"), "{reason}"),
+        other => panic!("expected the busy limit to stop it: {other:?}"),
+    }
+    assert!(!spun.succeeded() && !spun.cancelled);
 }
 
 /// Ctrl-C reaches a connector only when it calls the host; one spinning in

@@ -4,7 +4,10 @@
 //! (Arrow encoded straight into the binary format by `rapidbyte-pgcopy`)
 //! inside one transaction, together with its commit token when the run is
 //! exactly-once, and states the destination checkpoint only after COMMIT
-//! returned (SPEC § Delivery, § State and checkpoints). Every failure says
+//! returned (SPEC § Delivery, § State and checkpoints). A stream published
+//! whole (replace, full-refresh append) is one transaction: its rows, the
+//! replace swap and its token commit together at end of stream, so a crash
+//! leaves the target as it was. Every failure says
 //! where it happened relative to COMMIT (SPEC § Errors).
 
 mod dead_letters;
@@ -100,6 +103,11 @@ impl PgDestination {
     }
 }
 
+/// Tells the host `cp` is durable (its COMMIT returned).
+fn committed(input: &mut Input, cp: &rapidbyte_sdk::Checkpoint) -> Result<(), ConnectorError> {
+    input.commit_checkpoint(cp).map_err(|e| e.with_commit_state(rapidbyte_sdk::CommitState::AfterCommitConfirmed))
+}
+
 impl Destination for PgDestination {
     fn open(json: &str) -> Result<Self, ConnectorError> {
         let (options, pg) = rapidbyte_pgconnect::open(json)?;
@@ -122,6 +130,7 @@ impl Destination for PgDestination {
             // § Metrics: counts are reported when their chunk commits, so a
             // rolled-back chunk is never counted as written.
             let mut pending = Pending::default();
+            let mut held = None;
             let result = async {
                 loop {
                     match input.next()? {
@@ -133,11 +142,12 @@ impl Destination for PgDestination {
                             pending.dead_lettered += rejected.dead_lettered;
                         }
                         Incoming::Checkpoint(cp) => {
-                            session.commit(Some(&cp)).await?;
-                            pending.report(input);
-                            input.commit_checkpoint(&cp).map_err(|e| {
-                                e.with_commit_state(rapidbyte_sdk::CommitState::AfterCommitConfirmed)
-                            })?;
+                            if session.commit(&cp).await? {
+                                pending.report(input);
+                                committed(input, &cp)?;
+                            } else {
+                                held = Some(cp);
+                            }
                         }
                         Incoming::DeadLetter(row) => {
                             session.dead_letter_from_source(&row).await?;
@@ -148,6 +158,11 @@ impl Destination for PgDestination {
                 }
                 session.finish().await?;
                 pending.report(input);
+                // A whole stream is durable only now; its last checkpoint
+                // covers the ones before it.
+                if let Some(cp) = held.take() {
+                    committed(input, &cp)?;
+                }
                 Ok::<(), ConnectorError>(())
             }
             .await;

@@ -1,4 +1,5 @@
-//! One stream's load: a transaction per checkpoint chunk, binary COPY into
+//! One stream's load: a transaction per checkpoint chunk (one for the whole
+//! stream when it is published whole), binary COPY into
 //! the right table for the write mode, the commit token in the same
 //! transaction, and the commit state of every failure (SPEC § Delivery,
 //! § Errors). This module holds the chunk's life (begin, write, commit,
@@ -25,7 +26,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_util::SinkExt;
 use rapidbyte_pgconnect::commit_token::{self, TokenTable};
-use rapidbyte_pgconnect::{chunk, classify, ident, qualified, split_qualified};
+use rapidbyte_pgconnect::{chunk, ident, qualified, split_qualified};
 use rapidbyte_pgcopy::CopyEncoder;
 use rapidbyte_sdk::arrow::array::RecordBatch;
 use rapidbyte_sdk::{host, metric_names as m, Checkpoint, CommitState, ConnectorError, DataErrorPolicy, StreamContext};
@@ -98,6 +99,8 @@ pub struct Session<'a> {
     dead_letters_ready: bool,
     /// The target schema and the commit-token table exist.
     bookkeeping_ready: bool,
+    /// A whole stream's last checkpoint, committed at `finish`.
+    held: Option<Checkpoint>,
 }
 
 /// Rows of one batch that the on-data-error policy kept out of the target.
@@ -135,6 +138,7 @@ impl<'a> Session<'a> {
             create_schema,
             dead_letters_ready: false,
             bookkeeping_ready: false,
+            held: None,
         }
     }
 
@@ -166,6 +170,13 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    async fn begin_if_needed(&mut self) -> Result<(), ConnectorError> {
+        if self.in_transaction {
+            return Ok(());
+        }
+        self.begin().await
+    }
+
     async fn begin(&mut self) -> Result<(), ConnectorError> {
         self.ensure_bookkeeping().await?;
         let stream = self.stream().to_string();
@@ -176,8 +187,14 @@ impl<'a> Session<'a> {
             // for a COMMIT still in flight on a lost connection (SPEC § Delivery).
             commit_token::lock(self.client, base).await?;
         }
+        self.open_stage().await
+    }
+
+    /// The upsert stage of the open transaction (once the target is known).
+    async fn open_stage(&mut self) -> Result<(), ConnectorError> {
+        let stream = self.stream().to_string();
         if let Some(t) = &self.target {
-            if t.upsert_keys.is_some() {
+            if t.upsert_keys.is_some() && !self.stage_ready {
                 self.client
                     .batch_execute(&format!(
                         // Constraints included: a row the target would refuse fails
@@ -199,11 +216,16 @@ impl<'a> Session<'a> {
     /// policy did with rejected rows.
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<Rejected, ConnectorError> {
         if self.target.is_none() {
+            // Types are shared by streams and made idempotently outside the
+            // transaction; the table's DDL goes into it, so a stream that
+            // fails or is refused leaves the target as it was.
+            // (Inside one only when a dead letter opened it first.)
+            self.create_user_types(&batch.schema()).await?;
+            self.begin_if_needed().await?;
             self.target = Some(self.prepare(&batch.schema()).await?);
+            self.open_stage().await?;
         }
-        if !self.in_transaction {
-            self.begin().await?;
-        }
+        self.begin_if_needed().await?;
         if self.ctx.policies.on_data_error != DataErrorPolicy::Fail {
             return self.write_guarded(batch).await;
         }
@@ -241,13 +263,33 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    /// Ends the chunk: finish COPY, merge (upsert), record the token, COMMIT.
+    /// Ends the chunk at checkpoint `cp`: finish COPY, merge (upsert),
+    /// record the token, COMMIT. Returns whether it committed: a stream
+    /// published whole (replace, full-refresh append; SPEC § Delivery) holds
+    /// its checkpoints and commits once, at [`Session::finish`].
+    pub async fn commit(&mut self, cp: &Checkpoint) -> Result<bool, ConnectorError> {
+        if self.ctx.published_whole() {
+            self.held = Some(cp.clone());
+            return Ok(false);
+        }
+        self.commit_chunk(Some(cp), false).await?;
+        Ok(true)
+    }
+
+    /// Commits what is left; a whole stream commits here with its last
+    /// checkpoint's token and, for replace, the swap, in one transaction.
+    pub async fn finish(&mut self) -> Result<(), ConnectorError> {
+        let held = self.held.take();
+        let swap = self.target.as_ref().is_some_and(|t| t.staging.is_some());
+        self.commit_chunk(held.as_ref(), swap).await
+    }
+
     /// Only a COMMIT that returned makes the chunk durable.
-    pub async fn commit(&mut self, cp: Option<&Checkpoint>) -> Result<(), ConnectorError> {
+    async fn commit_chunk(&mut self, cp: Option<&Checkpoint>, swap: bool) -> Result<(), ConnectorError> {
         let stream = self.stream().to_string();
         let token = self.ctx.commit_token_base.as_ref().zip(cp);
         if !self.in_transaction {
-            if token.is_none() {
+            if token.is_none() && !swap {
                 return Ok(());
             }
             self.begin().await?;
@@ -264,6 +306,9 @@ impl<'a> Session<'a> {
                 self.client.batch_execute(&merge_sql(t, keys)).await.map_err(|e| chunk::error(&e, &stream))?;
             }
         }
+        if swap {
+            self.client.batch_execute(&self.swap_sql()).await.map_err(|e| chunk::error(&e, &stream))?;
+        }
         if let Some((base, cp)) = token {
             self.tokens().write(self.client, base, cp).await?;
         }
@@ -272,35 +317,20 @@ impl<'a> Session<'a> {
         result
     }
 
-    /// Commits what is left and, for replace, swaps the new table in.
-    pub async fn finish(&mut self) -> Result<(), ConnectorError> {
-        self.commit(None).await?;
-        let stream = self.stream().to_string();
-        let Some(staging) = self.target.as_ref().and_then(|t| t.staging.clone()) else {
-            return Ok(());
-        };
-        // Readers see the old table or the new one, never a half-loaded one.
-        let qualified = self.qualified(&self.table);
-        // The staging table's primary key index takes the conventional name
-        // once the old table (and its index) are gone.
-        let sql = format!(
-            "BEGIN; DROP TABLE IF EXISTS {qualified}; ALTER TABLE {} RENAME TO {};
-             ALTER INDEX IF EXISTS {} RENAME TO {}; COMMIT",
-            self.qualified(&staging),
+    /// Replace: the staging table becomes the target. Readers see the old
+    /// table or the new one, never a half-loaded one. The staging table's
+    /// primary key index takes the conventional name once the old table
+    /// (and its index) are gone.
+    fn swap_sql(&self) -> String {
+        let staging = self.target.as_ref().and_then(|t| t.staging.as_deref()).expect("replace stages");
+        format!(
+            "DROP TABLE IF EXISTS {}; ALTER TABLE {} RENAME TO {}; ALTER INDEX IF EXISTS {} RENAME TO {}",
+            self.qualified(&self.table),
+            self.qualified(staging),
             ident(&self.table),
-            self.qualified(&index_name(&staging, "_pkey")),
+            self.qualified(&index_name(staging, "_pkey")),
             ident(&index_name(&self.table, "_pkey"))
-        );
-        self.client.batch_execute(&sql).await.map_err(|e| {
-            let mut err = classify(&e, Some(&stream));
-            if e.as_db_error().is_none() {
-                err = ConnectorError::transient_db("COMMIT_FAILED", format!("stream `{stream}`: no answer to the replace swap ({e})"))
-                    .with_commit_state(CommitState::AfterCommitUnknown);
-                return err;
-            }
-            err = err.with_commit_state(CommitState::BeforeCommit);
-            err
-        })
+        )
     }
 
     /// After a failure: abandon the COPY (dropping the sink sends CopyFail)

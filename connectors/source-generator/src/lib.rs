@@ -11,8 +11,10 @@
 //! `"big_values": {"ids": [1], "bytes": 3145728}` makes the `name` of those
 //! rows a value of that many bytes (records larger than a batch); give
 //! dest-verify the same setting.
-//! The checkpoint cursor is the next row id, so an incremental run resumes
-//! after the last committed row.
+//! `"first_id": F` numbers the rows from F instead of 0 (tests tell two
+//! loads of one table apart by their ids).
+//! The checkpoint cursor is the last row id emitted, so an incremental run
+//! resumes after the last committed row.
 
 use rapidbyte_sdk::{config, host, BackoffClass, ConnectorError, StateScope, CursorInfo, Emitter, ReadSummary, Source, StreamContext, StreamSchema};
 use rapidbyte_testdata::BigValuesConfig;
@@ -34,6 +36,9 @@ struct Config {
     /// Rows whose `name` is a big value.
     #[serde(default)]
     big_values: Option<BigValuesConfig>,
+    /// The first row's id.
+    #[serde(default)]
+    first_id: u64,
 }
 
 
@@ -85,7 +90,9 @@ impl Source for Generator {
         let start: u64 = match ctx.cursor.as_ref().and_then(|c| c.last_value.as_deref()) {
             Some(v) => v.parse::<u64>().map_err(|_| ConnectorError::config("BAD_CURSOR", format!("cursor `{v}` is not a row id")))? + 1,
             None => 0,
-        };
+        }
+        .max(self.config.first_id);
+        let end = self.config.first_id.saturating_add(self.config.rows);
         let by_size = (out.limits().max_batch_bytes as usize / rapidbyte_testdata::APPROX_ROW_BYTES).max(1);
         let batch_rows = self.config.batch_rows.unwrap_or(by_size.min(65_536));
         let cursor = |next: u64| {
@@ -94,12 +101,12 @@ impl Source for Generator {
         let big = BigValuesConfig::of(&self.config.big_values);
         let mut next = start;
         let mut failure_checked = false;
-        while next < self.config.rows {
+        while next < end {
             if !failure_checked && next - start >= self.config.fail_after_rows {
                 failure_checked = true;
                 maybe_fail(&self.config)?;
             }
-            let len = batch_rows.min((self.config.rows - next) as usize);
+            let len = batch_rows.min((end - next) as usize);
             let batch = rapidbyte_testdata::batch_with(next as i64, len, big).map_err(internal)?;
             out.emit(&batch)?;
             next += len as u64;

@@ -97,7 +97,8 @@ impl Source for Hostile {
             "flood" => {
                 // Everything a connector controls, at sizes no host should keep:
                 // escape sequences in a huge log, a flood of metric names, an
-                // oversized state value, and an escape-laden error at the end.
+                // oversized state value, a write to the host's cursor key, and an
+                // escape-laden error at the end.
                 let esc = "\u{1b}[2J\u{1b}]0;owned\u{7}";
                 rapidbyte_sdk::host::warn(&format!("{esc}{}", "x".repeat(4 << 20)));
                 for i in 0..20_000 {
@@ -112,6 +113,13 @@ impl Source for Hostile {
                     Ok(()) => "stored".to_string(),
                     Err(e) => e.code,
                 };
+                // The host's own key for the stream's committed cursor: moving it
+                // would make the next run skip rows.
+                let _ = rapidbyte_sdk::host::state_put(
+                    rapidbyte_sdk::StateScope::Stream,
+                    "cursor",
+                    r#"{"field":"id","last_value":"999999999"}"#,
+                );
                 Err(ConnectorError::internal("FLOODED", format!("{esc} state put: {state}")).with_retry_after_ms(u64::MAX))
             }
             "error" => Err(self.config.error.clone().unwrap_or_else(|| ConnectorError::config("NO_ERROR", "config.error is missing"))),

@@ -294,6 +294,22 @@ pub struct StreamContext {
     pub options: Option<String>,
 }
 
+impl StreamContext {
+    /// § Delivery: the stream is published whole — a replace, or a
+    /// full-refresh append (a copy of the whole source appended once). Its
+    /// destination commits it in one transaction at end of stream, so a
+    /// crash, cancel or failure leaves the destination as it was and a rerun
+    /// writes it once; the host ends a cancelled one with an abort and never
+    /// hands its source a resume cursor.
+    pub fn published_whole(&self) -> bool {
+        match self.write_mode {
+            WriteMode::Replace => true,
+            WriteMode::Append => self.sync_mode == SyncMode::FullRefresh,
+            WriteMode::Upsert(_) => false,
+        }
+    }
+}
+
 /// A stream a source can read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamSchema {

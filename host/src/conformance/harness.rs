@@ -8,13 +8,14 @@ use std::sync::Arc;
 
 use rapidbyte_protocol::{CommitTokenBase, CursorInfo, Feature, Limits, Role, StreamContext, SyncMode, WriteMode};
 
+use super::mode::{Contents, Mode};
 use super::subject::Subject;
 use crate::engine::channel::Item;
 use crate::sandbox::host_api::{RunServices, DEFAULT_MAX_RECORD_BYTES};
 use crate::sandbox::runtime::{LoadedComponent, Runtime};
 use crate::sandbox::SandboxSpec;
 use crate::state::{MemoryState, StateStore};
-use crate::engine::stream::{read_stream, run_stream, ConnectorSpec, SideReport, StreamJob, StreamReport};
+use crate::engine::stream::{read_stream, ConnectorSpec, SideReport, StreamJob, StreamReport};
 
 /// Everything a case needs.
 pub struct Harness {
@@ -32,6 +33,8 @@ pub struct Harness {
     pub component_path: PathBuf,
     pg: Option<tokio_postgres::Client>,
     created_schema: AtomicBool,
+    /// Makes this harness's pipeline names its own.
+    nonce: String,
 }
 
 /// What one source read produced.
@@ -71,6 +74,12 @@ pub struct WritePlan {
     pub trap_at: Option<u64>,
     /// State shared between a crash and its resume.
     pub state: Arc<dyn StateStore>,
+    /// How the stream is read and written.
+    pub mode: Mode,
+    /// Cancel the run (as Ctrl-C does) this long after it starts.
+    pub cancel_after: Option<std::time::Duration>,
+    /// Attempts the engine may make (above 1: retried as a run retries).
+    pub max_attempts: u32,
 }
 
 impl Harness {
@@ -103,7 +112,7 @@ impl Harness {
             }
             None => None,
         };
-        let harness = Self { runtime, component, subject, peer, binary, component_path, pg, created_schema: AtomicBool::new(false) };
+        let harness = Self { runtime, component, subject, peer, binary, component_path, pg, created_schema: AtomicBool::new(false), nonce: crate::engine::run::new_run_id() };
         if let Some(pg) = &harness.pg {
             let schema = harness.subject.schema();
             let exists: bool = pg
@@ -213,10 +222,12 @@ impl Harness {
         let mut peer_config = serde_json::json!({"rows": plan.rows, "batch_rows": 100});
         super::subject::merge(&mut peer_config, &plan.peer_config);
         let mut context = self.context(&plan.pipeline, &self.subject.stream);
-        context.sync_mode = SyncMode::Incremental;
-        context.cursor = Some(CursorInfo { field: "id".into(), ..Default::default() });
-        context.write_mode = WriteMode::Append;
-        if self.declares(Feature::ExactlyOnce) {
+        context.sync_mode = plan.mode.sync;
+        if plan.mode.sync == SyncMode::Incremental {
+            context.cursor = Some(CursorInfo { field: "id".into(), ..Default::default() });
+        }
+        context.write_mode = plan.mode.write.clone();
+        if plan.mode.exactly_once {
             context.commit_token_base = Some(CommitTokenBase {
                 pipeline: plan.pipeline.clone(),
                 stream_name: self.subject.stream.clone(),
@@ -230,7 +241,18 @@ impl Harness {
             max_inflight_bytes: 4 << 20,
         };
         let services = RunServices::new(Arc::clone(&plan.state));
-        let report = run_stream(Arc::clone(&self.runtime), job, services.clone()).await;
+        let canceller = plan.cancel_after.map(|after| {
+            let cancel = services.cancel.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                cancel.cancel();
+            })
+        });
+        // As a run drives it: retried up to `max_attempts`, whole streams guarded.
+        let report = crate::engine::supervise::run_with_retries(Arc::clone(&self.runtime), job, services.clone(), plan.max_attempts.max(1)).await.report;
+        if let Some(c) = canceller {
+            c.abort();
+        }
         Write { report, services }
     }
 
@@ -243,7 +265,70 @@ impl Harness {
             config: self.subject.config_for(case),
             trap_at: None,
             state: Arc::new(MemoryState::default()),
+            mode: Mode {
+                write: WriteMode::Append,
+                sync: SyncMode::Incremental,
+                exactly_once: self.declares(Feature::ExactlyOnce),
+            },
+            cancel_after: None,
+            max_attempts: 1,
         }
+    }
+
+    /// [`Harness::plan`] in `mode`, its pipeline named for the case and this
+    /// harness (the destination's tokens of another case or an earlier
+    /// conformance run are never this plan's).
+    pub fn plan_in(&self, mode: &Mode, pipeline: &str, rows: u64, case: &str) -> WritePlan {
+        WritePlan { mode: mode.clone(), ..self.plan(&format!("{pipeline}-{case}-{}", self.nonce), rows, case) }
+    }
+
+    /// Resets the target and loads the old contents a whole stream starts
+    /// from (a clean run in the plan's mode, rows from [`mode::OLD_FIRST_ID`]).
+    pub async fn reset_with_old_contents(&self, plan: &WritePlan) -> Result<(), String> {
+        self.reset_target().await?;
+        if plan.mode.old_rows() == 0 {
+            return Ok(());
+        }
+        let mut old = plan.clone();
+        old.pipeline = format!("{}-old", plan.pipeline);
+        old.rows = plan.mode.old_rows();
+        old.peer_config = serde_json::json!({"first_id": super::mode::OLD_FIRST_ID});
+        old.trap_at = None;
+        old.cancel_after = None;
+        old.state = Arc::new(MemoryState::default());
+        let w = self.write(&old).await;
+        match w.report.error() {
+            Some(e) => Err(format!("loading the old contents failed: {e}")),
+            None => Ok(()),
+        }
+    }
+
+    /// Rows, distinct ids and old rows in the destination's table.
+    pub async fn contents(&self) -> Result<Contents, String> {
+        let pg = self.pg.as_ref().ok_or("no `postgres:` in the subject file")?;
+        let target = self.target();
+        let exists: bool = pg.query_one("SELECT to_regclass($1) IS NOT NULL", &[&target]).await.map_err(|e| e.to_string())?.get(0);
+        if !exists {
+            return Ok(Contents { rows: 0, distinct: 0, old: 0 });
+        }
+        let sql = format!("SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE id >= $1) FROM {target}");
+        let row = pg.query_one(&sql, &[&(super::mode::OLD_FIRST_ID as i64)]).await.map_err(|e| e.to_string())?;
+        Ok(Contents { rows: row.get(0), distinct: row.get(1), old: row.get(2) })
+    }
+
+    /// The relations in the subject's schema (a left-behind staging table
+    /// shows as a new one).
+    pub async fn relations(&self) -> Result<Vec<String>, String> {
+        let pg = self.pg.as_ref().ok_or("no `postgres:` in the subject file")?;
+        let rows = pg
+            .query(
+                "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm') ORDER BY 1",
+                &[&self.subject.schema()],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     /// The destination's table, `<schema>.<stream>`.

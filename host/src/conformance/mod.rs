@@ -8,10 +8,12 @@ mod cases;
 mod checks;
 mod delivery;
 mod harness;
+mod mode;
 pub mod proxy;
 mod report;
 mod subject;
 mod verdict;
+mod wire;
 
 pub use cases::{load_cases, Case, Group};
 pub use harness::Harness;
@@ -39,6 +41,9 @@ pub async fn run(harness: &Harness, cases: &[Case], only: Option<&str>) -> Vec<O
             "crash_kill" => delivery::crash_kill(harness, case).await,
             "commit_unknown" => delivery::commit_unknown(harness, case).await,
             "upstream_abort" => delivery::upstream_abort(harness, case).await,
+            "cancel_sampled" => delivery::cancel_sampled(harness, case).await,
+            "wire_destination" => wire::destination(harness, case).await,
+            "wire_source" => wire::source(harness, case).await,
             _ => checks::run(harness, case).await,
         };
         outcomes.push(Outcome::new(case, verdict, started.elapsed()));

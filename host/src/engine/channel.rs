@@ -49,8 +49,9 @@ pub struct BatchReceiver {
     drained: Option<VecDeque<Item>>,
     /// A batch was handed out after the last checkpoint handed out.
     uncovered: bool,
-    /// The destination shows the stream only when it is complete (replace):
-    /// a cancel always ends it with `Abort`, so it keeps the old contents.
+    /// The stream is published whole (replace, full-refresh append; SPEC
+    /// § Delivery): a cancel always ends it with `Abort`, so the destination
+    /// keeps what it held before.
     whole_or_nothing: bool,
 }
 
@@ -102,9 +103,9 @@ impl BatchReceiver {
         self
     }
 
-    /// Marks a stream whose destination publishes it only whole (`write_mode:
-    /// replace` swaps the new table in at end-of-stream): after a cancel it
-    /// ends with `Abort`, never with an `End` that would swap a partial table in.
+    /// Marks a stream published whole (replace, full-refresh append): after
+    /// a cancel it ends with `Abort`, never with an `End` that would swap a
+    /// partial table in or append part of a copy.
     pub fn whole_or_nothing(mut self, yes: bool) -> Self {
         self.whole_or_nothing = yes;
         self

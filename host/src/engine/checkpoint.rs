@@ -13,6 +13,11 @@ use crate::state::StateStore;
 /// The state key holding a stream's committed cursor (JSON).
 pub const CURSOR_KEY: &str = "cursor";
 
+/// The state scope of `pipeline`'s `stream` (its cursor and marks).
+pub fn stream_scope(pipeline: &str, stream: &str) -> String {
+    format!("{pipeline}/{stream}")
+}
+
 /// Matches source and destination checkpoints of one stream run.
 pub struct Coordinator {
     scope: String,

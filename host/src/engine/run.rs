@@ -67,6 +67,11 @@ pub fn sandbox(section: &ConnectorSection, limits: &LimitsSection) -> SandboxSpe
     SandboxSpec {
         memory_bytes,
         call_timeout: (section.sandbox.timeout_seconds > 0).then(|| Duration::from_secs(section.sandbox.timeout_seconds)),
+        busy_limit: match section.sandbox.max_busy_seconds {
+            None => Some(crate::sandbox::DEFAULT_BUSY_LIMIT),
+            Some(0) => None,
+            Some(s) => Some(Duration::from_secs(s)),
+        },
         grants: section.sandbox.grants.clone(),
         trap_at_host_call: None,
     }
@@ -128,6 +133,7 @@ pub fn exactly_once(stream: &StreamSection, destination: &LoadedComponent) -> bo
 
 /// The stream jobs of a pipeline.
 pub fn jobs(file: &PipelineFile, run_id: &str, source: &Arc<LoadedComponent>, destination: &Arc<LoadedComponent>) -> Vec<StreamJob> {
+    let token_pipeline = crate::engine::identity::token_pipeline(&file.pipeline, &source.manifest, &file.source.config);
     file.streams
         .iter()
         .map(|s| StreamJob {
@@ -154,7 +160,7 @@ pub fn jobs(file: &PipelineFile, run_id: &str, source: &Arc<LoadedComponent>, de
                     ..s.policies
                 },
                 commit_token_base: exactly_once(s, destination).then(|| rapidbyte_protocol::CommitTokenBase {
-                    pipeline: file.pipeline.clone(),
+                    pipeline: token_pipeline.clone(),
                     stream_name: s.name.clone(),
                     run_id: run_id.to_string(),
                 }),
@@ -203,7 +209,7 @@ pub async fn run_jobs(runtime: Arc<Runtime>, jobs: Vec<StreamJob>, services: Run
             let handle = tokio::spawn(async move {
                 let _slot = gate.acquire_owned().await.expect("gate open");
                 if services.cancel.is_cancelled() {
-                    return StreamOutcome::once(StreamReport::not_started(&job, "the run was cancelled before this stream started"));
+                    return StreamOutcome::once(StreamReport::not_started(&job, "the run was cancelled before this stream started", true));
                 }
                 run_with_retries(runtime, job, services, schedule.max_attempts).await
             });
@@ -219,7 +225,7 @@ pub async fn run_jobs(runtime: Arc<Runtime>, jobs: Vec<StreamJob>, services: Run
             Err(e) => {
                 let what = if e.is_panic() { "panicked (an internal error of rapidbyte; please report it)" } else { "was stopped" };
                 tracing::error!(stream = %job.context.stream_name, "the stream's task {what}");
-                StreamOutcome::once(StreamReport::not_started(&job, &format!("the stream's task {what}")))
+                StreamOutcome::once(StreamReport::not_started(&job, &format!("the stream's task {what}"), false))
             }
         });
     }

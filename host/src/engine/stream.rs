@@ -5,16 +5,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rapidbyte_protocol::{AbortReason, CursorInfo, OpenInfo, Role, StreamContext, SyncMode, WriteMode};
+use rapidbyte_protocol::{AbortReason, CursorInfo, OpenInfo, Role, StreamContext, SyncMode};
 
 use crate::engine::channel::{batch_channel, Item};
-use crate::engine::checkpoint::Coordinator;
+use crate::engine::checkpoint::{stream_scope, Coordinator};
 use crate::sandbox::host_api::{FrameLimits, HostSignal, InstanceLabels, RunServices, RunSummary, StreamIo};
 use crate::sandbox::runtime::{InstanceError, LoadedComponent, Runtime};
 use crate::sandbox::SandboxSpec;
 
 /// A connector as a stream uses it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConnectorSpec {
     /// The loaded component.
     pub component: Arc<LoadedComponent>,
@@ -22,6 +22,17 @@ pub struct ConnectorSpec {
     pub config_json: String,
     /// Its limits and grants.
     pub sandbox: SandboxSpec,
+}
+
+/// § Security: the config is shown with its secrets masked.
+impl std::fmt::Debug for ConnectorSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectorSpec")
+            .field("component", &self.component.manifest.name)
+            .field("config_json", &crate::telemetry::secret::mask_config_json(&self.config_json))
+            .field("sandbox", &self.sandbox)
+            .finish()
+    }
 }
 
 /// One stream to move.
@@ -91,15 +102,27 @@ impl StreamReport {
         self.source.error.is_none() && self.destination.error.is_none()
     }
 
-    /// A stream that never ran (the run was cancelled first).
-    pub fn not_started(job: &StreamJob, reason: &str) -> Self {
+    /// A stream that never ran: the run was cancelled first (`cancelled`),
+    /// or something the stream needs failed before it could start.
+    pub fn not_started(job: &StreamJob, reason: &str, cancelled: bool) -> Self {
+        let error = |spec: &ConnectorSpec| InstanceError::NotStarted {
+            connector: spec.component.manifest.name.clone(),
+            stream: job.context.stream_name.clone(),
+            reason: reason.to_string(),
+        };
+        Self { cancelled, ..Self::without_running(job, Some(&error)) }
+    }
+
+    /// A whole stream an earlier run already committed: nothing to do.
+    pub fn already_committed(job: &StreamJob) -> Self {
+        Self::without_running(job, None)
+    }
+
+    /// The report of a stream whose sides never ran, each with `error`'s error.
+    fn without_running(job: &StreamJob, error: Option<&dyn Fn(&ConnectorSpec) -> InstanceError>) -> Self {
         let side = |spec: &ConnectorSpec| SideReport {
             connector: spec.component.manifest.name.clone(),
-            error: Some(InstanceError::NotStarted {
-                connector: spec.component.manifest.name.clone(),
-                stream: job.context.stream_name.clone(),
-                reason: reason.to_string(),
-            }),
+            error: error.map(|e| e(spec)),
             ..Default::default()
         };
         Self {
@@ -109,7 +132,7 @@ impl StreamReport {
             wall: Duration::ZERO,
             committed_cursor: None,
             checkpoints_committed: 0,
-            cancelled: true,
+            cancelled: false,
         }
     }
 
@@ -145,7 +168,7 @@ impl StreamReport {
 pub async fn run_stream(runtime: Arc<Runtime>, mut job: StreamJob, services: RunServices) -> StreamReport {
     let started = Instant::now();
     let ctx = &mut job.context;
-    let coordinator = Arc::new(Coordinator::new(format!("{}/{}", ctx.pipeline, ctx.stream_name), Arc::clone(&services.state)));
+    let coordinator = Arc::new(Coordinator::new(stream_scope(&ctx.pipeline, &ctx.stream_name), Arc::clone(&services.state)));
     // § State and checkpoints: resume from the cursor both sides committed.
     // A state store that cannot answer stops the stream: starting from zero
     // would re-read (and, appending, duplicate) everything.
@@ -159,13 +182,13 @@ pub async fn run_stream(runtime: Arc<Runtime>, mut job: StreamJob, services: Run
             Ok(None) => {}
             Err(e) => {
                 let reason = format!("the stream's committed cursor cannot be read from the state store ({e}); fix the state store and run again");
-                return StreamReport::not_started(&job, &reason);
+                return StreamReport::not_started(&job, &reason, false);
             }
         }
     }
     let limits = ctx.limits;
     let (tx, rx) = batch_channel(job.max_inflight_bytes, limits.max_inflight_batches as usize);
-    let rx = rx.with_cancel(services.cancel.clone()).whole_or_nothing(job.context.write_mode == WriteMode::Replace);
+    let rx = rx.with_cancel(services.cancel.clone()).whole_or_nothing(job.context.published_whole());
 
     let labels = |spec: &ConnectorSpec, role| InstanceLabels {
         pipeline: job.context.pipeline.clone(),
@@ -245,7 +268,7 @@ pub async fn read_stream(
     let frames = FrameLimits::for_stream(&context, None);
     let (tx, mut rx) = batch_channel(max_inflight_bytes, context.limits.max_inflight_batches as usize);
     let coordinator = Arc::new(Coordinator::new(
-        format!("{}/{}", context.pipeline, context.stream_name),
+        stream_scope(&context.pipeline, &context.stream_name),
         Arc::clone(&services.state),
     ));
     let labels = InstanceLabels {
@@ -323,6 +346,9 @@ async fn run_side(
                 committed?;
             }
             Resume::Await(Some(wait)) => match wait.await {
+                // A full refresh reads everything again: its destination
+                // publishes it whole, so nothing of an earlier attempt stands.
+                Ok(Ok(Some(_))) if ctx.sync_mode != SyncMode::Incremental => {}
                 Ok(Ok(Some(committed))) => {
                     tracing::info!(stream = %ctx.stream_name, cursor = ?committed.last_value, "resuming after the destination's committed token");
                     let cursor = ctx.cursor.get_or_insert_with(CursorInfo::default);
@@ -438,6 +464,36 @@ pub async fn probe(runtime: &Runtime, spec: &ConnectorSpec, pipeline: &str, serv
             _ => None,
         };
         Ok(Probe { open_info, validation, streams })
+    }
+    .await;
+    let _ = instance.close().await;
+    result
+}
+
+/// § Delivery: what the destination of an exactly-once stream has
+/// committed, asked of a fresh instance (open, committed, close). The engine
+/// asks it when the answer to a whole stream's one COMMIT was lost.
+pub async fn committed_token(
+    runtime: &Runtime,
+    job: &StreamJob,
+    services: RunServices,
+) -> Result<Option<rapidbyte_protocol::CommittedToken>, InstanceError> {
+    let spec = &job.destination;
+    let Some(base) = job.context.commit_token_base.clone() else { return Ok(None) };
+    let labels = InstanceLabels {
+        pipeline: job.context.pipeline.clone(),
+        stream: job.context.stream_name.clone(),
+        connector: spec.component.manifest.name.clone(),
+        role: Role::Destination,
+        run_id: job.context.run_id.clone(),
+    };
+    let mut instance = runtime
+        .instantiate(&spec.component, &spec.config_json, &spec.sandbox, labels, services, StreamIo::None, None, FrameLimits::NONE)
+        .await?;
+    let result = async {
+        let info = instance.open(&spec.config_json).await?;
+        check_open_info(&spec.component, &info, &job.context.stream_name)?;
+        instance.committed(base).await
     }
     .await;
     let _ = instance.close().await;

@@ -11,6 +11,7 @@ use crate::sandbox::host_api::RunServices;
 use crate::engine::retry::{decide, Decision, GaveUp, RetryContext, RetryRecord};
 use crate::sandbox::runtime::Runtime;
 use crate::engine::stream::{run_stream, StreamJob, StreamReport};
+use crate::engine::whole_stream;
 
 /// The host's metric counting retries of a stream (reported under the destination role).
 pub const RETRY_COUNT: &str = "retry_count";
@@ -48,9 +49,18 @@ pub async fn run_with_retries(runtime: Arc<Runtime>, job: StreamJob, services: R
     let stream = job.context.stream_name.clone();
     let mut retries = Vec::new();
     let mut attempt = 1u32;
+    let guarded = whole_stream::guarded(&job.context);
+    if guarded && let Some(report) = whole_stream_committed_earlier(&runtime, &job, &services).await {
+        return StreamOutcome::once(report);
+    }
     loop {
         let mut report = run_stream(Arc::clone(&runtime), job.clone(), services.clone()).await;
-        let done = |report, retries, gave_up| StreamOutcome { report, retries, gave_up };
+        let done = |report: StreamReport, retries, gave_up| {
+            if guarded && report.succeeded() && let Err(e) = whole_stream::clear(&job, &services) {
+                tracing::warn!(%stream, "the stream is committed, but its mark in the state store was not cleared ({e}): the next run asks the destination again");
+            }
+            StreamOutcome { report, retries, gave_up }
+        };
         if report.succeeded() || report.cancelled {
             return done(report, retries, None);
         }
@@ -83,6 +93,14 @@ pub async fn run_with_retries(runtime: Arc<Runtime>, job: StreamJob, services: R
             delay_ms: delay.as_millis() as u64,
             resume_from_committed: resume,
         };
+        // A whole stream commits once: a token of this run means that COMMIT
+        // landed although its answer was lost, and the stream is done.
+        if resume && job.context.published_whole() && whole_stream::committed_by(&runtime, &job, &services, &job.context.run_id).await {
+            tracing::warn!(%stream, code = %record.code, "the answer to the stream's COMMIT was lost, but the destination holds this run's token: the stream is committed");
+            retries.push(RetryRecord { delay_ms: 0, ..record });
+            report.destination.error = None;
+            return done(report, retries, None);
+        }
         match decision {
             Decision::Retry { .. } | Decision::ResumeFromCommitted { .. } => {
                 tracing::warn!(
@@ -116,6 +134,29 @@ pub async fn run_with_retries(runtime: Arc<Runtime>, job: StreamJob, services: R
             }
         }
     }
+}
+
+/// § Delivery: the report of a whole exactly-once stream that an earlier
+/// run committed before it stopped (nothing to write), or of a state store
+/// that cannot say; `None` after marking the stream as this run's.
+async fn whole_stream_committed_earlier(runtime: &Runtime, job: &StreamJob, services: &RunServices) -> Option<StreamReport> {
+    let stream = &job.context.stream_name;
+    let unreadable = |e: String| {
+        let reason = format!("the stream's state cannot be read or written ({e}); fix the state store and run again");
+        Some(StreamReport::not_started(job, &reason, false))
+    };
+    match whole_stream::pending_run(job, services) {
+        Err(e) => return unreadable(e),
+        Ok(Some(run)) if whole_stream::committed_by(runtime, job, services, &run).await => {
+            tracing::warn!(%stream, %run, "run {run} committed this stream before it stopped: it is complete and is not written again");
+            return match whole_stream::clear(job, services) {
+                Ok(()) => Some(StreamReport::already_committed(job)),
+                Err(e) => unreadable(e),
+            };
+        }
+        Ok(_) => {}
+    }
+    whole_stream::mark(job, services).err().and_then(unreadable)
 }
 
 /// A draw in `[0, 1)` for backoff jitter (no RNG crate needed for this).

@@ -121,6 +121,34 @@ pub struct InjectedFault(pub u64);
 #[error("stopped: still running {0:?} after the run was cancelled")]
 pub struct StoppedAfterCancel(pub std::time::Duration);
 
+/// The instance ran its own code longer than its busy limit without
+/// calling the host (SPEC § Security): a spinning or runaway guest.
+#[derive(Debug, thiserror::Error)]
+#[error("ran its own code for {0:?} without calling the host (the limit is `sandbox.max_busy_seconds`)")]
+pub struct BusyLimitExceeded(pub std::time::Duration);
+
+/// How long an instance has been running its own code: the host-call count
+/// it last saw and when that changed. The epoch callback runs only while
+/// the guest executes, so time the guest spends blocked in a host call
+/// (waiting for a batch) never counts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Busy {
+    pub(crate) limit: Option<std::time::Duration>,
+    pub(crate) calls_seen: u64,
+    pub(crate) since: Instant,
+}
+
+impl Busy {
+    /// Whether the guest, at `calls` host calls so far, ran past its limit.
+    pub(crate) fn exceeded(&mut self, calls: u64, now: Instant) -> Option<std::time::Duration> {
+        if calls != self.calls_seen {
+            (self.calls_seen, self.since) = (calls, now);
+            return None;
+        }
+        self.limit.filter(|l| now.duration_since(self.since) > *l)
+    }
+}
+
 /// The wall-clock limit of a call ran out (SPEC § Security).
 #[derive(Debug, thiserror::Error)]
 #[error("time limit exceeded")]
@@ -151,6 +179,7 @@ pub(crate) struct HostState {
     /// Every host call counts here; at `trap_at_call` the instance traps.
     pub(crate) calls_entered: u64,
     pub(crate) trap_at_call: Option<u64>,
+    pub(crate) busy: Busy,
     pub(crate) rows_seen: u64,
     pub(crate) refused_connects: Arc<Mutex<Vec<SocketAddr>>>,
     /// The distinct metric names this instance reported (bounded).
@@ -417,10 +446,12 @@ impl HostApi {
         }
     }
 
+    /// A connector's state lives in its own namespace, so no key it writes
+    /// is one of the host's (the committed cursor, the run lease, marks).
     fn scope(s: &HostState, scope: StateScope) -> String {
         match scope {
-            StateScope::Pipeline => s.labels.pipeline.clone(),
-            StateScope::Stream => format!("{}/{}", s.labels.pipeline, s.labels.stream),
+            StateScope::Pipeline => format!("connector:{}", s.labels.pipeline),
+            StateScope::Stream => format!("connector:{}", crate::engine::checkpoint::stream_scope(&s.labels.pipeline, &s.labels.stream)),
         }
     }
 
@@ -776,6 +807,7 @@ mod tests {
             host_calls: 0,
             calls_entered: 0,
             trap_at_call: None,
+            busy: Busy { limit: None, calls_seen: 0, since: Instant::now() },
             rows_seen: 0,
             refused_connects: Arc::default(),
             metric_names: Default::default(),

@@ -19,6 +19,11 @@ use rapidbyte_protocol::Manifest;
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
+/// How long a connector may run its own code between host calls unless
+/// `sandbox.max_busy_seconds` says otherwise: far above any batch's work,
+/// short enough that a spinning guest does not hold a run forever.
+pub const DEFAULT_BUSY_LIMIT: Duration = Duration::from_secs(60);
+
 /// Per-instance limits and grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxSpec {
@@ -27,6 +32,9 @@ pub struct SandboxSpec {
     pub memory_bytes: usize,
     /// Wall-clock limit of one call (`None`: unlimited).
     pub call_timeout: Option<Duration>,
+    /// The longest the instance may run its own code without calling the
+    /// host (`None`: unlimited); default [`DEFAULT_BUSY_LIMIT`].
+    pub busy_limit: Option<Duration>,
     /// Extra `host:port` grants from the pipeline file.
     pub grants: Vec<String>,
     /// Fault injection for crash-safety tests: trap the instance at its
@@ -39,6 +47,7 @@ impl Default for SandboxSpec {
         Self {
             memory_bytes: default_memory_bytes(crate::sandbox::host_api::DEFAULT_MAX_RECORD_BYTES),
             call_timeout: None,
+            busy_limit: Some(DEFAULT_BUSY_LIMIT),
             grants: Vec::new(),
             trap_at_host_call: None,
         }

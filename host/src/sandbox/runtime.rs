@@ -181,6 +181,7 @@ impl Runtime {
             host_calls: 0,
             calls_entered: 0,
             trap_at_call: sandbox.trap_at_host_call,
+            busy: crate::sandbox::host_api::Busy { limit: sandbox.busy_limit, calls_seen: 0, since: Instant::now() },
             rows_seen: 0,
             refused_connects: refused,
             metric_names: Default::default(),
@@ -195,16 +196,25 @@ impl Runtime {
         // allow as much as the memory cap (the guest cannot hold more).
         let fuel = store.hostcall_fuel().max(sandbox.memory_bytes);
         store.set_hostcall_fuel(fuel);
-        store.epoch_deadline_callback(|ctx| match ctx.data().deadline {
+        store.epoch_deadline_callback(|mut ctx| {
+            // § Security: a guest running its own code past its busy limit is stopped.
+            let s = ctx.data_mut();
+            let calls = s.calls_entered;
+            if let Some(limit) = s.busy.exceeded(calls, Instant::now()) {
+                return Err(crate::sandbox::host_api::BusyLimitExceeded(limit).into());
+            }
+            let s = ctx.data();
             // A cancel stops the reading: a source still running its own code
             // past the grace is stopped. A destination goes on committing up
             // to the last checkpoint (bounded by its call deadline, if any).
-            _ if ctx.data().labels.role == rapidbyte_protocol::Role::Source && ctx.data().services.cancel.cancelled_for(CANCEL_GRACE) => {
-                Err(StoppedAfterCancel(CANCEL_GRACE).into())
+            if s.labels.role == rapidbyte_protocol::Role::Source && s.services.cancel.cancelled_for(CANCEL_GRACE) {
+                return Err(StoppedAfterCancel(CANCEL_GRACE).into());
             }
-            Some(d) if Instant::now() >= d => Err(DeadlineExceeded.into()),
-            // Yield so other streams' tasks run; check again next tick.
-            _ => Ok(UpdateDeadline::Yield(1)),
+            match s.deadline {
+                Some(d) if Instant::now() >= d => Err(DeadlineExceeded.into()),
+                // Yield so other streams' tasks run; check again next tick.
+                _ => Ok(UpdateDeadline::Yield(1)),
+            }
         });
         store.set_epoch_deadline(1);
         let mut instance = ConnectorInstance {
@@ -318,7 +328,8 @@ macro_rules! call {
 
 impl ConnectorInstance {
     fn begin_call(&mut self) -> Option<Duration> {
-        self.store.data_mut().deadline = self.call_timeout.map(|t| Instant::now() + t);
+        // A limit too far away to represent is no limit.
+        self.store.data_mut().deadline = self.call_timeout.and_then(|t| Instant::now().checked_add(t));
         self.call_timeout
     }
 
@@ -373,6 +384,9 @@ impl ConnectorInstance {
             // Stopped because of the cancel: the typed cause, like a source told so.
             self.store.data_mut().signal = Some(crate::sandbox::host_api::HostSignal::Cancelled);
             return InstanceError::Trap { connector, stream, call, reason: s.to_string() };
+        }
+        if let Some(b) = err.chain().find_map(|e| e.downcast_ref::<crate::sandbox::host_api::BusyLimitExceeded>()) {
+            return InstanceError::Trap { connector, stream, call, reason: b.to_string() };
         }
         if let Some(f) = err.chain().find_map(|e| e.downcast_ref::<crate::sandbox::host_api::InjectedFault>()) {
             return InstanceError::Trap { connector, stream, call, reason: f.to_string() };

@@ -4,6 +4,7 @@
 //! [`SqliteState`] (default: one file next to the pipeline) and
 //! [`PostgresState`] (shared deployments).
 
+pub mod lease;
 mod memory;
 mod postgres;
 mod sqlite;

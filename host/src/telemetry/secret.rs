@@ -41,9 +41,54 @@ fn redact_query(url: &str) -> String {
     format!("{base}?{}", parts.join("&"))
 }
 
+/// Whether a config key holds a secret by its name (`password`,
+/// `db_password`, `api_key`, `token`, `secret`, `private_key`…).
+pub fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["password", "passwd", "secret", "token", "api_key", "apikey", "private_key", "passphrase", "credential"].iter().any(|s| k.contains(s))
+}
+
+/// A connector config with every secret masked: values under secret keys
+/// become `***`, connection URLs lose their password. For `Debug` and
+/// diagnostics; the connector still gets the real config.
+pub fn mask_config(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let masked = match v {
+                        _ if is_secret_key(k) => Value::String("***".into()),
+                        Value::String(s) => Value::String(redact_url(s)),
+                        other => mask_config(other),
+                    };
+                    (k.clone(), masked)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(mask_config).collect()),
+        Value::String(s) => Value::String(redact_url(s)),
+        other => other.clone(),
+    }
+}
+
+/// [`mask_config`] of a config given as JSON text (unparsable text is not shown).
+pub fn mask_config_json(json: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(json).map(|v| mask_config(&v).to_string()).unwrap_or_else(|_| "<config>".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn configs_are_masked_by_key_and_by_url() {
+        let c = serde_json::json!({"host": "db", "password": "hunter2", "nested": {"api_key": "k-hunter2"}, "url": "postgres://u:hunter2@db/x", "list": [{"token": "t"}]});
+        let shown = mask_config(&c).to_string();
+        assert!(!shown.contains("hunter2") && !shown.contains("\"t\""), "{shown}");
+        assert!(shown.contains("\"host\":\"db\"") && shown.contains("postgres://u:***@db/x"), "{shown}");
+        assert!(!mask_config_json(&c.to_string()).contains("hunter2"));
+    }
 
     #[test]
     fn passwords_are_masked_in_every_form() {

@@ -19,7 +19,24 @@ use crate::ddl;
 const UPSERT_STAGE: &str = "rapidbyte_upsert_stage";
 
 impl Session<'_> {
-    /// Creates or checks the target table for `schema` (first batch only).
+    /// The user types the incoming schema needs (shared by streams, so made
+    /// idempotently and before the stream's transaction opens).
+    pub(super) async fn create_user_types(&mut self, incoming: &SchemaRef) -> Result<(), ConnectorError> {
+        let stream = self.stream().to_string();
+        self.ensure_bookkeeping().await?;
+        for t in ddl::user_types(incoming, &stream).map_err(before_commit)? {
+            // A type the source qualified lives in a schema of the same name,
+            // as in the source database.
+            if let Some(schema) = ddl::type_schema(&t.name) {
+                ensure_schema(self.client, &schema, self.create_schema, &stream).await?;
+            }
+            create_type(self.client, &t, &stream).await?;
+        }
+        Ok(())
+    }
+
+    /// Creates or checks the target table for `schema` (first batch only),
+    /// inside the stream's open transaction.
     pub(super) async fn prepare(&mut self, incoming: &SchemaRef) -> Result<Target, ConnectorError> {
         let stream = self.stream().to_string();
         // PostgreSQL would silently truncate a longer name to another table's.
@@ -44,15 +61,6 @@ impl Session<'_> {
                 "UPSERT_WITHOUT_KEY",
                 format!("stream `{stream}`: upsert needs `primary_key` in the pipeline (the source declared none)"),
             )));
-        }
-        self.ensure_bookkeeping().await?;
-        for t in ddl::user_types(incoming, &stream).map_err(before_commit)? {
-            // A type the source qualified lives in a schema of the same name,
-            // as in the source database.
-            if let Some(schema) = ddl::type_schema(&t.name) {
-                ensure_schema(self.client, &schema, self.create_schema, &stream).await?;
-            }
-            create_type(self.client, &t, &stream).await?;
         }
         // Replace loads a fresh table built from the incoming schema, then swaps it in.
         let (copy_table, staging) = if self.ctx.write_mode == WriteMode::Replace {
