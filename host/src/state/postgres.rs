@@ -22,6 +22,15 @@ fn err(e: impl std::fmt::Display) -> StateError {
     StateError(format!("postgres state: {e}"))
 }
 
+/// A client error with the server's own words (tokio-postgres shows a
+/// server error only as "db error").
+fn db_text(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
 impl PostgresState {
     /// Connects and creates the state tables if needed.
     pub fn connect(url: &str, schema: &str) -> Result<Self, StateError> {
@@ -40,7 +49,7 @@ impl PostgresState {
                         rt.spawn(connection);
                         client
                     }
-                    Err(e) => return drop(ready_tx.send(Err(err(format!("cannot connect to {}: {e}", crate::telemetry::secret::redact_url(&url)))))),
+                    Err(e) => return drop(ready_tx.send(Err(err(format!("cannot connect to {}: {}", crate::telemetry::secret::redact_url(&url), db_text(&e)))))),
                 };
                 let _ = ready_tx.send(Ok(()));
                 while let Ok(job) = jobs_rx.recv() {
