@@ -97,11 +97,15 @@ pub enum StateBackendName {
 pub struct RetrySection {
     /// Attempts per stream, the first included (1 disables retries).
     pub max_attempts: u32,
+    /// No retry starts later than this many seconds after the stream's
+    /// first attempt (0: no window, only `max_attempts`). The defaults
+    /// ride out an ordinary server restart.
+    pub max_elapsed_seconds: u64,
 }
 
 impl Default for RetrySection {
     fn default() -> Self {
-        Self { max_attempts: 5 }
+        Self { max_attempts: 10, max_elapsed_seconds: 120 }
     }
 }
 

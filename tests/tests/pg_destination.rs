@@ -387,3 +387,105 @@ async fn a_table_moves_to_another_database_with_its_enum_type() {
 async fn table_text(db: &TestDb) -> Vec<String> {
     db.client.query("SELECT t::text FROM all_types t ORDER BY id", &[]).await.unwrap().iter().map(|r| r.get(0)).collect()
 }
+
+/// § State and checkpoints: an incremental source that ends with rows after
+/// its last checkpoint fails the stream; the destination rolls those rows
+/// back (they would commit with no token and be read again), and the next
+/// run copies each row exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_after_the_last_checkpoint_are_never_committed_without_a_token() {
+    let db = TestDb::create("dst_uncovered").await;
+    db.client.batch_execute("CREATE SCHEMA dst;").await.unwrap();
+    let rt = runtime();
+    let (broken, dst) = (load(&rt, "source_broken.wasm"), load(&rt, "dest_postgres.wasm"));
+    let eo = |mode: &str, run: &str| {
+        let mut j = job("generated", (&broken, json!({"mode": mode, "rows": 1000})), (&dst, dest_config(&db, "dst")));
+        j.context.run_id = run.into();
+        j.context.sync_mode = SyncMode::Incremental;
+        j.context.cursor = Some(rapidbyte_protocol::CursorInfo { field: "id".into(), ..Default::default() });
+        j.context.limits.checkpoint_interval_rows = 300;
+        j.context.limits.max_batch_bytes = 8 << 10;
+        j.context.commit_token_base = Some(CommitTokenBase { pipeline: "tests".into(), stream_name: "generated".into(), run_id: run.into() });
+        j
+    };
+    let first = run_stream(rt.clone(), eo("no_final_checkpoint", "run-1"), services()).await;
+    match &first.source.error {
+        Some(rapidbyte::sandbox::runtime::InstanceError::Protocol { detail, .. }) => assert!(detail.contains("after its last checkpoint"), "{detail}"),
+        other => panic!("the uncovered rows must fail the stream: {other:?}"),
+    }
+    let (n, max): (i64, Option<i64>) = {
+        let r = db.client.query_one("SELECT count(*), max(id) FROM dst.generated", &[]).await.unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert!(n < 1000 && max.is_none_or(|m| m + 1 == n), "only checkpoint-covered rows stay: {n} rows, max id {max:?}");
+    let second = run_stream(rt.clone(), eo("none", "run-2"), services()).await;
+    assert!(second.succeeded(), "{:?}", second.error());
+    let r = db.client.query_one("SELECT count(*), count(DISTINCT id) FROM dst.generated", &[]).await.unwrap();
+    assert_eq!((r.get::<_, i64>(0), r.get::<_, i64>(1)), (1000, 1000), "each row once after the rerun");
+}
+
+/// § Errors: a server that goes silent while it owes the answer to a COMMIT
+/// (a partition, a stuck middlebox) is a lost connection after
+/// `io_timeout_seconds`, reported as after-commit-unknown — not a hang —
+/// and the resume is exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_becomes_after_commit_unknown_instead_of_a_hang() {
+    use rapidbyte_tests::proxy::{start, CommitFault};
+    let db = TestDb::create("dst_silent").await;
+    db.client.batch_execute(SEED).await.unwrap();
+    let upstream: std::net::SocketAddr = {
+        let (host, port, _) = rapidbyte_tests::pg::host_port_user(&rapidbyte_tests::pg::url());
+        tokio::net::lookup_host((host.as_str(), port)).await.unwrap().next().unwrap()
+    };
+    let proxy = start(upstream, Some((4, CommitFault::HoldAnswer))).await.expect("proxy");
+    let mut via_proxy = dest_config(&db, "dst");
+    via_proxy["host"] = json!("127.0.0.1");
+    via_proxy["port"] = json!(proxy.port);
+    via_proxy["io_timeout_seconds"] = json!(2);
+    let rt = runtime();
+    // Liveness: without the I/O timeout this waits for the held answer forever.
+    let first = tokio::time::timeout(std::time::Duration::from_secs(120), run_stream(rt.clone(), eo_job(&db, &rt, "run-1", via_proxy), services()))
+        .await
+        .expect("the silence ended the run");
+    let e = first.error().and_then(|e| e.connector_error()).cloned().unwrap_or_else(|| panic!("{:?}", first.error()));
+    assert_eq!(e.commit_state, Some(rapidbyte_protocol::CommitState::AfterCommitUnknown), "{e}");
+    assert!(e.retryable, "a lost connection is transient: {e}");
+    drop(proxy);
+    // The old session is still open on the server behind the silent link,
+    // holding the run lease, until the server notices the peer is gone: end it
+    // as the server would.
+    db.client
+        .batch_execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'rapidbyte'")
+        .await
+        .unwrap();
+    let resume = run_stream(rt.clone(), eo_job(&db, &rt, "run-2", dest_config(&db, "dst")), services()).await;
+    assert!(resume.succeeded(), "{:?}", resume.error());
+    exactly_once_holds(&db).await;
+}
+
+/// A write the server refuses for want of a privilege is a `permission`
+/// error whose hint names the privileges a write needs (not SELECT).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_write_names_the_privilege_a_write_needs() {
+    let db = TestDb::create("dst_priv").await;
+    let role = format!("rb_ro_{}", std::process::id());
+    db.client
+        .batch_execute(&format!(
+            "CREATE TABLE items (id int8 PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'a');
+             CREATE SCHEMA dst; CREATE TABLE dst.items (id int8 PRIMARY KEY, name text);
+             DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN;
+             GRANT USAGE ON SCHEMA dst TO {role}; GRANT SELECT ON dst.items TO {role};"
+        ))
+        .await
+        .unwrap();
+    let rt = runtime();
+    let (src, dst) = (load(&rt, "source_postgres.wasm"), load(&rt, "dest_postgres.wasm"));
+    let mut config = dest_config(&db, "dst");
+    config["user"] = json!(role);
+    let r = run_stream(rt, job("items", (&src, db.connector_config()), (&dst, config)), services()).await;
+    let e = r.error().and_then(|e| e.connector_error()).cloned().expect("the write is refused");
+    db.client.batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role}")).await.unwrap();
+    assert_eq!(e.category, rapidbyte_protocol::ErrorCategory::Permission, "{e}");
+    assert!(e.message.contains("INSERT") && e.message.contains("CREATE"), "the hint names what a write needs: {e}");
+    assert_eq!(count(&db, "dst.items").await, 0);
+}

@@ -10,7 +10,7 @@ use rapidbyte_tests::{job, load, runtime, services};
 use serde_json::json;
 
 fn schedule(max_attempts: u32) -> Schedule {
-    Schedule { parallelism: 1, max_attempts }
+    Schedule { parallelism: 1, max_attempts, max_elapsed: None }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,6 +46,25 @@ async fn retries_run_out_and_the_final_error_carries_its_fields() {
     let gave_up = r.gave_up.as_ref().expect("a final decision");
     assert_eq!(gave_up.reason, "retries exhausted");
     assert_eq!((gave_up.last.attempt, gave_up.last.code.as_str()), (3, "INJECTED_FAILURE"));
+}
+
+/// The retry window bounds the retries in time as `max_attempts` does in
+/// number: a failure that keeps coming stops once the next retry would start
+/// past `retry.max_elapsed_seconds`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_stop_when_the_retry_window_is_over() {
+    let rt = runtime();
+    let (generator, verify) = (load(&rt, "source_generator.wasm"), load(&rt, "dest_verify.wasm"));
+    let j = job("windowed", (&generator, json!({"rows": 1000, "fail_times": 1000})), (&verify, json!({})));
+    let window = Schedule { parallelism: 1, max_attempts: 1000, max_elapsed: Some(std::time::Duration::from_secs(2)) };
+    let reports = run_jobs(rt, vec![j], services(), window).await;
+    let r = &reports[0];
+    let gave_up = r.gave_up.as_ref().expect("a final decision");
+    assert!(gave_up.reason.contains("max_elapsed_seconds"), "{}", gave_up.reason);
+    // Fast backoff doubles from 50 ms: a 2 s window holds a handful of retries, not 999.
+    assert!((3..12).contains(&r.retries.len()), "{} retries", r.retries.len());
+    let waited: u64 = r.retries.iter().map(|x| x.delay_ms).sum();
+    assert!(waited <= 2_000, "the delays fit in the window: {waited} ms");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,6 +28,10 @@ pub struct ConnectionConfig {
     /// Seconds to wait for a connection.
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_seconds: u64,
+    /// Seconds the server may stay silent while it owes an answer before
+    /// the connection is given up as lost (a transient error; 0: never).
+    #[serde(default = "default_io_timeout")]
+    pub io_timeout_seconds: u64,
     /// `application_name` shown in pg_stat_activity.
     #[serde(default = "default_application_name")]
     pub application_name: String,
@@ -41,6 +45,9 @@ fn default_schema() -> String {
 }
 fn default_connect_timeout() -> u64 {
     10
+}
+fn default_io_timeout() -> u64 {
+    300
 }
 fn default_application_name() -> String {
     "rapidbyte".into()

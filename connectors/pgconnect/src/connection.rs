@@ -5,6 +5,7 @@
 //! lease lives exactly as long as it).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use rapidbyte_sdk::ConnectorError;
 use serde::de::{DeserializeOwned, IgnoredAny};
@@ -96,6 +97,9 @@ async fn connect(c: &ConnectionConfig) -> Result<Client, ConnectorError> {
     if let Some(p) = &c.password {
         pg.password(p);
     }
+    // § Errors: a server silent while it owes an answer is a lost connection.
+    let limit = (c.io_timeout_seconds > 0).then(|| Duration::from_secs(c.io_timeout_seconds)).unwrap_or(Duration::from_secs(365 * 86_400));
+    let stream = crate::silence::Watched::new(stream, limit);
     let (client, connection) = pg.connect_raw(stream, NoTls).await.map_err(|e| classify(&e, None))?;
     tokio::spawn(async move {
         let _ = connection.await;

@@ -22,6 +22,7 @@ mod config;
 mod connection;
 mod errors;
 mod shared_table;
+mod silence;
 
 pub use config::ConnectionConfig;
 pub use connection::{open, Connection};

@@ -23,6 +23,9 @@ pub enum CommitFault {
     DropBeforeForward,
     /// Forward the COMMIT, then close before its answer returns.
     DropAfterForward,
+    /// Forward the COMMIT and hold its answer back, the connection left
+    /// open and silent (a partition, or a stuck middlebox).
+    HoldAnswer,
 }
 
 /// Which way a cut counts bytes.
@@ -193,6 +196,11 @@ async fn relay(client: TcpStream, server: TcpStream, shared: Shared) -> std::io:
         server_tx.write_u8(kind).await?;
         server_tx.write_i32(len as i32).await?;
         server_tx.write_all(&body).await?;
+        if lose == Some(CommitFault::HoldAnswer) {
+            back.abort();
+            // Keep both sockets open and say nothing until the proxy stops.
+            std::future::pending::<()>().await;
+        }
         if lose == Some(CommitFault::DropAfterForward) {
             // Stop relaying answers first, give the server time to commit, then cut.
             back.abort();

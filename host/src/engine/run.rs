@@ -13,7 +13,7 @@ use crate::pipeline::{ConnectorSection, DeliveryName, LimitsSection, PipelineFil
 use crate::sandbox::runtime::{LoadedComponent, Runtime};
 use crate::sandbox::SandboxSpec;
 use crate::engine::stream::{ConnectorSpec, StreamJob, StreamReport};
-use crate::engine::supervise::{run_with_retries, StreamOutcome};
+use crate::engine::supervise::{run_with_budget, RetryBudget, StreamOutcome};
 
 /// A connector named in a pipeline that cannot be used.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -188,12 +188,18 @@ pub struct Schedule {
     pub parallelism: usize,
     /// Attempts per stream (1: no retries).
     pub max_attempts: u32,
+    /// No retry starts later than this after a stream's first attempt.
+    pub max_elapsed: Option<Duration>,
 }
 
 impl Schedule {
     /// The pipeline file's schedule.
     pub fn of(file: &PipelineFile) -> Self {
-        Self { parallelism: file.limits.parallelism as usize, max_attempts: file.retry.max_attempts }
+        Self {
+            parallelism: file.limits.parallelism as usize,
+            max_attempts: file.retry.max_attempts,
+            max_elapsed: (file.retry.max_elapsed_seconds > 0).then(|| Duration::from_secs(file.retry.max_elapsed_seconds)),
+        }
     }
 }
 
@@ -211,7 +217,7 @@ pub async fn run_jobs(runtime: Arc<Runtime>, jobs: Vec<StreamJob>, services: Run
                 if services.cancel.is_cancelled() {
                     return StreamOutcome::once(StreamReport::not_started(&job, "the run was cancelled before this stream started", true));
                 }
-                run_with_retries(runtime, job, services, schedule.max_attempts).await
+                run_with_budget(runtime, job, services, RetryBudget { max_attempts: schedule.max_attempts, max_elapsed: schedule.max_elapsed }).await
             });
             (spare, handle)
         })

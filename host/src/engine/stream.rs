@@ -376,6 +376,21 @@ async fn run_side(
         instance.run(ctx.clone()).await
     }
     .await;
+    // § State and checkpoints: an incremental source ends with a checkpoint
+    // covering its last row. Rows after it would commit with no token and
+    // be read again by the next run, so the stream fails instead.
+    let uncovered = instance.uncovered_rows();
+    let result = match result {
+        Ok(_) if role == Role::Source && ctx.sync_mode == SyncMode::Incremental && uncovered > 0 => Err(InstanceError::Protocol {
+            connector: report.connector.clone(),
+            stream: ctx.stream_name.clone(),
+            call: "run",
+            detail: format!(
+                "the source ended with {uncovered} rows after its last checkpoint; an incremental source must end with a checkpoint covering its last row"
+            ),
+        }),
+        other => other,
+    };
     // Tell the destination how the source ended before closing: a finished
     // stream ends with End, a failed one with Abort and the host's reason
     // (never a silent end, never the connector's words).

@@ -44,8 +44,24 @@ impl std::ops::Deref for StreamOutcome {
     }
 }
 
+/// How far the engine retries one stream (`retry:` in the pipeline file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryBudget {
+    /// Attempts, the first included.
+    pub max_attempts: u32,
+    /// No retry starts later than this after the first attempt started.
+    pub max_elapsed: Option<std::time::Duration>,
+}
+
 /// Runs `job` up to `max_attempts` times.
 pub async fn run_with_retries(runtime: Arc<Runtime>, job: StreamJob, services: RunServices, max_attempts: u32) -> StreamOutcome {
+    run_with_budget(runtime, job, services, RetryBudget { max_attempts, max_elapsed: None }).await
+}
+
+/// Runs `job` within `budget`: attempts and the retry window.
+pub async fn run_with_budget(runtime: Arc<Runtime>, job: StreamJob, services: RunServices, budget: RetryBudget) -> StreamOutcome {
+    let RetryBudget { max_attempts, max_elapsed } = budget;
+    let started = std::time::Instant::now();
     let stream = job.context.stream_name.clone();
     let mut retries = Vec::new();
     let mut attempt = 1u32;
@@ -78,7 +94,12 @@ pub async fn run_with_retries(runtime: Arc<Runtime>, job: StreamJob, services: R
                 && job.context.write_mode == WriteMode::Append
                 && report.checkpoints_committed > 0,
         };
-        let decision = decide(&error, ctx, jitter());
+        let mut decision = decide(&error, ctx, jitter());
+        if let Decision::Retry { delay } | Decision::ResumeFromCommitted { delay } = decision
+            && max_elapsed.is_some_and(|window| started.elapsed() + delay > window)
+        {
+            decision = Decision::Fail { reason: "the retry window is over (`retry.max_elapsed_seconds`)" };
+        }
         let (delay, resume) = match &decision {
             Decision::Retry { delay } => (*delay, false),
             Decision::ResumeFromCommitted { delay } => (*delay, true),

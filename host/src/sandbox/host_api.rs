@@ -181,6 +181,8 @@ pub(crate) struct HostState {
     pub(crate) trap_at_call: Option<u64>,
     pub(crate) busy: Busy,
     pub(crate) rows_seen: u64,
+    /// Records a source sent since its last checkpoint.
+    pub(crate) uncovered_rows: u64,
     pub(crate) refused_connects: Arc<Mutex<Vec<SocketAddr>>>,
     /// The distinct metric names this instance reported (bounded).
     pub(crate) metric_names: std::collections::HashSet<String>,
@@ -320,6 +322,7 @@ impl HostApi {
             return Err(cancelled(s));
         }
         s.rows_seen += rows;
+        s.uncovered_rows += rows;
         let waited = Instant::now();
         let sent = tx.send_batch(frame, rows).await;
         record_channel_wait(s, waited);
@@ -387,6 +390,7 @@ impl HostApi {
         let StreamIo::Output(tx) = &s.io else {
             return Err(violation(s, "dead-letter was called by a connector that does not emit".into()));
         };
+        s.uncovered_rows += 1;
         let sent = tx.send_sized(Item::DeadLetter(row), bytes).await;
         sent.map_err(|_| downstream_closed(s, "dead letters"))
     }
@@ -429,6 +433,7 @@ impl HostApi {
                 let StreamIo::Output(tx) = &s.io else {
                     return Err(violation(s, "source checkpoint without an output".into()));
                 };
+                s.uncovered_rows = 0;
                 let sent = tx.send(Item::Checkpoint(cp)).await;
                 sent.map_err(|_| downstream_closed(s, "checkpoints"))
             }
@@ -809,6 +814,7 @@ mod tests {
             trap_at_call: None,
             busy: Busy { limit: None, calls_seen: 0, since: Instant::now() },
             rows_seen: 0,
+            uncovered_rows: 0,
             refused_connects: Arc::default(),
             metric_names: Default::default(),
             signal: None,

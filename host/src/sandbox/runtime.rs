@@ -183,6 +183,7 @@ impl Runtime {
             trap_at_call: sandbox.trap_at_host_call,
             busy: crate::sandbox::host_api::Busy { limit: sandbox.busy_limit, calls_seen: 0, since: Instant::now() },
             rows_seen: 0,
+            uncovered_rows: 0,
             refused_connects: refused,
             metric_names: Default::default(),
             signal: None,
@@ -417,6 +418,11 @@ impl ConnectorInstance {
     /// Rows the host validated through this instance.
     pub fn rows_seen(&self) -> u64 {
         self.store.data().rows_seen
+    }
+
+    /// Records the source sent after its last checkpoint.
+    pub fn uncovered_rows(&self) -> u64 {
+        self.store.data().uncovered_rows
     }
 
     /// The largest linear memory the instance grew to, in bytes.

@@ -5,7 +5,7 @@
 //! conformance` can be shown to catch it. With `mode: none` it is a correct
 //! source, and must pass.
 //!
-//! Config: `{"mode": "none" | "oversize" | "skip_metrics", "rows": 1000}`
+//! Config: `{"mode": "none" | "oversize" | "skip_metrics" | "no_final_checkpoint", "rows": 1000}`
 //! (`mode` defaults to `none`, `rows` to 1000; unknown keys are config
 //! errors). Rows have ids `0 .. rows`; the checkpoint cursor is the last id
 //! emitted, so an incremental run resumes after it (feature `incremental`).
@@ -21,6 +21,9 @@
 //!   never exceeds `max_batch_bytes`; only a single row may, alone). The
 //!   host must refuse it; if it does not, the rest is emitted correctly.
 //!   Its metrics are reported, so the size is the only fault.
+//! - `no_final_checkpoint`: checkpoints when an interval passes, but none
+//!   at the end, so the last rows are covered by no checkpoint (SPEC § State
+//!   and checkpoints: a source ends with a checkpoint covering its last row).
 //! - `skip_metrics`: correct frames and checkpoints, but emitted with
 //!   [`Emitter::emit_frame`] without reporting `records_read`, `bytes_read`
 //!   or `batches_emitted` (SPEC § Metrics). The returned summary is correct;
@@ -44,6 +47,8 @@ enum Mode {
     Oversize,
     /// Emit without the standard source metrics.
     SkipMetrics,
+    /// End without a checkpoint covering the last rows.
+    NoFinalCheckpoint,
 }
 
 #[derive(Deserialize)]
@@ -104,6 +109,18 @@ impl Source for BrokenSource {
                 emit_rows(out, next, self.config.rows, batch_rows, extra)
             }
             Mode::SkipMetrics => emit_without_metrics(out, start, self.config.rows, batch_rows),
+            Mode::NoFinalCheckpoint => {
+                let mut next = start;
+                while next < self.config.rows {
+                    let len = batch_rows.min(self.config.rows - next);
+                    out.emit(&batch(next, len)?)?;
+                    next += len;
+                    if out.checkpoint_due() && next < self.config.rows {
+                        out.checkpoint(cursor(next))?;
+                    }
+                }
+                Ok(out.summary())
+            }
         }
     }
 }
