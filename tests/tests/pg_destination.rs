@@ -218,6 +218,18 @@ fn eo_job(db: &TestDb, rt: &std::sync::Arc<rapidbyte::sandbox::runtime::Runtime>
     j
 }
 
+/// A proxy to the test server losing the `nth` COMMIT as `fault`, and the
+/// destination config (schema `dst`) that goes through it.
+async fn through_proxy(db: &TestDb, nth: usize, fault: rapidbyte_tests::proxy::CommitFault) -> (rapidbyte_tests::proxy::Proxy, serde_json::Value) {
+    let (host, port, _) = rapidbyte_tests::pg::host_port_user(&rapidbyte_tests::pg::url());
+    let upstream = tokio::net::lookup_host((host.as_str(), port)).await.unwrap().next().unwrap();
+    let proxy = rapidbyte_tests::proxy::start(upstream, Some((nth, fault))).await.expect("proxy");
+    let mut config = dest_config(db, "dst");
+    config["host"] = json!("127.0.0.1");
+    config["port"] = json!(proxy.port);
+    (proxy, config)
+}
+
 async fn exactly_once_holds(db: &TestDb) {
     let (n, distinct): (i64, i64) = {
         let r = db.client.query_one("SELECT count(*), count(DISTINCT id) FROM dst.items", &[]).await.unwrap();
@@ -249,20 +261,13 @@ async fn a_destination_killed_between_chunks_resumes_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_commit_answer_is_after_commit_unknown_and_resume_is_exact() {
-    use rapidbyte_tests::proxy::{start, CommitFault};
+    use rapidbyte_tests::proxy::CommitFault;
     for fault in [CommitFault::DropAfterForward, CommitFault::DropBeforeForward] {
         let db = TestDb::create("dst_lost").await;
         db.client.batch_execute(SEED).await.unwrap();
-        let upstream: std::net::SocketAddr = {
-            let (host, port, _) = rapidbyte_tests::pg::host_port_user(&rapidbyte_tests::pg::url());
-            tokio::net::lookup_host((host.as_str(), port)).await.unwrap().next().unwrap()
-        };
         // Lose the fourth COMMIT on the destination's connection: the first
         // closes `committed` (the resume check), the next three close chunks.
-        let proxy = start(upstream, Some((4, fault))).await.expect("proxy");
-        let mut via_proxy = dest_config(&db, "dst");
-        via_proxy["host"] = json!("127.0.0.1");
-        via_proxy["port"] = json!(proxy.port);
+        let (proxy, via_proxy) = through_proxy(&db, 4, fault).await;
         let rt = runtime();
         let first = run_stream(rt.clone(), eo_job(&db, &rt, "run-1", via_proxy), services()).await;
         let e = first.error().and_then(|e| e.connector_error()).cloned().unwrap_or_else(|| panic!("{fault:?}: {:?}", first.error()));
@@ -430,17 +435,10 @@ async fn rows_after_the_last_checkpoint_are_never_committed_without_a_token() {
 /// and the resume is exact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_server_becomes_after_commit_unknown_instead_of_a_hang() {
-    use rapidbyte_tests::proxy::{start, CommitFault};
+    use rapidbyte_tests::proxy::CommitFault;
     let db = TestDb::create("dst_silent").await;
     db.client.batch_execute(SEED).await.unwrap();
-    let upstream: std::net::SocketAddr = {
-        let (host, port, _) = rapidbyte_tests::pg::host_port_user(&rapidbyte_tests::pg::url());
-        tokio::net::lookup_host((host.as_str(), port)).await.unwrap().next().unwrap()
-    };
-    let proxy = start(upstream, Some((4, CommitFault::HoldAnswer))).await.expect("proxy");
-    let mut via_proxy = dest_config(&db, "dst");
-    via_proxy["host"] = json!("127.0.0.1");
-    via_proxy["port"] = json!(proxy.port);
+    let (proxy, mut via_proxy) = through_proxy(&db, 4, CommitFault::HoldAnswer).await;
     via_proxy["io_timeout_seconds"] = json!(2);
     let rt = runtime();
     // Liveness: without the I/O timeout this waits for the held answer forever.
