@@ -396,6 +396,38 @@ async fn check(runtime: Arc<Runtime>, dir: &Path, path: &Path) -> Result<ExitCod
     println!("ok    connectors {} {} → {} {}", source.manifest.name, source.manifest.version, destination.manifest.name, destination.manifest.version);
     println!("ok    features");
     let mut failed = false;
+    // § Security: the exact network each connector is granted, for the user to audit.
+    for (section, component) in [(&file.source, &source), (&file.destination, &destination)] {
+        let name = &component.manifest.name;
+        match rapidbyte::sandbox::endpoints(&component.manifest, &section.config, &section.sandbox.grants) {
+            Ok(eps) if eps.is_empty() => println!("ok    network {name}: none"),
+            Ok(eps) => {
+                let defaulted: Vec<String> = component
+                    .manifest
+                    .endpoints
+                    .iter()
+                    .filter(|ep| ep.port_pointer.as_deref().is_some_and(|p| section.config.pointer(p).is_none()))
+                    .filter_map(|ep| ep.default_port.map(|p| format!("port {p} is the connector's default for a port you left out")))
+                    .collect();
+                let note = if defaulted.is_empty() { String::new() } else { format!(" ({})", defaulted.join("; ")) };
+                match rapidbyte::sandbox::resolve(name, &eps).await {
+                    Ok(addrs) => {
+                        let mut addrs: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+                        addrs.sort();
+                        println!("ok    network {name}: {} → {}{note}", eps.join(", "), addrs.join(", "));
+                    }
+                    Err(e) => {
+                        println!("FAIL  network {name}: {e}");
+                        failed = true;
+                    }
+                }
+            }
+            Err(e) => {
+                println!("FAIL  network {name}: {e}");
+                failed = true;
+            }
+        }
+    }
     let services = RunServices::new(Arc::new(MemoryState::default()));
     let jobs = run::jobs(&file, "check", &source, &destination);
     let Some(first) = jobs.first() else { return Ok(ExitCode::from(2)) };

@@ -332,3 +332,32 @@ async fn two_runs_started_together_write_each_row_once() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// `rapidbyte check` shows each connector's exact network grants: the
+/// endpoints its config names (with a defaulted port said so), the
+/// addresses they resolve to, and `sandbox.grants`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_shows_each_connectors_network_grants() {
+    let db = TestDb::create("cli_grants").await;
+    let dir = temp_dir("grants");
+    let c = db.connector_config();
+    let path = dir.join("pipeline.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "pipeline: grants\nsource: {{use: generator, config: {{rows: 10}}, sandbox: {{grants: [\"127.0.0.1:9\"]}}}}\n\
+             destination: {{use: postgres, config: {{host: 127.0.0.1, user: {}, database: {}}}}}\nstreams: [{{name: events}}]\n",
+            c["user"].as_str().unwrap(),
+            c["database"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let out = rapidbyte().arg("check").arg(&path).output().unwrap();
+    let all = text(&out);
+    assert!(all.contains("network source-generator: 127.0.0.1:9 → 127.0.0.1:9"), "the pipeline's grant is shown\n{all}");
+    assert!(
+        all.contains("network dest-postgres: 127.0.0.1:5432 → 127.0.0.1:5432 (port 5432 is the connector's default"),
+        "the endpoint and its defaulted port are shown\n{all}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

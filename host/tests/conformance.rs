@@ -88,6 +88,8 @@ fn postgres_destination_passes_every_case_with_200_crash_points() {
         "upsert-cancel",
         "copy-cut-destination",
         "commit-dropped-before-server",
+        // Hostile input.
+        "hostile-metadata",
     ];
     let outcomes = assert_all_pass("dest_postgres.wasm", "dest_postgres.yaml", &all);
     let (_, reason) = status(&outcomes, "crash-every-host-call");

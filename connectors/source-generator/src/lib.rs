@@ -13,6 +13,9 @@
 //! dest-verify the same setting.
 //! `"first_id": F` numbers the rows from F instead of 0 (tests tell two
 //! loads of one table apart by their ids).
+//! `"pg_types": {"name": "…"}` puts that text in the column's
+//! `rapidbyte.pg_type` metadata, as a PostgreSQL source would (conformance
+//! feeds destinations hostile type names this way).
 //! The checkpoint cursor is the last row id emitted, so an incremental run
 //! resumes after the last committed row.
 
@@ -39,6 +42,29 @@ struct Config {
     /// The first row's id.
     #[serde(default)]
     first_id: u64,
+    /// `rapidbyte.pg_type` metadata by column.
+    #[serde(default)]
+    pg_types: std::collections::BTreeMap<String, String>,
+}
+
+impl Config {
+    /// The generator's schema with the configured type metadata.
+    fn schema(&self) -> rapidbyte_sdk::arrow::datatypes::SchemaRef {
+        use rapidbyte_sdk::arrow::datatypes::{Field, Schema};
+        let base = rapidbyte_testdata::schema();
+        if self.pg_types.is_empty() {
+            return base;
+        }
+        let fields: Vec<Field> = base
+            .fields()
+            .iter()
+            .map(|f| match self.pg_types.get(f.name()) {
+                Some(t) => f.as_ref().clone().with_metadata(std::collections::HashMap::from([("rapidbyte.pg_type".to_string(), t.clone())])),
+                None => f.as_ref().clone(),
+            })
+            .collect();
+        std::sync::Arc::new(Schema::new(fields))
+    }
 }
 
 
@@ -78,7 +104,7 @@ impl Source for Generator {
     fn discover(&mut self) -> Result<Vec<StreamSchema>, ConnectorError> {
         Ok(vec![StreamSchema {
             name: "generated".into(),
-            schema: rapidbyte_sdk::ipc::encode_schema(&rapidbyte_testdata::schema())?,
+            schema: rapidbyte_sdk::ipc::encode_schema(&self.config.schema())?,
             primary_key: vec!["id".into()],
             cursor_candidates: vec!["id".into()],
             sync_modes: vec![rapidbyte_sdk::SyncMode::FullRefresh, rapidbyte_sdk::SyncMode::Incremental],
@@ -107,7 +133,10 @@ impl Source for Generator {
                 maybe_fail(&self.config)?;
             }
             let len = batch_rows.min((end - next) as usize);
-            let batch = rapidbyte_testdata::batch_with(next as i64, len, big).map_err(internal)?;
+            let mut batch = rapidbyte_testdata::batch_with(next as i64, len, big).map_err(internal)?;
+            if !self.config.pg_types.is_empty() {
+                batch = batch.with_schema(self.config.schema()).map_err(internal)?;
+            }
             out.emit(&batch)?;
             next += len as u64;
             if self.config.pause_ms > 0 {

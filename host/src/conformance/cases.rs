@@ -20,6 +20,8 @@ pub enum Group {
     Telemetry,
     /// § Delivery: crash safety and commit states.
     Delivery,
+    /// § Security: what a component does with hostile input.
+    Security,
 }
 
 impl Group {
@@ -30,6 +32,7 @@ impl Group {
             Self::Data => "data",
             Self::Telemetry => "telemetry",
             Self::Delivery => "delivery",
+            Self::Security => "security",
         }
     }
 }

@@ -8,6 +8,7 @@ mod cases;
 mod checks;
 mod delivery;
 mod harness;
+mod hostile;
 mod mode;
 pub mod proxy;
 mod report;
@@ -44,6 +45,7 @@ pub async fn run(harness: &Harness, cases: &[Case], only: Option<&str>) -> Vec<O
             "cancel_sampled" => delivery::cancel_sampled(harness, case).await,
             "wire_destination" => wire::destination(harness, case).await,
             "wire_source" => wire::source(harness, case).await,
+            "hostile_metadata" => hostile::metadata(harness, case).await,
             _ => checks::run(harness, case).await,
         };
         outcomes.push(Outcome::new(case, verdict, started.elapsed()));
