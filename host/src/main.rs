@@ -13,10 +13,10 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use miette::{IntoDiagnostic, Result};
 use rapidbyte::sandbox::host_api::RunServices;
-use rapidbyte::pipeline::PipelineFile;
+use rapidbyte::pipeline::{ConnectorSection, PipelineFile};
 use rapidbyte::engine::preflight::{preflight, Preflight};
 use rapidbyte::engine::run::{self, StreamSummary};
-use rapidbyte::sandbox::runtime::Runtime;
+use rapidbyte::sandbox::runtime::{LoadedComponent, Runtime};
 use rapidbyte::telemetry::progress;
 use rapidbyte::state::{self, MemoryState, RunRecord};
 use std::io::IsTerminal;
@@ -398,32 +398,10 @@ async fn check(runtime: Arc<Runtime>, dir: &Path, path: &Path) -> Result<ExitCod
     let mut failed = false;
     // § Security: the exact network each connector is granted, for the user to audit.
     for (section, component) in [(&file.source, &source), (&file.destination, &destination)] {
-        let name = &component.manifest.name;
-        match rapidbyte::sandbox::endpoints(&component.manifest, &section.config, &section.sandbox.grants) {
-            Ok(eps) if eps.is_empty() => println!("ok    network {name}: none"),
-            Ok(eps) => {
-                let defaulted: Vec<String> = component
-                    .manifest
-                    .endpoints
-                    .iter()
-                    .filter(|ep| ep.port_pointer.as_deref().is_some_and(|p| section.config.pointer(p).is_none()))
-                    .filter_map(|ep| ep.default_port.map(|p| format!("port {p} is the connector's default for a port you left out")))
-                    .collect();
-                let note = if defaulted.is_empty() { String::new() } else { format!(" ({})", defaulted.join("; ")) };
-                match rapidbyte::sandbox::resolve(name, &eps).await {
-                    Ok(addrs) => {
-                        let mut addrs: Vec<String> = addrs.iter().map(ToString::to_string).collect();
-                        addrs.sort();
-                        println!("ok    network {name}: {} → {}{note}", eps.join(", "), addrs.join(", "));
-                    }
-                    Err(e) => {
-                        println!("FAIL  network {name}: {e}");
-                        failed = true;
-                    }
-                }
-            }
+        match network_grants(section, component).await {
+            Ok(grants) => println!("ok    network {}: {grants}", component.manifest.name),
             Err(e) => {
-                println!("FAIL  network {name}: {e}");
+                println!("FAIL  network {}: {e}", component.manifest.name);
                 failed = true;
             }
         }
@@ -447,6 +425,27 @@ async fn check(runtime: Arc<Runtime>, dir: &Path, path: &Path) -> Result<ExitCod
         }
     }
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// What `check` prints of a connector's network: the endpoints its config
+/// names (saying which port is the connector's default), the addresses they
+/// resolve to, and `sandbox.grants`.
+async fn network_grants(section: &ConnectorSection, component: &LoadedComponent) -> Result<String, rapidbyte::sandbox::SandboxError> {
+    let manifest = &component.manifest;
+    let eps = rapidbyte::sandbox::endpoints(manifest, &section.config, &section.sandbox.grants)?;
+    if eps.is_empty() {
+        return Ok("none".into());
+    }
+    let defaulted: Vec<String> = manifest
+        .endpoints
+        .iter()
+        .filter(|ep| ep.port_pointer.as_deref().is_some_and(|p| section.config.pointer(p).is_none()))
+        .filter_map(|ep| ep.default_port.map(|p| format!("port {p} is the connector's default for a port you left out")))
+        .collect();
+    let note = if defaulted.is_empty() { String::new() } else { format!(" ({})", defaulted.join("; ")) };
+    let mut addrs: Vec<String> = rapidbyte::sandbox::resolve(&manifest.name, &eps).await?.iter().map(ToString::to_string).collect();
+    addrs.sort();
+    Ok(format!("{} → {}{note}", eps.join(", "), addrs.join(", ")))
 }
 
 async fn discover(runtime: Arc<Runtime>, dir: &Path, path: &Path, json: bool) -> Result<ExitCode> {

@@ -4,13 +4,13 @@
 //! retried.
 
 use rapidbyte::engine::run::{run_jobs, Schedule};
-use rapidbyte::engine::supervise::RETRY_COUNT;
+use rapidbyte::engine::supervise::{RetryBudget, RETRY_COUNT};
 use rapidbyte_protocol::Role;
 use rapidbyte_tests::{job, load, runtime, services};
 use serde_json::json;
 
 fn schedule(max_attempts: u32) -> Schedule {
-    Schedule { parallelism: 1, max_attempts, max_elapsed: None }
+    Schedule { parallelism: 1, retry: RetryBudget { max_attempts, max_elapsed: None } }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,7 +56,7 @@ async fn retries_stop_when_the_retry_window_is_over() {
     let rt = runtime();
     let (generator, verify) = (load(&rt, "source_generator.wasm"), load(&rt, "dest_verify.wasm"));
     let j = job("windowed", (&generator, json!({"rows": 1000, "fail_times": 1000})), (&verify, json!({})));
-    let window = Schedule { parallelism: 1, max_attempts: 1000, max_elapsed: Some(std::time::Duration::from_secs(2)) };
+    let window = Schedule { parallelism: 1, retry: RetryBudget { max_attempts: 1000, max_elapsed: Some(std::time::Duration::from_secs(2)) } };
     let reports = run_jobs(rt, vec![j], services(), window).await;
     let r = &reports[0];
     let gave_up = r.gave_up.as_ref().expect("a final decision");

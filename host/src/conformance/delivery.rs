@@ -16,14 +16,6 @@ use super::mode::Mode;
 use super::verdict::{commit_state_is, destination_error, fail, na, pass, Verdict};
 use super::harness::Harness;
 
-/// The case's mode, or its verdict when it cannot run here.
-fn mode_for(h: &Harness, case: &Case) -> Result<Mode, Verdict> {
-    if h.pg().is_none() {
-        return Err(na("needs read-back: give `postgres:` in the subject file"));
-    }
-    Mode::of(case, h)
-}
-
 /// A crashed (or cancelled) attempt left what the mode allows.
 async fn check_crashed(h: &Harness, mode: &Mode, rows: u64) -> Result<(), String> {
     mode.after_crash(h.contents().await?, rows)
@@ -49,7 +41,7 @@ async fn check_nothing_left(h: &Harness, clean: &[String]) -> Result<(), String>
 /// Trap the destination at its k-th host call, for every k of a small run
 /// (up to the subject's `crash_points`), then resume and check.
 pub async fn crash_trap(h: &Harness, case: &Case) -> Verdict {
-    let mode = match mode_for(h, case) {
+    let mode = match Mode::with_read_back(case, h) {
         Ok(m) => m,
         Err(v) => return v,
     };
@@ -126,7 +118,7 @@ fn guarantee(mode: &Mode) -> &'static str {
 /// whole stream keeps its old contents, the others commit what the last
 /// checkpoint covers; the next run completes it.
 pub async fn cancel_sampled(h: &Harness, case: &Case) -> Verdict {
-    let mode = match mode_for(h, case) {
+    let mode = match Mode::with_read_back(case, h) {
         Ok(m) => m,
         Err(v) => return v,
     };
@@ -174,7 +166,7 @@ pub async fn cancel_sampled(h: &Harness, case: &Case) -> Verdict {
 /// SIGKILL the whole `rapidbyte run` process at a sample of moments, resume
 /// with another `run`, and check.
 pub async fn crash_kill(h: &Harness, case: &Case) -> Verdict {
-    let mode = match mode_for(h, case) {
+    let mode = match Mode::with_read_back(case, h) {
         Ok(m) => m,
         Err(v) => return v,
     };
@@ -274,7 +266,7 @@ pub async fn crash_kill(h: &Harness, case: &Case) -> Verdict {
 /// one COMMIT is lost under the engine's retries, which must find out from
 /// the destination that it landed.
 pub async fn commit_unknown(h: &Harness, case: &Case) -> Verdict {
-    let mode = match mode_for(h, case) {
+    let mode = match Mode::with_read_back(case, h) {
         Ok(m) => m,
         Err(v) => return v,
     };
@@ -282,12 +274,9 @@ pub async fn commit_unknown(h: &Harness, case: &Case) -> Verdict {
         return na("at-least-once: nothing tells whether a whole stream's lost COMMIT landed");
     }
     let config = h.subject.config_for(&case.name);
-    let (Some(host), Some(port)) = (config.get("host").and_then(|v| v.as_str()), config.get("port").and_then(|v| v.as_u64())) else {
-        return na("needs `host` and `port` in the connector's config to put a proxy in between");
-    };
-    let upstream = match tokio::net::lookup_host((host, port as u16)).await.ok().and_then(|mut a| a.next()) {
-        Some(a) => a,
-        None => return fail(format!("cannot resolve {host}:{port}")),
+    let upstream = match super::wire::upstream(&config).await {
+        Ok(u) => u,
+        Err(v) => return v,
     };
     let rows = case.param("rows", 4000);
     let nth = case.param("commit", 4) as usize;

@@ -10,7 +10,7 @@
 use super::cases::Case;
 use super::harness::Harness;
 use super::mode::Mode;
-use super::verdict::{fail, na, pass, Verdict};
+use super::verdict::{fail, pass, Verdict};
 
 const CANARY: &str = "conformance_canary";
 /// The generator's columns (`rapidbyte-testdata`).
@@ -72,10 +72,7 @@ async fn inspect(h: &Harness) -> Result<Option<String>, String> {
 
 /// Each of the case's `types`, as the `name` column's type metadata.
 pub async fn metadata(h: &Harness, case: &Case) -> Verdict {
-    if h.pg().is_none() {
-        return na("needs read-back: give `postgres:` in the subject file");
-    }
-    let mode = match Mode::of(case, h) {
+    let mode = match Mode::with_read_back(case, h) {
         Ok(m) => m,
         Err(v) => return v,
     };

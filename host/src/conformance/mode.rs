@@ -72,6 +72,15 @@ impl Mode {
         Ok(Self { write, sync, exactly_once })
     }
 
+    /// [`Mode::of`] for a case that reads the destination back (n/a without
+    /// `postgres:` in the subject file).
+    pub fn with_read_back(case: &Case, h: &Harness) -> Result<Self, Verdict> {
+        if h.pg().is_none() {
+            return Err(na("needs read-back: give `postgres:` in the subject file"));
+        }
+        Self::of(case, h)
+    }
+
     /// § Delivery: the destination publishes the stream whole.
     pub fn whole(&self) -> bool {
         StreamContext { write_mode: self.write.clone(), sync_mode: self.sync, ..Default::default() }.published_whole()

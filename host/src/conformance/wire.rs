@@ -16,8 +16,9 @@ use super::mode::Mode;
 use super::proxy::{start_with, CommitFault, Direction, Fault};
 use super::verdict::{fail, na, pass, Verdict};
 
-/// The server behind the connector's `host` and `port`.
-async fn upstream(config: &serde_json::Value) -> Result<SocketAddr, Verdict> {
+/// The server behind the connector's `host` and `port`, for a proxy to
+/// stand in front of.
+pub(super) async fn upstream(config: &serde_json::Value) -> Result<SocketAddr, Verdict> {
     let (Some(host), Some(port)) = (config.get("host").and_then(|v| v.as_str()), config.get("port").and_then(|v| v.as_u64())) else {
         return Err(na("needs `host` and `port` in the connector's config to put a proxy in between"));
     };
@@ -46,10 +47,7 @@ fn describe(fault: Fault) -> String {
 
 /// Destinations: the fault under the engine's retries, then a clean run.
 pub async fn destination(h: &Harness, case: &Case) -> Verdict {
-    if h.pg().is_none() {
-        return na("needs read-back: give `postgres:` in the subject file");
-    }
-    let mode = match Mode::of(case, h) {
+    let mode = match Mode::with_read_back(case, h) {
         Ok(m) => m,
         Err(v) => return v,
     };

@@ -186,10 +186,8 @@ pub fn jobs(file: &PipelineFile, run_id: &str, source: &Arc<LoadedComponent>, de
 pub struct Schedule {
     /// Streams at once.
     pub parallelism: usize,
-    /// Attempts per stream (1: no retries).
-    pub max_attempts: u32,
-    /// No retry starts later than this after a stream's first attempt.
-    pub max_elapsed: Option<Duration>,
+    /// How far each stream is retried.
+    pub retry: RetryBudget,
 }
 
 impl Schedule {
@@ -197,8 +195,10 @@ impl Schedule {
     pub fn of(file: &PipelineFile) -> Self {
         Self {
             parallelism: file.limits.parallelism as usize,
-            max_attempts: file.retry.max_attempts,
-            max_elapsed: (file.retry.max_elapsed_seconds > 0).then(|| Duration::from_secs(file.retry.max_elapsed_seconds)),
+            retry: RetryBudget {
+                max_attempts: file.retry.max_attempts,
+                max_elapsed: (file.retry.max_elapsed_seconds > 0).then(|| Duration::from_secs(file.retry.max_elapsed_seconds)),
+            },
         }
     }
 }
@@ -217,7 +217,7 @@ pub async fn run_jobs(runtime: Arc<Runtime>, jobs: Vec<StreamJob>, services: Run
                 if services.cancel.is_cancelled() {
                     return StreamOutcome::once(StreamReport::not_started(&job, "the run was cancelled before this stream started", true));
                 }
-                run_with_budget(runtime, job, services, RetryBudget { max_attempts: schedule.max_attempts, max_elapsed: schedule.max_elapsed }).await
+                run_with_budget(runtime, job, services, schedule.retry).await
             });
             (spare, handle)
         })

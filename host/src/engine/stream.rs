@@ -10,7 +10,7 @@ use rapidbyte_protocol::{AbortReason, CursorInfo, OpenInfo, Role, StreamContext,
 use crate::engine::channel::{batch_channel, Item};
 use crate::engine::checkpoint::{stream_scope, Coordinator};
 use crate::sandbox::host_api::{FrameLimits, HostSignal, InstanceLabels, RunServices, RunSummary, StreamIo};
-use crate::sandbox::runtime::{InstanceError, LoadedComponent, Runtime};
+use crate::sandbox::runtime::{ConnectorInstance, InstanceError, LoadedComponent, Runtime};
 use crate::sandbox::SandboxSpec;
 
 /// A connector as a stream uses it.
@@ -346,8 +346,8 @@ async fn run_side(
                 committed?;
             }
             Resume::Await(Some(wait)) => match wait.await {
-                // A full refresh reads everything again: its destination
-                // publishes it whole, so nothing of an earlier attempt stands.
+                // A full refresh reads everything again: a whole stream starts
+                // over (nothing of an earlier attempt stands), an upsert converges.
                 Ok(Ok(Some(_))) if ctx.sync_mode != SyncMode::Incremental => {}
                 Ok(Ok(Some(committed))) => {
                     tracing::info!(stream = %ctx.stream_name, cursor = ?committed.last_value, "resuming after the destination's committed token");
@@ -457,6 +457,30 @@ pub struct Probe {
     pub streams: Option<Result<Vec<rapidbyte_protocol::StreamSchema>, InstanceError>>,
 }
 
+/// A fresh instance of `spec` outside a stream run: instantiated, opened
+/// and checked, handed to `f` with what `open` said, then closed whatever
+/// `f` returned.
+async fn with_opened<T>(
+    runtime: &Runtime,
+    spec: &ConnectorSpec,
+    labels: InstanceLabels,
+    services: RunServices,
+    f: impl AsyncFnOnce(&mut ConnectorInstance, OpenInfo) -> Result<T, InstanceError>,
+) -> Result<T, InstanceError> {
+    let stream = labels.stream.clone();
+    let mut instance = runtime
+        .instantiate(&spec.component, &spec.config_json, &spec.sandbox, labels, services, StreamIo::None, None, FrameLimits::NONE)
+        .await?;
+    let result = async {
+        let info = instance.open(&spec.config_json).await?;
+        check_open_info(&spec.component, &info, &stream)?;
+        f(&mut instance, info).await
+    }
+    .await;
+    let _ = instance.close().await;
+    result
+}
+
 /// Opens a fresh instance and asks `validate` (and `discover` for a source):
 /// the path `rapidbyte check` and `rapidbyte discover` take.
 pub async fn probe(runtime: &Runtime, spec: &ConnectorSpec, pipeline: &str, services: RunServices) -> Result<Probe, InstanceError> {
@@ -467,22 +491,15 @@ pub async fn probe(runtime: &Runtime, spec: &ConnectorSpec, pipeline: &str, serv
         role: spec.component.manifest.role,
         run_id: String::new(),
     };
-    let mut instance = runtime
-        .instantiate(&spec.component, &spec.config_json, &spec.sandbox, labels, services, StreamIo::None, None, FrameLimits::NONE)
-        .await?;
-    let result = async {
-        let open_info = instance.open(&spec.config_json).await?;
-        check_open_info(&spec.component, &open_info, "")?;
+    with_opened(runtime, spec, labels, services, async |instance, open_info| {
         let validation = instance.validate().await;
         let streams = match spec.component.manifest.role {
             Role::Source => Some(instance.discover().await),
             _ => None,
         };
         Ok(Probe { open_info, validation, streams })
-    }
-    .await;
-    let _ = instance.close().await;
-    result
+    })
+    .await
 }
 
 /// § Delivery: what the destination of an exactly-once stream has
@@ -502,17 +519,7 @@ pub async fn committed_token(
         role: Role::Destination,
         run_id: job.context.run_id.clone(),
     };
-    let mut instance = runtime
-        .instantiate(&spec.component, &spec.config_json, &spec.sandbox, labels, services, StreamIo::None, None, FrameLimits::NONE)
-        .await?;
-    let result = async {
-        let info = instance.open(&spec.config_json).await?;
-        check_open_info(&spec.component, &info, &job.context.stream_name)?;
-        instance.committed(base).await
-    }
-    .await;
-    let _ = instance.close().await;
-    result
+    with_opened(runtime, spec, labels, services, async |instance, _| instance.committed(base).await).await
 }
 
 #[cfg(test)]

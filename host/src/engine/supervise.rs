@@ -116,7 +116,7 @@ pub async fn run_with_budget(runtime: Arc<Runtime>, job: StreamJob, services: Ru
         };
         // A whole stream commits once: a token of this run means that COMMIT
         // landed although its answer was lost, and the stream is done.
-        if resume && job.context.published_whole() && whole_stream::committed_by(&runtime, &job, &services, &job.context.run_id).await {
+        if resume && guarded && whole_stream::committed_by(&runtime, &job, &services, &job.context.run_id).await {
             tracing::warn!(%stream, code = %record.code, "the answer to the stream's COMMIT was lost, but the destination holds this run's token: the stream is committed");
             retries.push(RetryRecord { delay_ms: 0, ..record });
             report.destination.error = None;

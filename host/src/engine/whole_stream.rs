@@ -26,7 +26,7 @@ fn scope(ctx: &StreamContext) -> String {
     crate::engine::checkpoint::stream_scope(&ctx.pipeline, &ctx.stream_name)
 }
 
-/// The run an earlier attempt left its mark for, if it is not this one.
+/// The run whose mark an earlier run left (`None`: it ended well, or none ran).
 pub fn pending_run(job: &StreamJob, services: &RunServices) -> Result<Option<String>, String> {
     let ctx = &job.context;
     let run = services.state.get(&scope(ctx), PENDING_RUN_KEY).map_err(|e| e.to_string())?;
