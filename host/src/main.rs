@@ -432,7 +432,7 @@ async fn check(runtime: Arc<Runtime>, dir: &Path, path: &Path) -> Result<ExitCod
 /// resolve to, and `sandbox.grants`.
 async fn network_grants(section: &ConnectorSection, component: &LoadedComponent) -> Result<String, rapidbyte::sandbox::SandboxError> {
     let manifest = &component.manifest;
-    let eps = rapidbyte::sandbox::endpoints(manifest, &section.config, &section.sandbox.grants)?;
+    let eps = rapidbyte::sandbox::endpoints(manifest, &section.config, &section.sandbox.grants, section.sandbox.allowed_endpoints.as_deref())?;
     if eps.is_empty() {
         return Ok("none".into());
     }
@@ -443,7 +443,7 @@ async fn network_grants(section: &ConnectorSection, component: &LoadedComponent)
         .filter_map(|ep| ep.default_port.map(|p| format!("port {p} is the connector's default for a port you left out")))
         .collect();
     let note = if defaulted.is_empty() { String::new() } else { format!(" ({})", defaulted.join("; ")) };
-    let mut addrs: Vec<String> = rapidbyte::sandbox::resolve(&manifest.name, &eps).await?.iter().map(ToString::to_string).collect();
+    let mut addrs: Vec<String> = rapidbyte::sandbox::resolve(&manifest.name, &eps).await?.addrs.iter().map(ToString::to_string).collect();
     addrs.sort();
     Ok(format!("{} → {}{note}", eps.join(", "), addrs.join(", ")))
 }

@@ -170,6 +170,11 @@ pub struct SandboxSection {
     /// Extra `host:port` endpoints the connector may connect to.
     #[serde(default)]
     pub grants: Vec<String>,
+    /// When set, the only `host:port` endpoints the connector may reach:
+    /// one its config (or a port it defaults) or `grants` names outside
+    /// this list stops the run before the connector starts (`[]`: none).
+    #[serde(default)]
+    pub allowed_endpoints: Option<Vec<String>>,
 }
 
 /// Write modes by name.

@@ -359,5 +359,26 @@ async fn check_shows_each_connectors_network_grants() {
         all.contains("network dest-postgres: 127.0.0.1:5432 → 127.0.0.1:5432 (port 5432 is the connector's default"),
         "the endpoint and its defaulted port are shown\n{all}"
     );
+    assert_eq!(out.status.code(), Some(0), "{all}");
+
+    // Pinned: `sandbox.allowed_endpoints` without the defaulted port refuses
+    // check and run, and the run writes nothing.
+    let pinned = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("database: ", "port: 5432, database: ")
+        .replace("destination: {use: postgres,", "destination: {use: postgres, sandbox: {allowed_endpoints: [\"127.0.0.1:6432\"]},");
+    std::fs::write(&path, &pinned).unwrap();
+    let out = rapidbyte().arg("check").arg(&path).output().unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("endpoint `127.0.0.1:5432` is not in `sandbox.allowed_endpoints` (127.0.0.1:6432)"), "{all}");
+    let out = rapidbyte().arg("run").arg(&path).output().unwrap();
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("allowed_endpoints"), "{}", text(&out));
+    let tables: i64 = db.client.query_one("SELECT count(*) FROM pg_tables WHERE tablename = 'events'", &[]).await.unwrap().get(0);
+    assert_eq!(tables, 0, "nothing was written");
+    std::fs::write(&path, pinned.replace("127.0.0.1:6432", "127.0.0.1:5432")).unwrap();
+    let out = rapidbyte().arg("check").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "the endpoint pinned: {}", text(&out));
     let _ = std::fs::remove_dir_all(&dir);
 }

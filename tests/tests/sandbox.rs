@@ -63,6 +63,34 @@ async fn connect_to_a_granted_address_succeeds() {
     assert_eq!(e.code, "ESCAPED", "a granted connect should succeed: {e}");
 }
 
+/// § Security: a guest's name lookups never reach a resolver; a name the
+/// connector was not granted is refused even when it has other grants.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn name_lookup_of_an_ungranted_name_is_refused_and_named() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    for name in ["localhost", "rapidbyte-exfil.example.com"] {
+        let r = hostile_beside_healthy(json!({"attempt": "dns", "name": name}), vec![addr.clone()]).await;
+        let msg = denied(&r);
+        assert!(msg.contains(&format!("sandbox refused name lookup of `{name}`")), "{msg}");
+    }
+}
+
+/// The control: a granted name resolves, to the addresses the host
+/// resolved, and a connect by that name gets through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_granted_name_resolves_and_connects() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let grant = format!("localhost:{port}");
+    let r = hostile_beside_healthy(json!({"attempt": "dns", "name": "LocalHost."}), vec![grant.clone()]).await;
+    let e = r.source.error.as_ref().and_then(InstanceError::connector_error).expect("connector error");
+    assert!(e.code == "ESCAPED" && e.message.contains("127.0.0.1"), "a granted name should resolve: {e}");
+    let r = hostile_beside_healthy(json!({"attempt": "connect", "address": grant}), vec![format!("localhost:{port}")]).await;
+    let e = r.source.error.as_ref().and_then(InstanceError::connector_error).expect("connector error");
+    assert_eq!(e.code, "ESCAPED", "a connect by a granted name should succeed: {e}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endless_loop_is_stopped_by_the_deadline() {
     let r = hostile_beside_healthy(json!({"attempt": "loop"}), vec![]).await;

@@ -1,12 +1,13 @@
 //! A hostile source for sandbox tests: on `run-read` it attempts the one
 //! forbidden thing its config names, and reports what happened.
 //!
-//! Config: `{"attempt": "env" | "file" | "connect" | "loop" | "sleep" | "alloc" | "bad-ipc" | "oversize" | "flood" | "error", "address": "127.0.0.1:9", "error": {…}}`
+//! Config: `{"attempt": "env" | "file" | "connect" | "dns" | "loop" | "sleep" | "alloc" | "bad-ipc" | "oversize" | "flood" | "error", "address": "127.0.0.1:9", "name": "example.com", "error": {…}}`
+//! (`dns`: looks `name` up through the guest's resolver)
 //! (`flood`: a 4 MiB log with escape sequences, 20,000 metric names, an 8 MiB
 //! state value, then an error whose message carries escape sequences)
 //! (`error` returns the given error record unchanged, to test the boundary).
 //!
-//! When the sandbox holds, `env`, `file` and `connect` end with a
+//! When the sandbox holds, `env`, `file`, `connect` and `dns` end with a
 //! `permission` error of code `DENIED` carrying what the guest observed;
 //! if the attempt succeeds the error code is `ESCAPED` (a test failure).
 //! `loop`, `sleep` and `alloc` never return: the host must stop them. `bad-ipc` and
@@ -22,6 +23,9 @@ struct Config {
     attempt: String,
     #[serde(default)]
     address: Option<String>,
+    /// For `dns`: the name to look up.
+    #[serde(default)]
+    name: Option<String>,
     /// For `error`: the exact error record to return.
     #[serde(default)]
     error: Option<rapidbyte_protocol::ConnectorError>,
@@ -73,6 +77,15 @@ impl Source for Hostile {
                 match std::net::TcpStream::connect(&address) {
                     Ok(_) => Err(escaped(format!("connected to {address}"))),
                     Err(e) => Err(denied(format!("connect to {address}: {e} ({:?})", e.kind()))),
+                }
+            }
+            "dns" => {
+                use std::net::ToSocketAddrs;
+                let name = self.config.name.clone().unwrap_or_else(|| "example.com".into());
+                match (name.as_str(), 0).to_socket_addrs().map(|a| a.map(|a| a.ip()).collect::<Vec<_>>()) {
+                    Ok(ips) if !ips.is_empty() => Err(escaped(format!("resolved {name} to {ips:?}"))),
+                    Ok(_) => Err(denied(format!("look up {name}: no address"))),
+                    Err(e) => Err(denied(format!("look up {name}: {e}"))),
                 }
             }
             "loop" => {

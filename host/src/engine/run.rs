@@ -73,6 +73,7 @@ pub fn sandbox(section: &ConnectorSection, limits: &LimitsSection) -> SandboxSpe
             Some(s) => Some(Duration::from_secs(s)),
         },
         grants: section.sandbox.grants.clone(),
+        allowed_endpoints: section.sandbox.allowed_endpoints.clone(),
         trap_at_host_call: None,
     }
 }

@@ -2,7 +2,6 @@
 //! the host. The generated trait in `bindings/` delegates here, so this file
 //! never sees a generated type.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -183,12 +182,35 @@ pub(crate) struct HostState {
     pub(crate) rows_seen: u64,
     /// Records a source sent since its last checkpoint.
     pub(crate) uncovered_rows: u64,
-    pub(crate) refused_connects: Arc<Mutex<Vec<SocketAddr>>>,
+    /// What the sandbox refused the instance (connects, name lookups),
+    /// bounded, for its error message.
+    pub(crate) refusals: Arc<Mutex<Vec<String>>>,
+    /// The names the instance may look up (SPEC § Security: no guest DNS).
+    pub(crate) names: crate::sandbox::NameGrants,
     /// The distinct metric names this instance reported (bounded).
     pub(crate) metric_names: std::collections::HashSet<String>,
     /// What the host told the instance about its peer, if anything: the
     /// typed cause of a side's failure (never read from a connector's text).
     pub(crate) signal: Option<HostSignal>,
+}
+
+/// How many refusals an instance's error names; a guest retrying in a
+/// loop cannot grow the list.
+const MAX_REFUSALS_KEPT: usize = 8;
+
+/// Notes one thing the sandbox refused (`connect to 10.0.0.9:22`).
+pub(crate) fn record_refusal(refusals: &Mutex<Vec<String>>, what: String) {
+    let mut kept = refusals.lock().expect("refusals lock");
+    if kept.len() < MAX_REFUSALS_KEPT && !kept.contains(&what) {
+        kept.push(what);
+    }
+}
+
+impl HostState {
+    /// See [`record_refusal`].
+    pub(crate) fn refuse(&self, what: String) {
+        record_refusal(&self.refusals, what);
+    }
 }
 
 /// What the host told an instance that ended its stream early. A side that
@@ -815,7 +837,8 @@ mod tests {
             busy: Busy { limit: None, calls_seen: 0, since: Instant::now() },
             rows_seen: 0,
             uncovered_rows: 0,
-            refused_connects: Arc::default(),
+            refusals: Arc::default(),
+            names: Default::default(),
             metric_names: Default::default(),
             signal: None,
         }

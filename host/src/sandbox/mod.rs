@@ -7,6 +7,7 @@
 //! (`host_api`), and the bounds on what it sends (`untrusted`).
 
 pub mod host_api;
+pub mod name_lookup;
 pub mod runtime;
 pub mod untrusted;
 
@@ -16,6 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rapidbyte_protocol::Manifest;
+
+pub use name_lookup::NameGrants;
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
@@ -37,6 +40,9 @@ pub struct SandboxSpec {
     pub busy_limit: Option<Duration>,
     /// Extra `host:port` grants from the pipeline file.
     pub grants: Vec<String>,
+    /// `sandbox.allowed_endpoints`: when set, the only `host:port` pairs the
+    /// connector may be granted at all.
+    pub allowed_endpoints: Option<Vec<String>>,
     /// Fault injection for crash-safety tests: trap the instance at its
     /// k-th host call (1-based). Never set by pipeline files.
     pub trap_at_host_call: Option<u64>,
@@ -49,6 +55,7 @@ impl Default for SandboxSpec {
             call_timeout: None,
             busy_limit: Some(DEFAULT_BUSY_LIMIT),
             grants: Vec::new(),
+            allowed_endpoints: None,
             trap_at_host_call: None,
         }
     }
@@ -84,14 +91,29 @@ pub enum SandboxError {
     #[error("connector `{connector}`: endpoint field `{field}` {problem}")]
     #[diagnostic(code(rapidbyte::sandbox::endpoint), help("set the field in the connector's config section"))]
     BadEndpoint { connector: String, field: String, problem: String },
+    /// An endpoint outside the pipeline's `sandbox.allowed_endpoints`.
+    #[error("connector `{connector}`: endpoint `{endpoint}` is not in `sandbox.allowed_endpoints` ({allowed})")]
+    #[diagnostic(
+        code(rapidbyte::sandbox::not_allowed),
+        help("the connector's config (or its default port) or `sandbox.grants` names it; add it to `allowed_endpoints` if it is meant, else fix the config")
+    )]
+    NotAllowed { connector: String, endpoint: String, allowed: String },
     /// A name did not resolve.
     #[error("connector `{connector}`: cannot resolve `{endpoint}`: {reason}")]
     #[diagnostic(code(rapidbyte::sandbox::resolve), help("check the host name, or grant an IP address"))]
     Unresolvable { connector: String, endpoint: String, reason: String },
 }
 
-/// The `host:port` endpoints named by `config` per the manifest, plus `grants`.
-pub fn endpoints(manifest: &Manifest, config: &serde_json::Value, grants: &[String]) -> Result<Vec<String>, SandboxError> {
+/// The `host:port` endpoints named by `config` per the manifest, plus
+/// `grants`; each must be in `allowed` when that is set (a component's
+/// manifest picks its endpoint fields and default ports, so the user pins
+/// what it may reach).
+pub fn endpoints(
+    manifest: &Manifest,
+    config: &serde_json::Value,
+    grants: &[String],
+    allowed: Option<&[String]>,
+) -> Result<Vec<String>, SandboxError> {
     let bad = |field: &str, problem: &str| SandboxError::BadEndpoint {
         connector: manifest.name.clone(),
         field: field.to_string(),
@@ -121,32 +143,61 @@ pub fn endpoints(manifest: &Manifest, config: &serde_json::Value, grants: &[Stri
         }
     }
     out.extend(grants.iter().cloned());
+    if let Some(allowed) = allowed {
+        let same = |a: &str, b: &str| a.trim_end_matches('.').eq_ignore_ascii_case(b.trim_end_matches('.'));
+        let key = |ep: &str| ep.rsplit_once(':').map(|(h, p)| (h.to_string(), p.to_string())).unwrap_or_default();
+        if let Some(outside) = out.iter().find(|ep| {
+            let (h, p) = key(ep);
+            !allowed.iter().any(|a| {
+                let (ah, ap) = key(a);
+                ap == p && same(&ah, &h)
+            })
+        }) {
+            return Err(SandboxError::NotAllowed {
+                connector: manifest.name.clone(),
+                endpoint: outside.clone(),
+                allowed: if allowed.is_empty() { "empty: no network".into() } else { allowed.join(", ") },
+            });
+        }
+    }
     Ok(out)
 }
 
+/// What a connector may reach, as the host resolved it before the
+/// instance started.
+#[derive(Debug, Clone, Default)]
+pub struct Reach {
+    /// The exact addresses it may connect to.
+    pub addrs: HashSet<SocketAddr>,
+    /// The names it may look up, answered from `addrs` (see [`name_lookup`]).
+    pub names: NameGrants,
+}
+
 /// Resolves endpoints to the exact addresses a connector may connect to.
-pub async fn resolve(connector: &str, endpoints: &[String]) -> Result<HashSet<SocketAddr>, SandboxError> {
-    let mut allowed = HashSet::new();
+pub async fn resolve(connector: &str, endpoints: &[String]) -> Result<Reach, SandboxError> {
+    let mut reach = Reach::default();
     for ep in endpoints {
-        let addrs = tokio::net::lookup_host(ep.as_str()).await.map_err(|e| SandboxError::Unresolvable {
-            connector: connector.to_string(),
-            endpoint: ep.clone(),
-            reason: e.to_string(),
-        })?;
-        allowed.extend(addrs);
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host(ep.as_str())
+            .await
+            .map_err(|e| SandboxError::Unresolvable { connector: connector.to_string(), endpoint: ep.clone(), reason: e.to_string() })?
+            .collect();
+        if let Some((host, _port)) = ep.rsplit_once(':') {
+            reach.names.add(host.trim_start_matches('[').trim_end_matches(']'), addrs.iter().map(|a| a.ip()));
+        }
+        reach.addrs.extend(addrs);
     }
-    Ok(allowed)
+    Ok(reach)
 }
 
 /// A WASI context granting nothing but TCP connects to `allowed`. Refused
-/// connects are recorded in `refused` so errors can name the address.
-pub fn wasi_ctx(allowed: HashSet<SocketAddr>, refused: Arc<Mutex<Vec<SocketAddr>>>) -> WasiCtx {
-    let lookups = !allowed.is_empty();
+/// connects are recorded in `refused` so errors can name the address. Name
+/// lookups are not the system's: [`name_lookup`] answers them.
+pub fn wasi_ctx(allowed: HashSet<SocketAddr>, refused: Arc<Mutex<Vec<String>>>) -> WasiCtx {
     let allowed = Arc::new(allowed);
     let mut b = WasiCtxBuilder::new();
     // TCP stays on so every attempt reaches the check below (and is named
     // when refused); UDP stays off.
-    b.allow_tcp(true).allow_udp(false).allow_ip_name_lookup(lookups);
+    b.allow_tcp(true).allow_udp(false).allow_ip_name_lookup(false);
     b.socket_addr_check(move |addr, usage| {
         let ok = match usage {
             // wasmtime checks the implicit bind of 0.0.0.0:0 before each connect.
@@ -155,7 +206,7 @@ pub fn wasi_ctx(allowed: HashSet<SocketAddr>, refused: Arc<Mutex<Vec<SocketAddr>
             _ => false,
         };
         if !ok && matches!(usage, SocketAddrUse::TcpConnect) {
-            refused.lock().expect("refused lock").push(addr);
+            host_api::record_refusal(&refused, format!("connect to {addr}"));
         }
         Box::pin(async move { ok })
     });
@@ -186,16 +237,30 @@ mod tests {
     fn endpoints_come_from_declared_fields_and_grants() {
         let m = manifest();
         let with_port = serde_json::json!({"host": "db.internal", "port": 6543});
-        assert_eq!(endpoints(&m, &with_port, &[]).unwrap(), vec!["db.internal:6543"]);
+        assert_eq!(endpoints(&m, &with_port, &[], None).unwrap(), vec!["db.internal:6543"]);
         let default_port = serde_json::json!({"host": "127.0.0.1"});
         assert_eq!(
-            endpoints(&m, &default_port, &["127.0.0.1:9000".into()]).unwrap(),
+            endpoints(&m, &default_port, &["127.0.0.1:9000".into()], None).unwrap(),
             vec!["127.0.0.1:5432", "127.0.0.1:9000"]
         );
         let missing = serde_json::json!({"port": 1});
-        assert!(endpoints(&m, &missing, &[]).unwrap_err().to_string().contains("/host"));
+        assert!(endpoints(&m, &missing, &[], None).unwrap_err().to_string().contains("/host"));
         let bad_port = serde_json::json!({"host": "h", "port": 70000});
-        assert!(endpoints(&m, &bad_port, &[]).is_err());
+        assert!(endpoints(&m, &bad_port, &[], None).is_err());
+    }
+
+    #[test]
+    fn allowed_endpoints_pin_what_config_defaults_and_grants_may_name() {
+        let m = manifest();
+        let pinned = ["DB.internal.:5432".to_string()];
+        let config = serde_json::json!({"host": "db.internal"});
+        assert_eq!(endpoints(&m, &config, &[], Some(&pinned)).unwrap(), vec!["db.internal:5432"]);
+        // The same host on another port (the component's default, a typo, a grant) is refused.
+        let other_port = serde_json::json!({"host": "db.internal", "port": 22});
+        let e = endpoints(&m, &other_port, &[], Some(&pinned)).unwrap_err();
+        assert!(matches!(&e, SandboxError::NotAllowed { endpoint, .. } if endpoint == "db.internal:22"), "{e}");
+        assert!(endpoints(&m, &config, &["127.0.0.1:9000".into()], Some(&pinned)).is_err());
+        assert!(endpoints(&m, &config, &[], Some(&[])).unwrap_err().to_string().contains("no network"));
     }
 
     #[test]
@@ -208,8 +273,12 @@ mod tests {
 
     #[tokio::test]
     async fn resolve_gives_exact_addresses() {
-        let set = resolve("c", &["127.0.0.1:5432".into()]).await.unwrap();
-        assert!(set.contains(&"127.0.0.1:5432".parse().unwrap()));
-        assert_eq!(set.len(), 1);
+        let reach = resolve("c", &["127.0.0.1:5432".into(), "localhost:6000".into()]).await.unwrap();
+        assert!(reach.addrs.contains(&"127.0.0.1:5432".parse().unwrap()));
+        assert!(reach.addrs.contains(&"127.0.0.1:6000".parse().unwrap()));
+        // A name the host resolved is one the guest may look up, to the same addresses.
+        let looked_up = reach.names.answer("localhost").expect("granted name");
+        assert!(looked_up.iter().all(|ip| reach.addrs.contains(&std::net::SocketAddr::new(*ip, 6000))), "{looked_up:?}");
+        assert!(reach.names.answer("example.com").is_none());
     }
 }

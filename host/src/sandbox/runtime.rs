@@ -2,9 +2,7 @@
 //! (cached on disk), and the epoch ticker. Once per stream: a fresh Store
 //! with a memory cap and a deadline (STYLE.md: three phases).
 
-use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -67,6 +65,7 @@ impl Runtime {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        sandbox::name_lookup::add_to_linker(&mut linker)?;
         bindings::add_to_linker(&mut linker)?;
         let stop_ticker = Arc::new(AtomicBool::new(false));
         let (e, stop) = (engine.clone(), Arc::clone(&stop_ticker));
@@ -161,11 +160,11 @@ impl Runtime {
             reason: format!("config is not JSON: {e}"),
         })?;
         let sandbox_err = |e: sandbox::SandboxError| InstanceError::Sandbox { connector: labels.connector.clone(), reason: e.to_string() };
-        let endpoints = sandbox::endpoints(&component.manifest, &config, &sandbox.grants).map_err(sandbox_err)?;
-        let allowed: HashSet<SocketAddr> = sandbox::resolve(&labels.connector, &endpoints).await.map_err(sandbox_err)?;
+        let endpoints = sandbox::endpoints(&component.manifest, &config, &sandbox.grants, sandbox.allowed_endpoints.as_deref()).map_err(sandbox_err)?;
+        let reach = sandbox::resolve(&labels.connector, &endpoints).await.map_err(sandbox_err)?;
         let refused = Arc::new(Mutex::new(Vec::new()));
         let state = HostState {
-            wasi: sandbox::wasi_ctx(allowed, Arc::clone(&refused)),
+            wasi: sandbox::wasi_ctx(reach.addrs, Arc::clone(&refused)),
             table: ResourceTable::new(),
             labels: labels.clone(),
             services,
@@ -184,7 +183,8 @@ impl Runtime {
             busy: crate::sandbox::host_api::Busy { limit: sandbox.busy_limit, calls_seen: 0, since: Instant::now() },
             rows_seen: 0,
             uncovered_rows: 0,
-            refused_connects: refused,
+            refusals: refused,
+            names: reach.names,
             metric_names: Default::default(),
             signal: None,
         };
@@ -357,10 +357,9 @@ impl ConnectorInstance {
         r.map_err(|error| {
             // § Security: the connector's text is bounded and made safe to show.
             let mut error = crate::sandbox::untrusted::error(error);
-            let refused = self.store.data().refused_connects.lock().expect("refused lock").clone();
+            let refused = self.store.data().refusals.lock().expect("refusals lock").clone();
             if !refused.is_empty() {
-                let list: Vec<String> = refused.iter().map(ToString::to_string).collect();
-                error.message.push_str(&format!(" [sandbox refused connect to {} — not granted to this connector]", list.join(", ")));
+                error.message.push_str(&format!(" [sandbox refused {} — not granted to this connector]", refused.join(", ")));
             }
             InstanceError::Connector {
                 connector: self.labels.connector.clone(),
