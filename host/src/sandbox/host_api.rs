@@ -99,16 +99,6 @@ pub(crate) enum StreamIo {
     Input(BatchReceiver),
 }
 
-/// A memory growth beyond the instance's cap (SPEC § Security).
-#[derive(Debug, thiserror::Error)]
-#[error("memory limit exceeded: the instance asked for {desired} bytes, its cap is {cap} bytes")]
-pub struct MemoryLimitExceeded {
-    /// The cap.
-    pub cap: usize,
-    /// What it asked for.
-    pub desired: usize,
-}
-
 /// A fault injected at a host call boundary (crash-safety tests).
 #[derive(Debug, thiserror::Error)]
 #[error("fault injected at host call {0}")]
@@ -161,10 +151,9 @@ pub(crate) struct HostState {
     pub(crate) services: RunServices,
     pub(crate) io: StreamIo,
     pub(crate) coordinator: Option<Arc<Coordinator>>,
-    pub(crate) memory_cap: usize,
+    /// The memories' and tables' budget (the store's limiter).
+    pub(crate) memory: crate::sandbox::memory::MemoryBudget,
     pub(crate) deadline: Option<Instant>,
-    /// The largest linear memory the instance asked for so far.
-    pub(crate) memory_peak: usize,
     pub(crate) frames: FrameLimits,
     pub(crate) schema: Option<SchemaRef>,
     /// The first breach of the contract; it fails the stream whatever the
@@ -229,20 +218,6 @@ pub enum HostSignal {
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
-}
-
-impl wasmtime::ResourceLimiter for HostState {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.memory_cap {
-            return Err(MemoryLimitExceeded { cap: self.memory_cap, desired }.into());
-        }
-        self.memory_peak = self.memory_peak.max(desired);
-        Ok(true)
-    }
-
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
     }
 }
 
@@ -824,8 +799,7 @@ mod tests {
             services: RunServices::new(Arc::new(crate::state::MemoryState::default())),
             io,
             coordinator: None,
-            memory_cap: usize::MAX,
-            memory_peak: 0,
+            memory: crate::sandbox::memory::MemoryBudget::new(usize::MAX),
             deadline: None,
             frames,
             schema: None,

@@ -6,7 +6,9 @@
 //! (`runtime`), the host functions a connector may call, in plain types
 //! (`host_api`), and the bounds on what it sends (`untrusted`).
 
+pub mod compile_cache;
 pub mod host_api;
+pub mod memory;
 pub mod name_lookup;
 pub mod runtime;
 pub mod untrusted;

@@ -18,8 +18,10 @@ use crate::engine::checkpoint::Coordinator;
 use crate::contract::component::{inspect, LoadError};
 use crate::engine::cancel::CANCEL_GRACE;
 use crate::sandbox::host_api::{
-    DeadlineExceeded, FrameLimits, HostState, InstanceLabels, MemoryLimitExceeded, RunServices, RunSummary, StoppedAfterCancel, StreamIo,
+    DeadlineExceeded, FrameLimits, HostState, InstanceLabels, RunServices, RunSummary, StoppedAfterCancel, StreamIo,
 };
+use crate::sandbox::compile_cache::CompileCache;
+use crate::sandbox::memory::{MemoryBudget, MemoryLimitExceeded};
 use crate::sandbox::{self, SandboxSpec};
 
 /// How often the epoch advances; deadlines are checked at this grain.
@@ -29,7 +31,7 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
-    cache_dir: Option<PathBuf>,
+    cache: Option<CompileCache>,
     stop_ticker: Arc<AtomicBool>,
 }
 
@@ -75,7 +77,7 @@ impl Runtime {
                 e.increment_epoch();
             }
         })?;
-        Ok(Self { engine, linker, cache_dir, stop_ticker })
+        Ok(Self { engine, linker, cache: cache_dir.as_deref().and_then(CompileCache::open), stop_ticker })
     }
 
     /// The default compile cache: `$RAPIDBYTE_CACHE_DIR`, else
@@ -111,34 +113,29 @@ impl Runtime {
         }))
     }
 
-    /// Compiles once per (component, engine) and keeps the artifact on disk.
+    /// Compiles once per (component, engine) and keeps the artefact on disk.
     fn compile_cached(&self, bytes: &[u8]) -> wasmtime::Result<Component> {
-        let Some(dir) = &self.cache_dir else {
+        let Some(cache) = &self.cache else {
             return Component::new(&self.engine, bytes);
         };
         let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
         self.engine.precompile_compatibility_hash().hash(&mut engine_hash);
         let key = format!("{:x}-{:016x}", Sha256::digest(bytes), engine_hash.finish());
-        let file = dir.join(format!("{key}.cwasm"));
-        if file.is_file() {
-            // SAFETY: the cache holds only artifacts this process family
-            // wrote with `serialize` below, under a key that includes the
-            // engine's compatibility hash; a corrupt one is recompiled.
+        if let Some(artefact) = cache.get(&key) {
+            // SAFETY: the artefact is one this user wrote with `serialize`
+            // below (the cache refuses files others own or may write) and
+            // its SHA-256 matched; the key includes the engine's
+            // compatibility hash, and wasmtime checks it again.
             #[allow(unsafe_code)]
-            match unsafe { Component::deserialize_file(&self.engine, &file) } {
+            match unsafe { Component::deserialize(&self.engine, &artefact) } {
                 Ok(c) => return Ok(c),
-                Err(e) => tracing::warn!("recompiling: cached component {} is unusable: {e}", file.display()),
+                Err(e) => tracing::warn!("recompiling: cached component {key} is unusable: {e}"),
             }
         }
         let started = Instant::now();
         let component = Component::new(&self.engine, bytes)?;
         tracing::debug!("compiled component in {:?}", started.elapsed());
-        if std::fs::create_dir_all(dir).is_ok() {
-            let tmp = dir.join(format!("{key}.{}.tmp", std::process::id()));
-            if std::fs::write(&tmp, component.serialize()?).is_ok() {
-                let _ = std::fs::rename(&tmp, &file);
-            }
-        }
+        cache.put(&key, &component.serialize()?);
         Ok(component)
     }
 
@@ -170,8 +167,7 @@ impl Runtime {
             services,
             io,
             coordinator,
-            memory_cap: sandbox.memory_bytes,
-            memory_peak: 0,
+            memory: MemoryBudget::new(sandbox.memory_bytes),
             deadline: None,
             frames,
             schema: None,
@@ -189,7 +185,7 @@ impl Runtime {
             signal: None,
         };
         let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| s as &mut dyn wasmtime::ResourceLimiter);
+        store.limiter(|s| &mut s.memory as &mut dyn wasmtime::ResourceLimiter);
         // wasmtime refuses to lift more than its hostcall fuel (128 MiB by
         // default) from one guest call, trapping the instance. A frame can be
         // as large as the guest's memory, and one above `max_record_bytes`
@@ -426,7 +422,7 @@ impl ConnectorInstance {
 
     /// The largest linear memory the instance grew to, in bytes.
     pub fn memory_peak(&self) -> usize {
-        self.store.data().memory_peak
+        self.store.data().memory.peak()
     }
 
     /// What the host told the instance about its peer or the run, if
