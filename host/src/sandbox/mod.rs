@@ -146,15 +146,8 @@ pub fn endpoints(
     }
     out.extend(grants.iter().cloned());
     if let Some(allowed) = allowed {
-        let same = |a: &str, b: &str| a.trim_end_matches('.').eq_ignore_ascii_case(b.trim_end_matches('.'));
-        let key = |ep: &str| ep.rsplit_once(':').map(|(h, p)| (h.to_string(), p.to_string())).unwrap_or_default();
-        if let Some(outside) = out.iter().find(|ep| {
-            let (h, p) = key(ep);
-            !allowed.iter().any(|a| {
-                let (ah, ap) = key(a);
-                ap == p && same(&ah, &h)
-            })
-        }) {
+        let key = |ep: &str| ep.rsplit_once(':').map(|(h, p)| (name_lookup::host_key(h), p.to_string())).unwrap_or_default();
+        if let Some(outside) = out.iter().find(|ep| !allowed.iter().any(|a| key(a) == key(ep))) {
             return Err(SandboxError::NotAllowed {
                 connector: manifest.name.clone(),
                 endpoint: outside.clone(),
@@ -184,7 +177,7 @@ pub async fn resolve(connector: &str, endpoints: &[String]) -> Result<Reach, San
             .map_err(|e| SandboxError::Unresolvable { connector: connector.to_string(), endpoint: ep.clone(), reason: e.to_string() })?
             .collect();
         if let Some((host, _port)) = ep.rsplit_once(':') {
-            reach.names.add(host.trim_start_matches('[').trim_end_matches(']'), addrs.iter().map(|a| a.ip()));
+            reach.names.add(host, addrs.iter().map(|a| a.ip()));
         }
         reach.addrs.extend(addrs);
     }

@@ -29,7 +29,7 @@ pub struct NameGrants(HashMap<String, Vec<IpAddr>>);
 impl NameGrants {
     /// Records that `host` resolved to `addrs`.
     pub fn add(&mut self, host: &str, addrs: impl IntoIterator<Item = IpAddr>) {
-        let entry = self.0.entry(normalise(host)).or_default();
+        let entry = self.0.entry(host_key(host)).or_default();
         for a in addrs {
             if !entry.contains(&a) {
                 entry.push(a);
@@ -39,17 +39,18 @@ impl NameGrants {
 
     /// The answer to a guest's lookup of `name`: `None` when refused.
     pub fn answer(&self, name: &str) -> Option<Vec<IpAddr>> {
-        let bare = name.trim_start_matches('[').trim_end_matches(']');
-        if let Ok(ip) = bare.parse::<IpAddr>() {
+        let key = host_key(name);
+        if let Ok(ip) = key.parse::<IpAddr>() {
             return Some(vec![ip]);
         }
-        self.0.get(&normalise(name)).cloned()
+        self.0.get(&key).cloned()
     }
 }
 
-/// DNS names are case-insensitive, and a trailing dot names the same host.
-fn normalise(host: &str) -> String {
-    host.trim_end_matches('.').to_ascii_lowercase()
+/// The one spelling of a host: DNS names are case-insensitive, a trailing
+/// dot names the same host, and an IPv6 literal loses its brackets.
+pub(crate) fn host_key(host: &str) -> String {
+    host.trim_start_matches('[').trim_end_matches(']').trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// One lookup's answer, read by the guest one address at a time.
