@@ -1,21 +1,22 @@
 //! The pipeline file: what to move, from where, to where, under which limits.
 //! Layers (figment): defaults → the YAML file → `RAPIDBYTE_` environment.
-//! `${VAR}` in the file is replaced from the environment (for secrets).
+//! `${VAR}` in the file's string values is replaced from the environment
+//! (for secrets; see [`values`]).
 
 mod diagnostic;
 mod positions;
+mod values;
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
-use figment::providers::{Env, Format, Yaml};
+use figment::providers::Env;
 use rapidbyte_protocol::{DataErrorPolicy, Limits, Policies, SyncMode};
 use serde::Deserialize;
 
 pub(crate) use diagnostic::closest;
 pub use diagnostic::{ConfigError, ConfigErrorKind, Located, PipelineSource};
-use diagnostic::{ENV_SECTIONS, Replacement, Violation};
+use diagnostic::{ENV_SECTIONS, Violation};
 
 /// A pipeline file.
 #[derive(Debug, Clone, Deserialize)]
@@ -299,21 +300,24 @@ impl PipelineFile {
     /// Loads and checks a pipeline file, keeping its text so later checks
     /// (connectors, features) can point into it.
     pub fn load_with_source(path: &Path) -> Result<(Self, PipelineSource), ConfigError> {
+        Self::load_with_env(path, &|name| std::env::var(name).ok())
+    }
+
+    /// As [`Self::load_with_source`], reading `${VAR}` through `lookup`.
+    fn load_with_env(path: &Path, lookup: &values::Lookup) -> Result<(Self, PipelineSource), ConfigError> {
         let raw = std::fs::read_to_string(path).map_err(|e| ConfigError::unreadable(path, e))?;
-        let (text, replacements) = match substitute_env(&raw) {
-            Ok(done) => done,
-            Err((var, span)) => return Err(PipelineSource::unset_env(path, raw, &var, span)),
-        };
-        let source = PipelineSource::parse(path, raw, text.clone(), replacements)?;
+        let source = PipelineSource::parse(path, raw)?;
+        let values = source.values(lookup)?;
         let file: PipelineFile = Figment::new()
-            .merge(Yaml::string(&text))
+            .merge(values)
             .merge(
                 Env::prefixed("RAPIDBYTE_")
                     .split("__")
                     // Keys keep the variable's case (`LIMITS.MAX_BATCH_BYTES`) here.
                     .filter(|k| k.as_str().split('.').next().is_some_and(|first| ENV_SECTIONS.iter().any(|s| first.eq_ignore_ascii_case(s)))),
             )
-            .extract()
+            // Lossy: a number or boolean may arrive as text (from `${VAR}`).
+            .extract_lossy()
             .map_err(|e| source.figment_error(e))?;
         file.check().map_err(|v| source.violation(v))?;
         Ok((file, source))
@@ -442,45 +446,27 @@ impl PipelineFile {
     }
 }
 
-/// Replaces `${NAME}` with the environment variable `NAME`, recording where
-/// each replacement went (so diagnostics can point into the file as written).
-/// An unset variable gives its name and the span of its `${…}`.
-fn substitute_env(text: &str) -> Result<(String, Vec<Replacement>), (String, Range<usize>)> {
-    let mut out = String::with_capacity(text.len());
-    let mut replacements = Vec::new();
-    let mut at = 0;
-    while let Some(start) = text[at..].find("${").map(|i| at + i) {
-        // A `${` never closed on its line is left as it is.
-        let Some(len) = text[start + 2..].find(['}', '\n']).filter(|&n| text[start + 2 + n..].starts_with('}')) else {
-            out.push_str(&text[at..start + 2]);
-            at = start + 2;
-            continue;
-        };
-        let var = &text[start + 2..start + 2 + len];
-        let end = start + 3 + len;
-        let value = std::env::var(var).map_err(|_| (var.to_string(), start..end))?;
-        out.push_str(&text[at..start]);
-        let from = out.len();
-        out.push_str(&value);
-        replacements.push(Replacement { raw: start..end, substituted: from..out.len() });
-        at = end;
-    }
-    out.push_str(&text[at..]);
-    Ok((out, replacements))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn load(yaml: &str) -> Result<PipelineFile, ConfigError> {
+        load_env(yaml, &[])
+    }
+
+    /// Loads `yaml` with only `vars` (and `HOME`) in its environment.
+    fn load_env(yaml: &str, vars: &[(&str, &str)]) -> Result<PipelineFile, ConfigError> {
         let dir = std::env::temp_dir().join(format!("rapidbyte-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut hasher = std::hash::DefaultHasher::new();
         std::hash::Hash::hash(yaml, &mut hasher);
         let path = dir.join(format!("{:x}.yaml", std::hash::Hasher::finish(&hasher)));
         std::fs::write(&path, yaml).unwrap();
-        PipelineFile::load(&path)
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        PipelineFile::load_with_env(&path, &move |name| {
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).or_else(|| if name == "HOME" { std::env::var(name).ok() } else { None })
+        })
+        .map(|(file, _)| file)
     }
 
     /// The error's kind and 1-based line and column.
@@ -576,16 +562,41 @@ mod tests {
     }
 
     #[test]
-    fn env_references_are_substituted_or_reported() {
-        let home = std::env::var("HOME").unwrap();
-        let (text, replaced) = substitute_env("a: ${HOME}\n").unwrap();
-        assert_eq!(text, format!("a: {home}\n"));
-        assert_eq!((replaced[0].raw.clone(), replaced[0].substituted.clone()), (3..10, 3..3 + home.len()));
-        let (var, span) = substitute_env("a: 1\nb: ${RAPIDBYTE_SURELY_UNSET_VAR}\n").unwrap_err();
-        assert_eq!((var.as_str(), span), ("RAPIDBYTE_SURELY_UNSET_VAR", 8..37));
-        assert_eq!(substitute_env("a: ${not closed\n").unwrap().0, "a: ${not closed\n");
-        let (kind, line, col, _) = located(&OK.replace("rows: 10", "rows: ${RAPIDBYTE_SURELY_UNSET_VAR}"));
-        assert_eq!((kind, line, col), (ConfigErrorKind::EnvUnset, 2, 41));
+    fn unset_env_references_point_at_the_reference() {
+        // In a flow mapping (`{…}`) a reference is quoted: `}` would end the mapping.
+        let (kind, line, col, _) = located(&OK.replace("rows: 10", "rows: \"${RAPIDBYTE_SURELY_UNSET_VAR}\""));
+        assert_eq!((kind, line, col), (ConfigErrorKind::EnvUnset, 2, 42));
+        let (kind, line, col, _) = located(&format!("{OK}state:\n  url: postgres://u:${{RAPIDBYTE_SURELY_UNSET_VAR}}@db/x\n"));
+        assert_eq!((kind, line, col), (ConfigErrorKind::EnvUnset, 6, 21));
+        // In a comment it is no reference at all.
+        assert!(load(&format!("{OK}# rows: ${{RAPIDBYTE_SURELY_UNSET_VAR}}\n")).is_ok());
+    }
+
+    /// § Security: a value from the environment is one string, never YAML:
+    /// a newline, `: `, `#` or quotes add no key and end nothing.
+    #[test]
+    fn env_values_are_single_strings_and_host_numbers_accept_them() {
+        let env = [("RB_TEST_PW_7Q", "x#y: z\nstreams: [{name: injected}]\n'\""), ("RB_TEST_PAR_7Q", "3")];
+        let yaml = OK.replace("rows: 10", "rows: 10, password: \"${RB_TEST_PW_7Q}\", escaped: \"$${RB_TEST_PW_7Q}\"")
+            + "limits:\n  parallelism: ${RB_TEST_PAR_7Q}\n";
+        let p = load_env(&yaml, &env).unwrap();
+        assert_eq!(p.source.config["password"], "x#y: z\nstreams: [{name: injected}]\n'\"");
+        assert_eq!(p.source.config["escaped"], "${RB_TEST_PW_7Q}");
+        assert_eq!(p.streams.len(), 1);
+        assert_eq!(p.limits.parallelism, 3);
+    }
+
+    /// § Security: a secret from `${VAR}` under a key of the wrong type is
+    /// named by its variable in the error, never shown.
+    #[test]
+    fn a_misplaced_secret_is_never_echoed() {
+        for at in ["limits: {parallelism: \"${RB_TEST_SECRET_8R}\"}", "streams: [{name: s, sync_mode: \"x${RB_TEST_SECRET_8R}\"}]"] {
+            let yaml = if at.starts_with("streams") { OK.replace("streams: [{name: s}]", at) } else { format!("{OK}{at}\n") };
+            let e = load_env(&yaml, &[("RB_TEST_SECRET_8R", "Zq8-misplaced")]).unwrap_err();
+            let shown = format!("{e:?} {e} {}", e.help_text());
+            assert!(!shown.contains("Zq8") && !shown.contains("misplaced"), "{shown}");
+            assert!(e.message().contains("RB_TEST_SECRET_8R"), "{}", e.message());
+        }
     }
 
     #[test]

@@ -44,7 +44,7 @@ struct Options {
     #[serde(default)]
     table_prefix: String,
     /// Create the target schema when it does not exist (default true).
-    #[serde(default = "yes")]
+    #[serde(default = "yes", deserialize_with = "rapidbyte_sdk::config::lenient")]
     create_schema: bool,
 }
 

@@ -13,7 +13,7 @@ pub struct ConnectionConfig {
     /// Server host name or address.
     pub host: String,
     /// Server port.
-    #[serde(default = "default_port")]
+    #[serde(default = "default_port", deserialize_with = "rapidbyte_sdk::config::lenient")]
     pub port: u16,
     /// Role to connect as.
     pub user: String,
@@ -26,11 +26,11 @@ pub struct ConnectionConfig {
     #[serde(default = "default_schema")]
     pub schema: String,
     /// Seconds to wait for a connection.
-    #[serde(default = "default_connect_timeout")]
+    #[serde(default = "default_connect_timeout", deserialize_with = "rapidbyte_sdk::config::lenient")]
     pub connect_timeout_seconds: u64,
     /// Seconds the server may stay silent while it owes an answer before
     /// the connection is given up as lost (a transient error; 0: never).
-    #[serde(default = "default_io_timeout")]
+    #[serde(default = "default_io_timeout", deserialize_with = "rapidbyte_sdk::config::lenient")]
     pub io_timeout_seconds: u64,
     /// `application_name` shown in pg_stat_activity.
     #[serde(default = "default_application_name")]

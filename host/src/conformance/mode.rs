@@ -91,7 +91,7 @@ impl Mode {
     /// whole copy appended again when the crash came after its COMMIT) and
     /// must lose none.
     pub fn exact(&self) -> bool {
-        !(self.write == WriteMode::Append && !self.exactly_once)
+        self.write != WriteMode::Append || self.exactly_once
     }
 
     /// The mode in words, for verdicts.

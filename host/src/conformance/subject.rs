@@ -69,8 +69,7 @@ fn default_stream() -> String {
 }
 
 impl Subject {
-    /// Reads a subject file; `${VAR}` is replaced from the environment, and
-    /// `postgres` defaults to `RAPIDBYTE_TEST_PG` when the file says `postgres: env`.
+    /// Reads a subject file; `postgres` defaults to `RAPIDBYTE_TEST_PG` when the file says `postgres: env`.
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let mut subject: Subject = serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;

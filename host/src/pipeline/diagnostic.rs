@@ -11,6 +11,7 @@ use figment::error::{Actual, Kind};
 use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode};
 
 use super::positions::{self, Node};
+use super::values;
 
 /// Top-level sections the `RAPIDBYTE_` environment layer may override.
 pub(super) const ENV_SECTIONS: [&str; 2] = ["limits", "pipeline"];
@@ -209,48 +210,64 @@ pub(super) struct Violation {
     pub help: String,
 }
 
-/// A `${VAR}` replaced in the text: its bytes before and after.
-#[derive(Debug, Clone)]
-pub(super) struct Replacement {
-    pub raw: Range<usize>,
-    pub substituted: Range<usize>,
-}
-
 /// The text of a pipeline file and where each key and value sits in it.
 #[derive(Debug)]
 pub struct PipelineSource {
     name: String,
-    /// The file as written (shown in diagnostics: substituted secrets never are).
+    /// The file as written (`${VAR}` references, never their values).
     raw: String,
-    /// The text serde reads (`${VAR}` replaced); positions refer to it.
-    substituted: String,
     root: Node,
-    replacements: Vec<Replacement>,
 }
 
 impl PipelineSource {
-    /// Parses the substituted text for positions; the name is the path as given.
-    pub(super) fn parse(path: &Path, raw: String, substituted: String, replacements: Vec<Replacement>) -> Result<Self, ConfigError> {
+    /// Parses the file for positions and values; the name is the path as given.
+    pub(super) fn parse(path: &Path, raw: String) -> Result<Self, ConfigError> {
         let name = path.display().to_string();
-        match positions::parse(&substituted) {
-            Ok(root) => Ok(Self { name, raw, substituted, root, replacements }),
-            Err(e) => {
-                let source = Self { name, raw, substituted, root: empty(), replacements };
-                Err(source.yaml_error(&e.message, e.offset))
+        match positions::parse(&raw) {
+            Ok(root) => Ok(Self { name, raw, root }),
+            Err(e) => Err(Self { name, raw, root: empty() }.yaml_error(&e.message, e.offset)),
+        }
+    }
+
+    /// The file's values with `${VAR}` replaced, or the reference that is unset.
+    pub(super) fn values(&self, lookup: &values::Lookup) -> Result<values::FileValues, ConfigError> {
+        match values::mapping(&self.root, &self.raw, lookup) {
+            Ok(Some(dict)) => Ok(values::FileValues(dict)),
+            Ok(None) => Err(self.error_at(
+                ConfigErrorKind::TypeMismatch,
+                &[],
+                "not a mapping",
+                "the pipeline file must be a mapping of keys".into(),
+                "start with `pipeline: <name>`, then `source:`, `destination:` and `streams:` (see fixtures/pipelines/)".into(),
+            )),
+            Err(unset) => {
+                let mut e = ConfigError::new(
+                    ConfigErrorKind::EnvUnset,
+                    format!("`${{{}}}` is not set in the environment", unset.var),
+                    format!("export {}=… before running, write the value into the file, or write `$${{` for a literal `${{`", unset.var),
+                );
+                self.attach(&mut e, unset.span, "not set");
+                Err(e)
             }
         }
     }
 
-    /// A `${VAR}` that is not set, at its span in the raw text.
-    pub(super) fn unset_env(path: &Path, raw: String, var: &str, span: Range<usize>) -> ConfigError {
-        let source = Self { name: path.display().to_string(), substituted: raw.clone(), raw, root: empty(), replacements: Vec::new() };
-        let mut e = ConfigError::new(
-            ConfigErrorKind::EnvUnset,
-            format!("`${{{var}}}` is not set in the environment"),
-            format!("export {var}=… before running, or write the value into the file"),
-        );
-        source.attach(&mut e, span, "not set");
-        e
+    /// What an error says in place of the value at `path` when it must not
+    /// be shown: one that came from `${VAR}`, or one under a secret key.
+    fn concealed(&self, path: &[&str], from_env: bool) -> Option<String> {
+        if path.last().is_some_and(|k| crate::telemetry::secret::is_secret_key(k)) {
+            return Some(format!("its value (hidden: `{}` holds a secret)", path.last().copied().unwrap_or_default()));
+        }
+        if from_env {
+            return None;
+        }
+        let (node, depth) = self.walk(path);
+        let written = self.raw.get(node.span.clone()).filter(|_| depth == path.len())?;
+        let names = values::references(written);
+        (!names.is_empty()).then(|| {
+            let names: Vec<String> = names.iter().map(|n| format!("`${{{n}}}`")).collect();
+            format!("the value of {} (hidden)", names.join(", "))
+        })
     }
 
     /// The error at the span of `path`'s value (its first line for a block), or
@@ -263,7 +280,7 @@ impl PipelineSource {
 
     /// Another module's diagnostic shown at `path`'s value.
     pub fn locate<E>(&self, error: E, path: &[&str], label: &str) -> Located<E> {
-        let span = self.raw_span(self.value_span(path));
+        let span = self.value_span(path);
         Located { error, source_code: self.named(), label: LabeledSpan::new_primary_with_span(Some(label.into()), span), fallback_help: None }
     }
 
@@ -276,9 +293,8 @@ impl PipelineSource {
         NamedSource::new(&self.name, self.raw.clone())
     }
 
-    /// Points `e` at `span` (of the substituted text); the first call sets the primary label.
+    /// Points `e` at `span`; the first call sets the primary label.
     fn attach(&self, e: &mut ConfigError, span: Range<usize>, label: &str) {
-        let span = self.raw_span(span);
         let label = Some(label.into());
         let e = &mut e.0;
         e.labels.push(if e.labels.is_empty() { LabeledSpan::new_primary_with_span(label, span) } else { LabeledSpan::new_with_span(label, span) });
@@ -300,7 +316,7 @@ impl PipelineSource {
     /// `path`'s value, or the key of the deepest mapping entry found on the way.
     fn value_span(&self, path: &[&str]) -> Range<usize> {
         let (node, depth) = self.walk(path);
-        if depth == path.len() { node.head(&self.substituted) } else { self.enclosing(&path[..depth]) }
+        if depth == path.len() { node.head(&self.raw) } else { self.enclosing(&path[..depth]) }
     }
 
     /// The key naming `path` (for an unknown key, the key itself).
@@ -322,41 +338,21 @@ impl PipelineSource {
                     return entry.key_span.clone();
                 }
                 if let Some(item) = node.child(last) {
-                    return item.head(&self.substituted);
+                    return item.head(&self.raw);
                 }
             }
             return self.enclosing(&parent[..depth.min(parent.len())]);
         }
         match &self.root.kind {
             positions::NodeKind::Map(entries) if !entries.is_empty() => entries[0].key_span.clone(),
-            _ => self.root.head(&self.substituted),
+            _ => self.root.head(&self.raw),
         }
-    }
-
-    /// A span of the substituted text as a span of the raw text; inside a
-    /// replaced `${VAR}` it becomes the whole reference.
-    fn raw_span(&self, span: Range<usize>) -> Range<usize> {
-        let map = |offset: usize, is_end: bool| {
-            let mut delta: isize = 0;
-            for r in &self.replacements {
-                if offset < r.substituted.start || (is_end && offset == r.substituted.start) {
-                    break;
-                }
-                if offset < r.substituted.end || (is_end && offset == r.substituted.end) {
-                    return if is_end { r.raw.end } else { r.raw.start };
-                }
-                delta = r.raw.end as isize - r.substituted.end as isize;
-            }
-            (offset as isize + delta).clamp(0, self.raw.len() as isize) as usize
-        };
-        let start = map(span.start, false);
-        start..map(span.end, true).max(start)
     }
 
     /// The parser's complaint at its position, with a second label where the
     /// cause is likely to be (the other copy of a duplicated key, an unclosed bracket).
     fn yaml_error(&self, message: &str, offset: usize) -> ConfigError {
-        let text = &self.substituted;
+        let text = &self.raw;
         let at = offset.min(text.len());
         let message = format!("not valid YAML: {message}");
         // What the file says decides the help, never the parser's wording:
@@ -388,14 +384,7 @@ impl PipelineSource {
         let e = error.into_iter().next().expect("a figment error holds at least one error");
         let path: Vec<&str> = e.path.iter().map(String::as_str).collect();
         let from_env = e.metadata.as_ref().is_some_and(|m| m.name == env_provider_name());
-        if let Kind::Message(message) = &e.kind
-            && path.is_empty()
-            && !from_env
-        {
-            // The YAML parser behind figment disagreed with ours; it says where in its message.
-            return self.yaml_error(message, line_col_offset(&self.substituted, message).unwrap_or(0));
-        }
-        let problem = describe(&path, &e.kind);
+        let problem = describe(&path, &e.kind, self.concealed(&path, from_env).as_deref());
         if from_env {
             return env_error(&path, problem);
         }
@@ -474,16 +463,6 @@ fn empty() -> Node {
     Node { span: 0..0, kind: positions::NodeKind::Map(Vec::new()) }
 }
 
-/// The byte offset of "line L column C" in a parser message.
-fn line_col_offset(text: &str, message: &str) -> Option<usize> {
-    let rest = &message[message.find("line ")? + 5..];
-    let line: usize = rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()?;
-    let rest = &rest[rest.find("column ")? + 7..];
-    let column: usize = rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()?;
-    let line_start: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
-    Some((line_start + column.saturating_sub(1)).min(text.len()))
-}
-
 /// What to point at for a problem.
 enum Target {
     /// The key itself (an unknown key).
@@ -521,8 +500,10 @@ fn place(path: &[&str]) -> String {
     format!("`{out}`")
 }
 
-fn describe(path: &[&str], kind: &Kind) -> Problem {
+/// `concealed`, when given, stands for the value in the words shown.
+fn describe(path: &[&str], kind: &Kind, concealed: Option<&str>) -> Problem {
     let here = place(path);
+    let actual_text = |actual: &Actual| concealed.map_or_else(|| actual_text(actual), str::to_string);
     match kind {
         Kind::UnknownField(field, expected) => {
             let parent = place(&path[..path.len().saturating_sub(1)]);
@@ -573,13 +554,17 @@ fn describe(path: &[&str], kind: &Kind) -> Problem {
         },
         Kind::UnknownVariant(value, expected) => {
             let choices = expected.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
-            let help = match closest(value, expected) {
+            // A guess would hint at a concealed value.
+            let help = match closest(value, expected).filter(|_| concealed.is_none()) {
                 Some(guess) => format!("did you mean `{guess}`? {here} is one of {choices}"),
                 None => format!("use one of {choices}"),
             };
             Problem {
                 kind: ConfigErrorKind::ValueInvalid,
-                message: format!("{here} cannot be `{value}`"),
+                message: match concealed {
+                    Some(c) => format!("{here} cannot be {c}"),
+                    None => format!("{here} cannot be `{value}`"),
+                },
                 label: "not a known value".into(),
                 help,
                 target: Target::Value,
@@ -587,7 +572,10 @@ fn describe(path: &[&str], kind: &Kind) -> Problem {
         }
         other => Problem {
             kind: ConfigErrorKind::ValueInvalid,
-            message: format!("{here}: {other}"),
+            message: match concealed {
+                Some(c) => format!("{here}: {c} is not accepted"),
+                None => format!("{here}: {other}"),
+            },
             label: "here".into(),
             help: "see fixtures/pipelines/ for complete examples".into(),
             target: Target::Value,
@@ -718,25 +706,5 @@ mod tests {
     fn paths_read_like_the_file() {
         assert_eq!(place(&["streams", "0", "sync_mode"]), "`streams[0].sync_mode`");
         assert_eq!(place(&[]), "the top level");
-    }
-
-    #[test]
-    fn parser_messages_give_an_offset() {
-        let text = "a: 1\nbb: [\n";
-        assert_eq!(line_col_offset(text, "did not find expected node at line 2 column 6, while parsing"), Some(10));
-        assert_eq!(line_col_offset(text, "no position"), None);
-    }
-
-    #[test]
-    fn spans_inside_a_substitution_cover_the_reference() {
-        // raw: "a: ${X}\nb: 2\n" with X=long-value
-        let raw = "a: ${X}\nb: 2\n".to_string();
-        let substituted = "a: long-value\nb: 2\n";
-        let r = Replacement { raw: 3..7, substituted: 3..13 };
-        let source = PipelineSource::parse(Path::new("p.yaml"), raw.clone(), substituted.into(), vec![r]).unwrap();
-        let a = source.raw_span(source.value_span(&["a"]));
-        assert_eq!(&raw[a], "${X}");
-        let b = source.raw_span(source.value_span(&["b"]));
-        assert_eq!(&raw[b], "2");
     }
 }

@@ -19,11 +19,28 @@ pub struct Node {
 #[derive(Debug)]
 pub enum NodeKind {
     /// A scalar (string, number, boolean, null).
-    Scalar,
+    Scalar(Scalar),
     /// A sequence.
     Seq(Vec<Node>),
     /// A mapping, in file order.
     Map(Vec<Entry>),
+}
+
+/// A scalar as YAML's core schema reads it (a quoted scalar is a string).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar {
+    /// `null`, `~` or nothing.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// A whole number that fits an i64.
+    Int(i64),
+    /// A whole number above i64's range (the parser would make it a float).
+    UInt(u64),
+    /// Any other number.
+    Float(f64),
+    /// Text.
+    Str(String),
 }
 
 /// One `key: value` of a mapping.
@@ -53,24 +70,41 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     let byte = |char_index: usize| bytes.get(char_index).copied().unwrap_or(text.len());
     let docs = MarkedYamlOwned::load_from_str(text).map_err(|e| SyntaxError { message: e.info().to_string(), offset: byte(e.marker().index()) })?;
     Ok(match docs.into_iter().next() {
-        Some(doc) => convert(doc, &byte),
+        Some(doc) => convert(doc, text, &byte),
         None => Node { span: 0..0, kind: NodeKind::Map(Vec::new()) },
     })
 }
 
-fn convert(node: MarkedYamlOwned, byte: &impl Fn(usize) -> usize) -> Node {
+fn convert(node: MarkedYamlOwned, text: &str, byte: &impl Fn(usize) -> usize) -> Node {
     let start = byte(node.span.start.index());
     // Collections sometimes end before they start (no end marker): keep the start.
     let end = byte(node.span.end.index()).max(start);
     let kind = match node.data {
-        YamlDataOwned::Sequence(items) => NodeKind::Seq(items.into_iter().map(|n| convert(n, byte)).collect()),
+        YamlDataOwned::Sequence(items) => NodeKind::Seq(items.into_iter().map(|n| convert(n, text, byte)).collect()),
         YamlDataOwned::Mapping(map) => NodeKind::Map(
             map.into_iter()
-                .map(|(k, v)| Entry { key: key_text(&k.data), key_span: byte(k.span.start.index())..byte(k.span.end.index()), value: convert(v, byte) })
+                .map(|(k, v)| Entry {
+                    key: key_text(&k.data),
+                    key_span: byte(k.span.start.index())..byte(k.span.end.index()),
+                    value: convert(v, text, byte),
+                })
                 .collect(),
         ),
-        YamlDataOwned::Tagged(_, inner) => return convert(*inner, byte),
-        _ => NodeKind::Scalar,
+        YamlDataOwned::Tagged(_, inner) => return convert(*inner, text, byte),
+        YamlDataOwned::Value(v) => NodeKind::Scalar(match v {
+            ScalarOwned::Null => Scalar::Null,
+            ScalarOwned::Boolean(b) => Scalar::Bool(b),
+            ScalarOwned::Integer(i) => Scalar::Int(i),
+            // Digits past i64 are a u64 when they fit (a plain scalar's span is its text).
+            ScalarOwned::FloatingPoint(f) => match text.get(start..end).map(|t| t.trim_start_matches('+').parse::<u64>()) {
+                Some(Ok(n)) => Scalar::UInt(n),
+                _ => Scalar::Float(f.into_inner()),
+            },
+            ScalarOwned::String(s) => Scalar::Str(s),
+        }),
+        YamlDataOwned::Representation(s, _, _) => NodeKind::Scalar(Scalar::Str(s)),
+        // An empty document, or a value the core schema refuses (`!!int x`).
+        YamlDataOwned::Alias(_) | YamlDataOwned::BadValue => NodeKind::Scalar(Scalar::Null),
     };
     Node { span: start..end, kind }
 }
@@ -100,7 +134,7 @@ impl Node {
         match &self.kind {
             NodeKind::Map(_) => self.entry(segment).map(|e| &e.value),
             NodeKind::Seq(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
-            NodeKind::Scalar => None,
+            NodeKind::Scalar(_) => None,
         }
     }
 
@@ -108,7 +142,7 @@ impl Node {
     /// so a label does not sprawl over the whole block.
     pub fn head(&self, text: &str) -> Range<usize> {
         match self.kind {
-            NodeKind::Scalar => self.span.clone(),
+            NodeKind::Scalar(_) => self.span.clone(),
             _ => {
                 let line_end = text[self.span.start..].find('\n').map_or(text.len(), |n| self.span.start + n);
                 self.span.start..self.span.end.min(line_end).max(self.span.start)

@@ -113,7 +113,7 @@ impl CompileCache {
         if files.len() <= keep {
             return;
         }
-        files.sort_by(|a, b| b.0.cmp(&a.0));
+        files.sort_by_key(|f| std::cmp::Reverse(f.0));
         for (_, path) in files.drain(keep..) {
             let _ = std::fs::remove_file(path);
         }
