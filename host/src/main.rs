@@ -22,6 +22,18 @@ use rapidbyte::state::{self, MemoryState, RunRecord};
 use std::io::IsTerminal;
 use rapidbyte_protocol::Role;
 
+/// Everything the CLI prints goes through these: remembered secrets are
+/// scrubbed from it (SPEC § Security).
+macro_rules! say {
+    ($($t:tt)*) => { println!("{}", rapidbyte::telemetry::secret::scrub(&format!($($t)*))) };
+}
+macro_rules! say_err {
+    ($($t:tt)*) => { eprintln!("{}", rapidbyte::telemetry::secret::scrub(&format!($($t)*))) };
+}
+macro_rules! say_raw {
+    ($($t:tt)*) => { print!("{}", rapidbyte::telemetry::secret::scrub(&format!($($t)*))) };
+}
+
 #[derive(Parser)]
 #[command(name = "rapidbyte", version, about = "Move tables between systems through sandboxed WebAssembly connectors")]
 struct Cli {
@@ -125,11 +137,12 @@ fn main() -> ExitCode {
     rapidbyte::engine::run::bound_large_allocations();
     let cli = Cli::parse();
     init_tracing(cli.verbose, cli.quiet);
+    rapidbyte::telemetry::secret::scrub_panics();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(report) => {
-            eprintln!("{report:?}");
+            say_err!("{report:?}");
             ExitCode::from(2)
         }
     }
@@ -143,7 +156,7 @@ fn init_tracing(verbose: u8, quiet: bool) {
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| rapidbyte::telemetry::secret::Scrubbing(std::io::stderr())).with_target(false).init();
 }
 
 fn connector_dir(flag: Option<PathBuf>) -> PathBuf {
@@ -207,7 +220,7 @@ async fn run_pipeline(runtime: Arc<Runtime>, dir: &Path, path: &Path, opts: RunF
     let cancel = services.cancel.clone();
     tokio::spawn(async move {
         wait_for_stop_signal().await;
-        eprintln!("\ncancelling: committing up to the last checkpoint (press Ctrl-C again to stop at once)");
+        say_err!("\ncancelling: committing up to the last checkpoint (press Ctrl-C again to stop at once)");
         cancel.cancel();
         wait_for_stop_signal().await;
         std::process::exit(EXIT_CANCELLED.into());
@@ -244,7 +257,7 @@ async fn run_pipeline(runtime: Arc<Runtime>, dir: &Path, path: &Path, opts: RunF
     record.retries = summary.iter().map(|s| s.retries).sum();
     record.records_skipped = summary.iter().map(|s| s.records_skipped).sum();
     record.records_dead_lettered = summary.iter().map(|s| s.records_dead_lettered).sum();
-    record.error = reports.iter().filter(|r| !r.stopped_by_cancel()).find_map(|r| r.error().map(|e| format!("stream `{}`: {e}", r.stream)));
+    record.error = reports.iter().filter(|r| !r.stopped_by_cancel()).find_map(|r| r.error().map(|e| rapidbyte::telemetry::secret::scrub(&format!("stream `{}`: {e}", r.stream)).into_owned()));
     if let Err(e) = state.record_run(&record) {
         tracing::warn!("cannot record the run: {e}");
     }
@@ -254,7 +267,7 @@ async fn run_pipeline(runtime: Arc<Runtime>, dir: &Path, path: &Path, opts: RunF
             "pipeline": file.pipeline, "run_id": run_id, "outcome": record.outcome, "wall_seconds": wall,
             "peak_rss_bytes": peak, "streams": summary,
         });
-        println!("{}", serde_json::to_string_pretty(&doc).into_diagnostic()?);
+        say!("{}", serde_json::to_string_pretty(&doc).into_diagnostic()?);
     } else {
         print_summary(&file.pipeline, &summary, wall, peak);
     }
@@ -273,17 +286,17 @@ async fn run_pipeline(runtime: Arc<Runtime>, dir: &Path, path: &Path, opts: RunF
                 );
             }
             let report = miette::miette!(help = help, "stream `{}` failed: {e}", r.stream);
-            eprintln!("{report:?}");
+            say_err!("{report:?}");
         }
     }
     let dead_letters = record.records_dead_lettered;
     Ok(if failed {
         ExitCode::from(1)
     } else if cancelled {
-        eprintln!("cancelled: committed up to the last checkpoint; the next run resumes from there");
+        say_err!("cancelled: committed up to the last checkpoint; the next run resumes from there");
         ExitCode::from(EXIT_CANCELLED)
     } else if dead_letters > 0 {
-        eprintln!(
+        say_err!(
             "finished with {dead_letters} row(s) in the destination's dead-letter table (rapidbyte_dead_letters in the target schema): \
              each holds the row, its key and the error; fix them and load them again"
         );
@@ -325,22 +338,22 @@ fn list_runs(path: &Path, state_path: Option<PathBuf>, limit: usize, json: bool)
     if let Some(db) = state::sqlite_path(&section, path)
         && !db.is_file()
     {
-        println!("no runs yet ({} does not exist)", db.display());
+        say!("no runs yet ({} does not exist)", db.display());
         return Ok(ExitCode::SUCCESS);
     }
     let state = state::open(&section, path).map_err(|e| miette::miette!("{e}"))?;
     let runs = state.recent_runs(&file.pipeline, limit).map_err(|e| miette::miette!("{e}"))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&runs).into_diagnostic()?);
+        say!("{}", serde_json::to_string_pretty(&runs).into_diagnostic()?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    say!(
         "{:<20} {:<10} {:>8} {:>12} {:>12} {:>8} {:>8} {:>8}  error",
         "run", "outcome", "secs", "records in", "records out", "retries", "skipped", "dlq"
     );
     for r in runs {
         let secs = r.finished_at.map(|f| (f - r.started_at).to_string()).unwrap_or_else(|| "-".into());
-        println!(
+        say!(
             "{:<20} {:<10} {:>8} {:>12} {:>12} {:>8} {:>8} {:>8}  {}",
             r.run_id,
             r.outcome,
@@ -357,14 +370,14 @@ fn list_runs(path: &Path, state_path: Option<PathBuf>, limit: usize, json: bool)
 }
 
 fn print_summary(pipeline: &str, streams: &[StreamSummary], wall: f64, peak: Option<u64>) {
-    println!("\npipeline `{pipeline}` — {wall:.2} s{}", peak.map(|p| format!(", peak memory {:.1} MiB", p as f64 / 1048576.0)).unwrap_or_default());
-    println!(
+    say!("\npipeline `{pipeline}` — {wall:.2} s{}", peak.map(|p| format!(", peak memory {:.1} MiB", p as f64 / 1048576.0)).unwrap_or_default());
+    say!(
         "{:<20} {:>9} {:>12} {:>12} {:>12} {:>9} {:>9} {:>7} {:>6} {:>12}",
         "stream", "status", "records in", "records out", "bytes", "batches", "ckpts", "retries", "secs", "rows/s"
     );
     for s in streams {
         let rate = if s.wall_seconds > 0.0 { s.records_written as f64 / s.wall_seconds } else { 0.0 };
-        println!(
+        say!(
             "{:<20} {:>9} {:>12} {:>12} {:>12} {:>9} {:>9} {:>7} {:>6.2} {:>12.0}",
             s.stream,
             if s.ok { "ok" } else if s.cancelled { "cancelled" } else { "FAILED" },
@@ -378,33 +391,49 @@ fn print_summary(pipeline: &str, streams: &[StreamSummary], wall: f64, peak: Opt
             rate
         );
         if s.records_skipped > 0 || s.records_dead_lettered > 0 {
-            println!(
+            say!(
                 "{:<20} on_data_error: {} skipped, {} dead-lettered",
                 "", s.records_skipped, s.records_dead_lettered
             );
         }
         if !s.phase_seconds.is_empty() {
             let phases: Vec<String> = s.phase_seconds.iter().map(|(k, v)| format!("{k} {v:.2}s")).collect();
-            println!("{:<20} phases: {}", "", phases.join(", "));
+            say!("{:<20} phases: {}", "", phases.join(", "));
         }
     }
 }
 
 async fn check(runtime: Arc<Runtime>, dir: &Path, path: &Path) -> Result<ExitCode> {
     let Preflight { file, source, destination } = preflight(&runtime, dir, path)?;
-    println!("ok    config {}", path.display());
-    println!("ok    connectors {} {} → {} {}", source.manifest.name, source.manifest.version, destination.manifest.name, destination.manifest.version);
-    println!("ok    features");
+    say!("ok    config {}", path.display());
+    say!("ok    connectors {} {} → {} {}", source.manifest.name, source.manifest.version, destination.manifest.name, destination.manifest.version);
+    say!("ok    features");
     let mut failed = false;
     // § Security: the exact network each connector is granted, for the user to audit.
     for (section, component) in [(&file.source, &source), (&file.destination, &destination)] {
         match network_grants(section, component).await {
-            Ok(grants) => println!("ok    network {}: {grants}", component.manifest.name),
+            Ok(grants) => say!("ok    network {}: {grants}", component.manifest.name),
             Err(e) => {
-                println!("FAIL  network {}: {e}", component.manifest.name);
+                say!("FAIL  network {}: {e}", component.manifest.name);
                 failed = true;
             }
         }
+    }
+    // The state backend a run would use: a PostgreSQL one is reached (its
+    // tables are created as a run would); a SQLite file is not created.
+    match state::sqlite_path(&file.state, path) {
+        Some(db) if db.is_file() || db.parent().is_some_and(Path::is_dir) => say!("ok    state {}", db.display()),
+        Some(db) => {
+            say!("FAIL  state {}: its directory does not exist", db.display());
+            failed = true;
+        }
+        None => match state::open(&file.state, path) {
+            Ok(_) => say!("ok    state postgres {}", file.state.url.as_deref().map(rapidbyte::telemetry::secret::redact_url).unwrap_or_default()),
+            Err(e) => {
+                say!("FAIL  state: {e}");
+                failed = true;
+            }
+        },
     }
     let services = RunServices::new(Arc::new(MemoryState::default()));
     let jobs = run::jobs(&file, "check", &source, &destination);
@@ -412,14 +441,14 @@ async fn check(runtime: Arc<Runtime>, dir: &Path, path: &Path) -> Result<ExitCod
     for spec in [&first.source, &first.destination] {
         match rapidbyte::engine::stream::probe(&runtime, spec, &file.pipeline, services.clone()).await {
             Ok(p) => match p.validation {
-                Ok(()) => println!("ok    {} reaches its system", spec.component.manifest.name),
+                Ok(()) => say!("ok    {} reaches its system", spec.component.manifest.name),
                 Err(e) => {
-                    println!("FAIL  {e}");
+                    say!("FAIL  {e}");
                     failed = true;
                 }
             },
             Err(e) => {
-                println!("FAIL  {e}");
+                say!("FAIL  {e}");
                 failed = true;
             }
         }
@@ -480,12 +509,12 @@ async fn discover(runtime: Arc<Runtime>, dir: &Path, path: &Path, json: bool) ->
         })
         .collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&described).into_diagnostic()?);
+        say!("{}", serde_json::to_string_pretty(&described).into_diagnostic()?);
     } else {
         for s in &described {
-            println!("{}  (primary key: {}; cursor candidates: {})", s["name"].as_str().unwrap_or_default(), s["primary_key"], s["cursor_candidates"]);
+            say!("{}  (primary key: {}; cursor candidates: {})", s["name"].as_str().unwrap_or_default(), s["primary_key"], s["cursor_candidates"]);
             for f in s["fields"].as_array().into_iter().flatten() {
-                println!(
+                say!(
                     "    {:<24} {:<32} {}",
                     f["name"].as_str().unwrap_or_default(),
                     f["type"].as_str().unwrap_or_default(),
@@ -523,9 +552,9 @@ async fn conformance(
         .map_err(|e| miette::miette!(help = "check the component path and the subject file", "{e}"))?;
     let outcomes = conformance::run(&harness, &cases, only).await;
     if json {
-        println!("{}", serde_json::to_string_pretty(&outcomes).into_diagnostic()?);
+        say!("{}", serde_json::to_string_pretty(&outcomes).into_diagnostic()?);
     } else {
-        print!("{}", conformance::render_table(&component.display().to_string(), &outcomes));
+        say_raw!("{}", conformance::render_table(&component.display().to_string(), &outcomes));
     }
     Ok(if outcomes.iter().any(|o| o.status == Status::Fail) { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
@@ -535,15 +564,15 @@ fn list_connectors(runtime: &Runtime, dir: &Path) -> Result<ExitCode> {
         .map_err(|e| miette::miette!(help = "run `cargo xtask build` or pass --connector-dir", "cannot list {}: {e}", dir.display()))?;
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "wasm")).collect();
     paths.sort();
-    println!("{:<22} {:<9} {:<12} {:<9} features", "name", "version", "role", "contract");
+    say!("{:<22} {:<9} {:<12} {:<9} features", "name", "version", "role", "contract");
     for path in paths {
         match runtime.load(&path) {
             Ok(c) => {
                 let m = &c.manifest;
                 let features: Vec<&str> = m.features.iter().map(|f| f.as_str()).collect();
-                println!("{:<22} {:<9} {:<12} {:<9} {}", m.name, m.version, m.role.as_str(), c.contract, features.join(", "));
+                say!("{:<22} {:<9} {:<12} {:<9} {}", m.name, m.version, m.role.as_str(), c.contract, features.join(", "));
             }
-            Err(e) => println!("{:<22} (unusable: {e})", path.file_name().unwrap_or_default().to_string_lossy()),
+            Err(e) => say!("{:<22} (unusable: {e})", path.file_name().unwrap_or_default().to_string_lossy()),
         }
     }
     Ok(ExitCode::SUCCESS)

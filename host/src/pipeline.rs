@@ -13,6 +13,7 @@ use figment::Figment;
 use figment::providers::Env;
 use rapidbyte_protocol::{DataErrorPolicy, Limits, Policies, SyncMode};
 use serde::Deserialize;
+use crate::telemetry::secret;
 
 pub(crate) use diagnostic::closest;
 pub use diagnostic::{ConfigError, ConfigErrorKind, Located, PipelineSource};
@@ -307,18 +308,27 @@ impl PipelineFile {
     fn load_with_env(path: &Path, lookup: &values::Lookup) -> Result<(Self, PipelineSource), ConfigError> {
         let raw = std::fs::read_to_string(path).map_err(|e| ConfigError::unreadable(path, e))?;
         let source = PipelineSource::parse(path, raw)?;
-        let values = source.values(lookup)?;
-        let file: PipelineFile = Figment::new()
-            .merge(values)
-            .merge(
-                Env::prefixed("RAPIDBYTE_")
-                    .split("__")
-                    // Keys keep the variable's case (`LIMITS.MAX_BATCH_BYTES`) here.
-                    .filter(|k| k.as_str().split('.').next().is_some_and(|first| ENV_SECTIONS.iter().any(|s| first.eq_ignore_ascii_case(s)))),
-            )
-            // Lossy: a number or boolean may arrive as text (from `${VAR}`).
-            .extract_lossy()
-            .map_err(|e| source.figment_error(e))?;
+        // § Security: a secret-named variable's value is a secret wherever it is placed.
+        let lookup = |name: &str| {
+            let value = lookup(name);
+            if let Some(v) = value.as_deref().filter(|_| secret::is_secret_key(name)) {
+                secret::remember(v);
+            }
+            value
+        };
+        let values = source.values(&lookup)?;
+        let figment = Figment::new().merge(values).merge(
+            Env::prefixed("RAPIDBYTE_")
+                .split("__")
+                // Keys keep the variable's case (`LIMITS.MAX_BATCH_BYTES`) here.
+                .filter(|k| k.as_str().split('.').next().is_some_and(|first| ENV_SECTIONS.iter().any(|s| first.eq_ignore_ascii_case(s)))),
+        );
+        // Before anything can fail on them, so no later output shows them.
+        if let Ok(all) = figment.extract_lossy::<serde_json::Value>() {
+            secret::remember_in(&all);
+        }
+        // Lossy: a number or boolean may arrive as text (from `${VAR}`).
+        let file: PipelineFile = figment.extract_lossy().map_err(|e| source.figment_error(e))?;
         file.check().map_err(|v| source.violation(v))?;
         Ok((file, source))
     }

@@ -1,11 +1,13 @@
 //! A hostile source for sandbox tests: on `run-read` it attempts the one
 //! forbidden thing its config names, and reports what happened.
 //!
-//! Config: `{"attempt": "env" | "file" | "connect" | "dns" | "loop" | "sleep" | "alloc" | "bad-ipc" | "oversize" | "flood" | "error", "address": "127.0.0.1:9", "name": "example.com", "error": {…}}`
+//! Config: `{"attempt": "env" | "file" | "connect" | "dns" | "loop" | "sleep" | "alloc" | "bad-ipc" | "oversize" | "flood" | "echo" | "error", "address": "127.0.0.1:9", "name": "example.com", "error": {…}}`
 //! (`dns`: looks `name` up through the guest's resolver)
 //! (`flood`: a 4 MiB log with escape sequences, 20,000 metric names, an 8 MiB
 //! state value, then an error whose message carries escape sequences)
 //! (`error` returns the given error record unchanged, to test the boundary).
+//! (`echo`: repeats its whole config — `password` included — in a log
+//! message and field, a metric name and label, a state value and its error).
 //!
 //! When the sandbox holds, `env`, `file`, `connect` and `dns` end with a
 //! `permission` error of code `DENIED` carrying what the guest observed;
@@ -29,10 +31,14 @@ struct Config {
     /// For `error`: the exact error record to return.
     #[serde(default)]
     error: Option<rapidbyte_protocol::ConnectorError>,
+    /// For `echo`: a secret to leak.
+    #[serde(default)]
+    password: Option<String>,
 }
 
 struct Hostile {
     config: Config,
+    raw: String,
 }
 
 fn denied(what: String) -> ConnectorError {
@@ -45,7 +51,7 @@ fn escaped(what: String) -> ConnectorError {
 
 impl Source for Hostile {
     fn open(json: &str) -> Result<Self, ConnectorError> {
-        Ok(Self { config: config::parse(json)? })
+        Ok(Self { config: config::parse(json)?, raw: json.to_string() })
     }
 
     fn read(&mut self, _ctx: &StreamContext, out: &mut Emitter) -> Result<ReadSummary, ConnectorError> {
@@ -134,6 +140,16 @@ impl Source for Hostile {
                     r#"{"field":"id","last_value":"999999999"}"#,
                 );
                 Err(ConnectorError::internal("FLOODED", format!("{esc} state put: {state}")).with_retry_after_ms(u64::MAX))
+            }
+            "echo" => {
+                let pw = self.config.password.clone().unwrap_or_default();
+                rapidbyte_sdk::host::log(rapidbyte_sdk::LogLevel::Warn, &format!("my config: {}", self.raw), &[("password", &pw)]);
+                rapidbyte_sdk::host::counter(&format!("echo_{pw}"), 1);
+                let mut m = rapidbyte_protocol::Metric::counter("echoed", 1);
+                m.labels = rapidbyte_sdk::host::labels(&[("password", &pw)]);
+                rapidbyte_sdk::host::metric(m);
+                let _ = rapidbyte_sdk::host::state_put(rapidbyte_sdk::StateScope::Stream, "echo", &pw);
+                Err(ConnectorError::config("ECHO", format!("config was {}", self.raw)))
             }
             "error" => Err(self.config.error.clone().unwrap_or_else(|| ConnectorError::config("NO_ERROR", "config.error is missing"))),
             "bad-ipc" => {

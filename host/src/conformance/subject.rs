@@ -72,10 +72,17 @@ impl Subject {
     /// Reads a subject file; `postgres` defaults to `RAPIDBYTE_TEST_PG` when the file says `postgres: env`.
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let mut subject: Subject = serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let tree: serde_json::Value = serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        // § Security: its secrets are masked in everything printed from here on.
+        crate::telemetry::secret::remember_in(&tree);
+        let shown = |e: serde_json::Error| format!("{}: {}", path.display(), crate::telemetry::secret::scrub(&e.to_string()));
+        let mut subject: Subject = serde_json::from_value(tree).map_err(shown)?;
         if subject.postgres.as_deref() == Some("env") {
             subject.postgres =
                 Some(std::env::var("RAPIDBYTE_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()));
+        }
+        if let Some(url) = &subject.postgres {
+            crate::telemetry::secret::url_passwords(url).iter().for_each(|p| crate::telemetry::secret::remember(p));
         }
         Ok(subject)
     }

@@ -48,7 +48,7 @@ pub(super) fn mapping(root: &Node, text: &str, lookup: &Lookup) -> Result<Option
 }
 
 /// Reads an environment variable (the process's, or a test's).
-pub(super) type Lookup = dyn Fn(&str) -> Option<String>;
+pub(super) type Lookup<'a> = dyn Fn(&str) -> Option<String> + 'a;
 
 fn value(node: &Node, text: &str, lookup: &Lookup) -> Result<Value, Unset> {
     let tag = Tag::Default;

@@ -22,22 +22,36 @@ pub const MAX_RETRY_AFTER_MS: u64 = 3_600_000;
 /// Text from a connector made safe for a terminal and a log file: control
 /// characters (ANSI escape sequences included) are shown escaped, and the
 /// text is cut at `max` bytes with a note of how much was left out.
+/// A secret the connector knows (its password, echoed) is masked too
+/// (`telemetry::secret::scrub`), before the text is stored or shown.
 pub fn sanitize(text: &str, max: usize) -> String {
+    let text = crate::telemetry::secret::scrub(text);
     let mut out = String::with_capacity(text.len().min(max) + 16);
     for (i, c) in text.char_indices() {
         if out.len() >= max {
             out.push_str(&format!("… ({} more bytes)", text.len() - i));
             break;
         }
-        match c {
-            // Tabs and newlines are text; everything else below 0x20, DEL and
-            // the C1 controls (0x80–0x9f, which include CSI) can drive a terminal.
-            '\n' | '\t' => out.push(c),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
+        push_escaped(&mut out, c);
     }
     out
+}
+
+/// `text` with its control characters escaped as [`sanitize`] shows them.
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    text.chars().for_each(|c| push_escaped(&mut out, c));
+    out
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        // Tabs and newlines are text; everything else below 0x20, DEL and
+        // the C1 controls (0x80–0x9f, which include CSI) can drive a terminal.
+        '\n' | '\t' => out.push(c),
+        c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        c => out.push(c),
+    }
 }
 
 /// A connector's error record with its text made safe and its numbers bounded.

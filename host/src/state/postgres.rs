@@ -63,7 +63,9 @@ impl PostgresState {
         state.call(move |c| {
             Box::pin(async move {
                 c.batch_execute(&format!(
-                    "CREATE SCHEMA IF NOT EXISTS {s};
+                    // The IF NOT EXISTS notices of every later run are not news.
+                    "SET client_min_messages TO warning;
+                     CREATE SCHEMA IF NOT EXISTS {s};
                      CREATE TABLE IF NOT EXISTS {s}.state (scope text NOT NULL, key text NOT NULL, value text NOT NULL,
                         updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (scope, key));
                      CREATE TABLE IF NOT EXISTS {s}.runs (run_id text PRIMARY KEY, pipeline text NOT NULL,

@@ -135,7 +135,8 @@ impl MetricsHub {
                 let _ = writeln!(out, "{name}{s}");
             }
         }
-        out
+        // Names and labels come from connectors (§ Security).
+        super::secret::scrub(&out).into_owned()
     }
 }
 

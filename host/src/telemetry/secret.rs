@@ -77,9 +77,189 @@ pub fn mask_config_json(json: &str) -> String {
     serde_json::from_str::<serde_json::Value>(json).map(|v| mask_config(&v).to_string()).unwrap_or_else(|_| "<config>".into())
 }
 
+/// Every secret value this process has been given (pipeline and subject
+/// configs, `${VAR}`s of secret-named variables, URL passwords), longest
+/// first. [`scrub`] masks them in whatever leaves the process — the terminal,
+/// logs, JSON, Prometheus text, run history — as a second line behind
+/// structural masking: a connector echoing its password, a library quoting a
+/// URL or a panic message cannot show one.
+static KNOWN: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// Values shorter than this are not scrubbed from text (a two-letter
+/// password would mask every word containing it); they are still masked
+/// structurally.
+pub const MIN_SCRUBBED_LEN: usize = 4;
+
+/// Adds `value` to the secrets [`scrub`] masks, with the forms it takes in
+/// JSON text and in escaped guest text.
+pub fn remember(value: &str) {
+    if value.len() < MIN_SCRUBBED_LEN {
+        return;
+    }
+    let json = serde_json::to_string(value).unwrap_or_default();
+    let forms = [value.to_string(), json.trim_matches('"').to_string(), crate::sandbox::untrusted::escape_controls(value)];
+    let mut known = KNOWN.write().unwrap_or_else(|p| p.into_inner());
+    for form in forms {
+        if form.len() >= MIN_SCRUBBED_LEN && !known.contains(&form) {
+            known.push(form);
+        }
+    }
+    known.sort_by_key(|v| std::cmp::Reverse(v.len()));
+}
+
+/// Remembers every secret in a config: string values under secret-named
+/// keys (nested values too) and passwords in connection URLs anywhere.
+pub fn remember_in(value: &serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if is_secret_key(k) {
+                    remember_all(v);
+                } else {
+                    remember_in(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(remember_in),
+        Value::String(s) => url_passwords(s).iter().for_each(|p| remember(p)),
+        _ => {}
+    }
+}
+
+/// Every string and number under a secret key.
+fn remember_all(value: &serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => remember(s),
+        Value::Number(n) => remember(&n.to_string()),
+        Value::Array(items) => items.iter().for_each(remember_all),
+        Value::Object(map) => map.values().for_each(remember_all),
+        _ => {}
+    }
+}
+
+/// The passwords a connection string carries: `scheme://user:pw@…` (as
+/// written and percent-decoded), `?password=pw`, `password=pw`.
+pub fn url_passwords(url: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    if let Some((_, rest)) = url.split_once("://") {
+        let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+        if let Some(at) = authority.rfind('@')
+            && let Some((_, pw)) = authority[..at].split_once(':')
+        {
+            found.push(pw.to_string());
+            found.push(percent_decode(pw));
+        }
+    }
+    for kv in url.split(['?', '&', ' ']) {
+        if let Some((k, v)) = kv.split_once('=')
+            && k.eq_ignore_ascii_case("password")
+        {
+            found.push(v.to_string());
+            found.push(percent_decode(v));
+        }
+    }
+    found
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b)))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `text` with every remembered secret replaced by `***`.
+pub fn scrub(text: &str) -> std::borrow::Cow<'_, str> {
+    let known = KNOWN.read().unwrap_or_else(|p| p.into_inner());
+    let mut out = std::borrow::Cow::Borrowed(text);
+    for secret in known.iter() {
+        if out.contains(secret.as_str()) {
+            out = std::borrow::Cow::Owned(out.replace(secret.as_str(), "***"));
+        }
+    }
+    out
+}
+
+/// A writer that scrubs each write: tracing writes one event per call.
+pub struct Scrubbing<W>(pub W);
+
+impl<W: std::io::Write> std::io::Write for Scrubbing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(scrub(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// A panic's message can quote a value (a URL, a config): panics are
+/// printed scrubbed, in the standard hook's shape.
+pub fn scrub_panics() {
+    std::panic::set_hook(Box::new(|info| eprintln!("{}", panic_report(info))));
+}
+
+/// What [`scrub_panics`] prints for a panic.
+pub fn panic_report(info: &std::panic::PanicHookInfo<'_>) -> String {
+    let payload = info.payload();
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "Box<dyn Any>".into());
+    let thread = std::thread::current();
+    let at = info.location().map(|l| format!(" at {}:{}:{}", l.file(), l.line(), l.column())).unwrap_or_default();
+    let name = thread.name().unwrap_or("<unnamed>");
+    scrub(&format!("\nthread '{name}' panicked{at}:\n{message}\nthis is a bug in rapidbyte: please report it")).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remembered_secrets_are_scrubbed_in_every_form() {
+        let c = serde_json::json!({"user": "rb", "db_password": "Pw-\"q\u{1b}-7Kx", "n": {"token": 918273645},
+            "url": "postgres://rb:s%40Rt-9Vv@db/x", "short": {"secret": "ab"}});
+        remember_in(&c);
+        for shown in ["a Pw-\"q\u{1b}-7Kx b", r#"{"m":"Pw-\"q\u001b-7Kx"}"#, "esc Pw-\"q\\u{1b}-7Kx", "t=918273645", "s@Rt-9Vv and s%40Rt-9Vv"] {
+            let s = scrub(shown);
+            assert!(!s.contains("7Kx") && !s.contains("918273645") && !s.contains("Rt-9Vv"), "{shown} → {s}");
+        }
+        assert_eq!(scrub("rb about ab"), "rb about ab");
+        let mut w = Scrubbing(Vec::new());
+        std::io::Write::write_all(&mut w, b"log s@Rt-9Vv\n").unwrap();
+        assert_eq!(w.0, b"log ***\n");
+    }
+
+    #[test]
+    fn a_panic_never_shows_a_secret() {
+        static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+        remember("Hq2-panic-secret");
+        let before = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|info| SEEN.lock().unwrap().push(panic_report(info))));
+        let r = std::panic::catch_unwind(|| panic!("cannot connect to postgres://u:Hq2-panic-secret@db/x"));
+        std::panic::set_hook(before);
+        assert!(r.is_err());
+        let seen = SEEN.lock().unwrap().iter().find(|s| s.contains("cannot connect")).cloned().expect("the hook ran");
+        assert!(seen.contains("postgres://u:***@db/x") && seen.contains("secret.rs:"), "{seen}");
+    }
 
     #[test]
     fn configs_are_masked_by_key_and_by_url() {
