@@ -85,7 +85,7 @@ pub mod arrow {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __manifest_text {
-    ($role:literal; $($feat:literal),*; $($ep:literal),*) => {
+    ($role:literal; $($feat:literal),*; $($ep:literal),*; $($tls:literal),*) => {
         concat!(
             "rapidbyte-manifest=1\nname=", env!("CARGO_PKG_NAME"),
             "\nversion=", env!("CARGO_PKG_VERSION"),
@@ -93,6 +93,7 @@ macro_rules! __manifest_text {
             "\ncontract=", $crate::contract_version!(), "\n",
             $("feature=", $feat, "\n",)*
             $("endpoint=", $ep, "\n",)*
+            $("endpoint-tls=", $tls, "\n",)*
         )
     };
 }
@@ -115,7 +116,9 @@ macro_rules! __manifest_section {
 ///
 /// `features` lists the contract features it supports (kebab-case);
 /// `endpoints` lists `"host-pointer,port-pointer,default-port"` entries
-/// naming the config fields it connects to.
+/// naming the config fields it connects to; `tls` lists
+/// `"host-pointer,postgres"` entries for endpoints whose TLS the host
+/// provides (SPEC § Security, TLS).
 ///
 /// ```text
 /// rapidbyte_sdk::export_source!(MySource, features: ["incremental"], endpoints: ["/host,/port,5432"]);
@@ -123,9 +126,9 @@ macro_rules! __manifest_section {
 #[cfg(feature = "source")]
 #[macro_export]
 macro_rules! export_source {
-    ($ty:ty $(, features: [$($feat:literal),* $(,)?])? $(, endpoints: [$($ep:literal),* $(,)?])? $(,)?) => {
+    ($ty:ty $(, features: [$($feat:literal),* $(,)?])? $(, endpoints: [$($ep:literal),* $(,)?])? $(, tls: [$($tls:literal),* $(,)?])? $(,)?) => {
         const _: () = {
-            const __MANIFEST: &str = $crate::__manifest_text!("source"; $($($feat),*)?; $($($ep),*)?);
+            const __MANIFEST: &str = $crate::__manifest_text!("source"; $($($feat),*)?; $($($ep),*)?; $($($tls),*)?);
             $crate::__manifest_section!(__MANIFEST);
             struct __RapidbyteSource;
             impl $crate::__export::SourceGuest for __RapidbyteSource {
@@ -165,9 +168,9 @@ macro_rules! export_source {
 #[cfg(feature = "destination")]
 #[macro_export]
 macro_rules! export_destination {
-    ($ty:ty $(, features: [$($feat:literal),* $(,)?])? $(, endpoints: [$($ep:literal),* $(,)?])? $(,)?) => {
+    ($ty:ty $(, features: [$($feat:literal),* $(,)?])? $(, endpoints: [$($ep:literal),* $(,)?])? $(, tls: [$($tls:literal),* $(,)?])? $(,)?) => {
         const _: () = {
-            const __MANIFEST: &str = $crate::__manifest_text!("destination"; $($($feat),*)?; $($($ep),*)?);
+            const __MANIFEST: &str = $crate::__manifest_text!("destination"; $($($feat),*)?; $($($ep),*)?; $($($tls),*)?);
             $crate::__manifest_section!(__MANIFEST);
             struct __RapidbyteDestination;
             impl $crate::__export::DestinationGuest for __RapidbyteDestination {
@@ -207,9 +210,9 @@ macro_rules! export_destination {
 #[cfg(feature = "transform")]
 #[macro_export]
 macro_rules! export_transform {
-    ($ty:ty $(, features: [$($feat:literal),* $(,)?])? $(, endpoints: [$($ep:literal),* $(,)?])? $(,)?) => {
+    ($ty:ty $(, features: [$($feat:literal),* $(,)?])? $(, endpoints: [$($ep:literal),* $(,)?])? $(, tls: [$($tls:literal),* $(,)?])? $(,)?) => {
         const _: () = {
-            const __MANIFEST: &str = $crate::__manifest_text!("transform"; $($($feat),*)?; $($($ep),*)?);
+            const __MANIFEST: &str = $crate::__manifest_text!("transform"; $($($feat),*)?; $($($ep),*)?; $($($tls),*)?);
             $crate::__manifest_section!(__MANIFEST);
             struct __RapidbyteTransform;
             impl $crate::__export::TransformGuest for __RapidbyteTransform {
@@ -247,13 +250,14 @@ mod tests {
 
     #[test]
     fn manifest_macro_matches_protocol() {
-        const TEXT: &str = crate::__manifest_text!("source"; "incremental", "exactly-once"; "/host,/port,5432");
+        const TEXT: &str = crate::__manifest_text!("source"; "incremental", "exactly-once"; "/host,/port,5432"; "/host,postgres");
         let m = Manifest::parse(TEXT).unwrap();
         assert_eq!(m.contract, crate::CONTRACT_VERSION, "update the literal in __manifest_text!");
         assert_eq!(m.role, Role::Source);
         assert_eq!(m.name, "rapidbyte-sdk");
         assert_eq!(m.features, vec![Feature::Incremental, Feature::ExactlyOnce]);
         assert_eq!(m.endpoints[0].default_port, Some(5432));
+        assert_eq!(m.endpoints[0].tls.as_deref(), Some("postgres"));
         let bytes = crate::__export::manifest_bytes::<{ TEXT.len() }>(TEXT);
         assert_eq!(&bytes[..], TEXT.as_bytes());
     }

@@ -193,5 +193,6 @@ impl Destination for PgDestination {
 rapidbyte_sdk::export_destination!(
     PgDestination,
     features: ["bulk-load-copy", "exactly-once", "replace", "upsert", "schema-evolution"],
-    endpoints: ["/host,/port,5432"]
+    endpoints: ["/host,/port,5432"],
+    tls: ["/host,postgres"]
 );

@@ -35,6 +35,25 @@ pub struct ConnectionConfig {
     /// `application_name` shown in pg_stat_activity.
     #[serde(default = "default_application_name")]
     pub application_name: String,
+    /// TLS: `disable`, `prefer` (default), `require`, `verify-ca` or
+    /// `verify-full`, as libpq. The host runs TLS natively (the manifest's
+    /// `endpoint-tls`) and relays plaintext to this connector, so these four
+    /// settings are read by the host, not here.
+    #[serde(default)]
+    pub sslmode: Option<String>,
+    /// PEM file of the CA certificates that sign the server's (host path).
+    #[serde(default)]
+    pub sslrootcert: Option<String>,
+    /// PEM client certificate (host path), with `sslkey`.
+    #[serde(default)]
+    pub sslcert: Option<String>,
+    /// PEM private key of `sslcert` (host path); it never enters the sandbox.
+    #[serde(default)]
+    pub sslkey: Option<String>,
+    /// Set by the host when it relays this endpoint's TLS: `host:port` then
+    /// point at the relay, which expects this token as the first bytes.
+    #[serde(default)]
+    pub host_tls_relay: Option<String>,
 }
 
 fn default_port() -> u16 {
@@ -59,6 +78,23 @@ impl ConnectionConfig {
         let c = self;
         if c.host.trim().is_empty() || c.user.trim().is_empty() || c.database.trim().is_empty() {
             return Err(ConnectorError::config("INVALID_CONFIG", "host, user and database must not be empty"));
+        }
+        // Without the host's relay (a host that does not provide TLS), a
+        // mode that demands TLS must not quietly fall back to plaintext.
+        match (c.sslmode.as_deref().unwrap_or("prefer"), &c.host_tls_relay) {
+            ("disable" | "prefer", _) | (_, Some(_)) => {}
+            (mode @ ("require" | "verify-ca" | "verify-full"), None) => {
+                return Err(ConnectorError::config(
+                    "TLS_UNAVAILABLE",
+                    format!("sslmode `{mode}` needs TLS, which this host did not provide for `host`; use a rapidbyte host with TLS support"),
+                ));
+            }
+            (other, None) => {
+                return Err(ConnectorError::config(
+                    "INVALID_CONFIG",
+                    format!("sslmode must be disable, prefer, require, verify-ca or verify-full, not `{}`", other.escape_debug()),
+                ));
+            }
         }
         if c.connect_timeout_seconds == 0 {
             return Err(ConnectorError::config("INVALID_CONFIG", "connect_timeout_seconds must be at least 1"));

@@ -92,6 +92,13 @@ async fn connect(c: &ConnectionConfig) -> Result<Client, ConnectorError> {
         })?
         .map_err(|e| connect_failed(&e, &endpoint))?;
     let _ = stream.set_nodelay(true);
+    // § Security, TLS: the host's relay speaks TLS to the server; it first
+    // checks that this connection is the guest's, by the token it gave us.
+    let mut stream = stream;
+    if let Some(token) = &c.host_tls_relay {
+        use tokio::io::AsyncWriteExt;
+        stream.write_all(token.as_bytes()).await.map_err(|e| connect_failed(&e, &endpoint))?;
+    }
     let mut pg = tokio_postgres::Config::new();
     pg.user(&c.user).dbname(&c.database).application_name(&c.application_name);
     if let Some(p) = &c.password {

@@ -367,4 +367,4 @@ fn incremental_position(
     }))
 }
 
-rapidbyte_sdk::export_source!(PgSource, features: ["incremental"], endpoints: ["/host,/port,5432"]);
+rapidbyte_sdk::export_source!(PgSource, features: ["incremental"], endpoints: ["/host,/port,5432"], tls: ["/host,postgres"]);

@@ -87,6 +87,11 @@ pub struct EndpointField {
     pub port_pointer: Option<String>,
     /// The port used when the config gives none.
     pub default_port: Option<u16>,
+    /// How the host provides TLS on this endpoint (`endpoint-tls=<host-pointer>,postgres`):
+    /// `Some("postgres")` — the host negotiates PostgreSQL's SSLRequest and TLS
+    /// itself, per the `sslmode` settings beside the host field, and relays
+    /// the plaintext to the guest (SPEC § Security, TLS).
+    pub tls: Option<String>,
 }
 
 /// What a component declares about itself before it runs.
@@ -126,6 +131,7 @@ impl Manifest {
         let (mut name, mut version, mut role, mut contract) = (None, None, None, None);
         let mut features = Vec::new();
         let mut endpoints = Vec::new();
+        let mut tls = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() {
@@ -142,6 +148,7 @@ impl Manifest {
                 "contract" => contract = Some(value.to_string()),
                 "feature" => features.push(value.parse::<Feature>().map_err(err)?),
                 "endpoint" => endpoints.push(parse_endpoint(value).map_err(err)?),
+                "endpoint-tls" => tls.push(value.to_string()),
                 // Unknown keys come from newer SDKs; they add, never change meaning.
                 _ => {}
             }
@@ -150,6 +157,17 @@ impl Manifest {
             Some(MANIFEST_FORMAT) => {}
             Some(other) => return Err(err(format!("manifest format {other} is not supported (expected {MANIFEST_FORMAT})"))),
             None => return Err(err("missing `rapidbyte-manifest` line".into())),
+        }
+        for t in tls {
+            let (host, protocol) = t.split_once(',').map(|(h, p)| (h.trim(), p.trim())).unwrap_or((t.as_str(), ""));
+            if protocol != "postgres" {
+                return Err(err(format!("endpoint-tls `{t}`: expected `<host-pointer>,postgres`")));
+            }
+            let ep = endpoints
+                .iter_mut()
+                .find(|e: &&mut EndpointField| e.host_pointer == host)
+                .ok_or_else(|| err(format!("endpoint-tls `{t}`: no endpoint has host field `{host}`")))?;
+            ep.tls = Some(protocol.to_string());
         }
         let missing = |k: &str| err(format!("missing `{k}`"));
         Ok(Self {
@@ -179,6 +197,9 @@ impl Manifest {
                 e.default_port.map(|p| p.to_string()).unwrap_or_default()
             ));
         }
+        for e in self.endpoints.iter().filter(|e| e.tls.is_some()) {
+            out.push_str(&format!("endpoint-tls={},{}\n", e.host_pointer, e.tls.as_deref().unwrap_or_default()));
+        }
         out
     }
 }
@@ -199,6 +220,7 @@ fn parse_endpoint(value: &str) -> Result<EndpointField, String> {
         host_pointer: host.to_string(),
         port_pointer: (!port.is_empty()).then(|| port.to_string()),
         default_port,
+        tls: None,
     })
 }
 
@@ -217,6 +239,7 @@ mod tests {
                 host_pointer: "/host".into(),
                 port_pointer: Some("/port".into()),
                 default_port: Some(5432),
+                tls: Some("postgres".into()),
             }],
         }
     }

@@ -58,7 +58,7 @@ mod tests {
     fn postgres_source() -> Manifest {
         Manifest {
             name: "source-postgres".into(),
-            endpoints: vec![EndpointField { host_pointer: "/host".into(), port_pointer: Some("/port".into()), default_port: Some(5432) }],
+            endpoints: vec![EndpointField { host_pointer: "/host".into(), port_pointer: Some("/port".into()), default_port: Some(5432), tls: None }],
             version: "1".into(),
             role: rapidbyte_protocol::Role::Source,
             contract: "0.2.0".into(),

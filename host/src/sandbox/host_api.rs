@@ -145,6 +145,10 @@ pub struct DeadlineExceeded;
 
 /// Everything one instance's Store holds.
 pub(crate) struct HostState {
+    /// TLS relays this instance's connections go through: held, never read,
+    /// so they stop accepting when the instance ends.
+    #[allow(dead_code)]
+    pub(crate) relays: Vec<crate::sandbox::tls::relay::Relay>,
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) labels: InstanceLabels,
@@ -787,6 +791,7 @@ mod tests {
 
     fn host_state(frames: FrameLimits, io: StreamIo) -> HostState {
         HostState {
+            relays: Vec::new(),
             wasi: wasmtime_wasi::WasiCtxBuilder::new().build(),
             table: ResourceTable::new(),
             labels: InstanceLabels {

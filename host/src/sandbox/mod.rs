@@ -11,6 +11,7 @@ pub mod host_api;
 pub mod memory;
 pub mod name_lookup;
 pub mod runtime;
+pub mod tls;
 pub mod untrusted;
 
 use std::collections::HashSet;
@@ -93,6 +94,14 @@ pub enum SandboxError {
     #[error("connector `{connector}`: endpoint field `{field}` {problem}")]
     #[diagnostic(code(rapidbyte::sandbox::endpoint), help("set the field in the connector's config section"))]
     BadEndpoint { connector: String, field: String, problem: String },
+    /// A TLS setting (`sslmode`, `sslrootcert`, …) that cannot be used.
+    #[error("connector `{connector}`: TLS setting `{field}` {problem}")]
+    #[diagnostic(code(rapidbyte::sandbox::tls), help("sslmode is disable, prefer (default), require, verify-ca or verify-full; sslrootcert, sslcert and sslkey are PEM files on this machine"))]
+    BadTls { connector: String, field: String, problem: String },
+    /// The host could not open a TLS relay.
+    #[error("connector `{connector}`: cannot open the TLS relay: {reason}")]
+    #[diagnostic(code(rapidbyte::sandbox::relay))]
+    Relay { connector: String, reason: String },
     /// An endpoint outside the pipeline's `sandbox.allowed_endpoints`.
     #[error("connector `{connector}`: endpoint `{endpoint}` is not in `sandbox.allowed_endpoints` ({allowed})")]
     #[diagnostic(
@@ -224,6 +233,7 @@ mod tests {
                 host_pointer: "/host".into(),
                 port_pointer: Some("/port".into()),
                 default_port: Some(5432),
+                tls: None,
             }],
         }
     }

@@ -158,9 +158,12 @@ impl Runtime {
         })?;
         let sandbox_err = |e: sandbox::SandboxError| InstanceError::Sandbox { connector: labels.connector.clone(), reason: e.to_string() };
         let endpoints = sandbox::endpoints(&component.manifest, &config, &sandbox.grants, sandbox.allowed_endpoints.as_deref()).map_err(sandbox_err)?;
-        let reach = sandbox::resolve(&labels.connector, &endpoints).await.map_err(sandbox_err)?;
+        // § Security, TLS: endpoints that take TLS reach the guest through the host's relays.
+        let sandbox::tls::Prepared { reach, guest_config, relays } =
+            sandbox::tls::prepare(&component.manifest, &config, &endpoints).await.map_err(sandbox_err)?;
         let refused = Arc::new(Mutex::new(Vec::new()));
         let state = HostState {
+            relays,
             wasi: sandbox::wasi_ctx(reach.addrs, Arc::clone(&refused)),
             table: ResourceTable::new(),
             labels: labels.clone(),
@@ -221,6 +224,7 @@ impl Runtime {
             call_timeout: sandbox.call_timeout,
             dead: false,
             calls: Vec::new(),
+            guest_config: guest_config.map(|c| c.to_string()),
         };
         let pre = &component.pre;
         let started = instance.begin_call();
@@ -299,6 +303,8 @@ pub struct ConnectorInstance {
     call_timeout: Option<Duration>,
     dead: bool,
     calls: Vec<&'static str>,
+    /// The config `open` gives the guest when TLS relays rewrote it.
+    guest_config: Option<String>,
 }
 
 macro_rules! call {
@@ -438,6 +444,8 @@ impl ConnectorInstance {
 
     /// `open(config)`.
     pub async fn open(&mut self, config: &str) -> Result<OpenInfo, InstanceError> {
+        let guest_config = self.guest_config.take();
+        let config = guest_config.as_deref().unwrap_or(config);
         call!(self, "open", |b, store| b.open(store, config))
     }
 

@@ -31,6 +31,44 @@ fn db_text(e: &tokio_postgres::Error) -> String {
     }
 }
 
+enum Refused {
+    Db(tokio_postgres::Error),
+    Setting(String),
+}
+
+/// The connection's task, whichever stream it runs on.
+type Driver = Box<dyn std::future::Future<Output = ()> + Send + Unpin>;
+type RelayedConnection = tokio_postgres::Connection<tokio::net::TcpStream, tokio_postgres::tls::NoTlsStream>;
+
+use crate::sandbox::tls::relay::{self, Relay};
+
+/// Connects as `url` says, TLS included (SPEC § Security, TLS): `sslmode`
+/// and the certificate files are the host's TLS, through a relay of its
+/// own like the connectors'.
+async fn connect_with_tls(url: &str) -> Result<(Client, Driver, Option<Relay>), Refused> {
+    use crate::sandbox::tls::{split_connection_string, SslMode};
+    let (rest, given) = split_connection_string(url);
+    let tls = given.settle("state.url ").map_err(|e| Refused::Setting(format!("TLS setting `{}` {}", e.field, e.problem)))?;
+    if tls.mode == SslMode::Disable {
+        let (client, connection) = tokio_postgres::connect(&rest, NoTls).await.map_err(Refused::Db)?;
+        return Ok((client, Box::new(Box::pin(async move { let _ = connection.await; })), None));
+    }
+    let mut config: tokio_postgres::Config = rest.parse().map_err(Refused::Db)?;
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => return Err(Refused::Setting("TLS needs a TCP host in the URL".into())),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let addrs: Vec<std::net::SocketAddr> =
+        tokio::net::lookup_host((host.as_str(), port)).await.map_err(|e| Refused::Setting(format!("cannot resolve `{host}`: {e}")))?.collect();
+    let relay = relay::start(relay::Upstream { addrs, host, tls }).await.map_err(|e| Refused::Setting(e.to_string()))?;
+    let mut stream = tokio::net::TcpStream::connect(relay.addr).await.map_err(|e| Refused::Setting(e.to_string()))?;
+    tokio::io::AsyncWriteExt::write_all(&mut stream, relay.token.as_bytes()).await.map_err(|e| Refused::Setting(e.to_string()))?;
+    config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+    let (client, connection): (Client, RelayedConnection) = config.connect_raw(stream, NoTls).await.map_err(Refused::Db)?;
+    Ok((client, Box::new(Box::pin(async move { let _ = connection.await; })), Some(relay)))
+}
+
 impl PostgresState {
     /// Connects and creates the state tables if needed.
     pub fn connect(url: &str, schema: &str) -> Result<Self, StateError> {
@@ -44,12 +82,14 @@ impl PostgresState {
                     Ok(rt) => rt,
                     Err(e) => return drop(ready_tx.send(Err(err(e)))),
                 };
-                let client = match rt.block_on(tokio_postgres::connect(&url, NoTls)) {
-                    Ok((client, connection)) => {
+                let shown = crate::telemetry::secret::redact_url(&url);
+                let (client, _relay) = match rt.block_on(connect_with_tls(&url)) {
+                    Ok((client, connection, relay)) => {
                         rt.spawn(connection);
-                        client
+                        (client, relay)
                     }
-                    Err(e) => return drop(ready_tx.send(Err(err(format!("cannot connect to {}: {}", crate::telemetry::secret::redact_url(&url), db_text(&e)))))),
+                    Err(Refused::Db(e)) => return drop(ready_tx.send(Err(err(format!("cannot connect to {shown}: {}", db_text(&e)))))),
+                    Err(Refused::Setting(e)) => return drop(ready_tx.send(Err(err(format!("cannot connect to {shown}: {e}"))))),
                 };
                 let _ = ready_tx.send(Ok(()));
                 while let Ok(job) = jobs_rx.recv() {
