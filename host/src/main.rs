@@ -471,7 +471,14 @@ async fn network_grants(section: &ConnectorSection, component: &LoadedComponent)
         .filter(|ep| ep.port_pointer.as_deref().is_some_and(|p| section.config.pointer(p).is_none()))
         .filter_map(|ep| ep.default_port.map(|p| format!("port {p} is the connector's default for a port you left out")))
         .collect();
-    let note = if defaulted.is_empty() { String::new() } else { format!(" ({})", defaulted.join("; ")) };
+    // § Security, TLS: which endpoints the host encrypts, and how strictly.
+    let tls: Vec<String> = rapidbyte::sandbox::tls::settings(manifest, &section.config)?
+        .iter()
+        .zip(&eps)
+        .filter_map(|(t, ep)| t.as_ref().map(|t| format!("{ep} TLS {} by the host", t.mode.as_str())))
+        .collect();
+    let notes: Vec<String> = tls.into_iter().chain(defaulted).collect();
+    let note = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
     let mut addrs: Vec<String> = rapidbyte::sandbox::resolve(&manifest.name, &eps).await?.addrs.iter().map(ToString::to_string).collect();
     addrs.sort();
     Ok(format!("{} → {}{note}", eps.join(", "), addrs.join(", ")))

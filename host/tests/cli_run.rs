@@ -356,7 +356,7 @@ async fn check_shows_each_connectors_network_grants() {
     let all = text(&out);
     assert!(all.contains("network source-generator: 127.0.0.1:9 → 127.0.0.1:9"), "the pipeline's grant is shown\n{all}");
     assert!(
-        all.contains("network dest-postgres: 127.0.0.1:5432 → 127.0.0.1:5432 (port 5432 is the connector's default"),
+        all.contains("network dest-postgres: 127.0.0.1:5432 → 127.0.0.1:5432 (127.0.0.1:5432 TLS prefer by the host; port 5432 is the connector's default"),
         "the endpoint and its defaulted port are shown\n{all}"
     );
     assert_eq!(out.status.code(), Some(0), "{all}");

@@ -87,10 +87,13 @@ struct Options {
     rows: u64,
     reps: usize,
     width: Width,
+    /// Also run both sides over TLS `verify-full` against a cluster of the
+    /// bench's own with `ssl = on` (the plain runs then use `sslmode=disable`).
+    tls: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
-    let mut o = Options { rows: 1_000_000, reps: 3, width: Width::Mixed };
+    let mut o = Options { rows: 1_000_000, reps: 3, width: Width::Mixed, tls: false };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |flag: &str| it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
@@ -98,7 +101,8 @@ fn parse(args: &[String]) -> Result<Options> {
             "--rows" => o.rows = value("--rows")?.parse().map_err(|_| "--rows takes a whole number".to_string())?,
             "--reps" => o.reps = value("--reps")?.parse().map_err(|_| "--reps takes a whole number".to_string())?,
             "--width" => o.width = Width::parse(&value("--width")?)?,
-            other => return Err(format!("unknown bench option {other:?} (expected --rows N, --reps K, --width narrow|mixed|wide)")),
+            "--tls" => o.tls = true,
+            other => return Err(format!("unknown bench option {other:?} (expected --rows N, --reps K, --width narrow|mixed|wide, --tls)")),
         }
     }
     if o.rows == 0 || o.reps == 0 {
@@ -147,6 +151,8 @@ struct Run {
     rapidbyte_seconds: f64,
     peak_rss_bytes: u64,
     phases: Vec<(String, f64)>,
+    /// With --tls: (raw pipe, rapidbyte) seconds over verify-full.
+    tls_seconds: Option<(f64, f64)>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -180,11 +186,18 @@ fn json_phases(text: &str) -> Vec<(String, f64)> {
 pub fn run(args: &[String]) -> Result<ExitCode> {
     let o = parse(args)?;
     let root = cmd::workspace_root();
-    let endpoint = pg::ensure(true)?;
     connectors::build(false)?;
     cmd::run_checked(cmd::cargo().args(["build", "--release", "-p", "rapidbyte"]), "building the release host")?;
-    let base = pg::test_url();
-    let url = bench_url(&base);
+    // --tls: a cluster of our own with ssl = on; plain runs say sslmode=disable.
+    let cluster = if o.tls { Some(crate::tls_cluster::TlsCluster::start(&cmd::target_dir().join("bench").join("tls-cluster"))?) } else { None };
+    let (endpoint, base) = match &cluster {
+        Some(c) => (pg::parse_endpoint(&format!("postgres://postgres@127.0.0.1:{}/postgres", c.port))?, format!("postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable", c.port)),
+        None => (pg::ensure(true)?, pg::test_url()),
+    };
+    let url = match base.split_once('?') {
+        Some((b, q)) => format!("{}?{q}", bench_url(b)),
+        None => bench_url(&base),
+    };
     if psql(&base, &format!("SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"))?.is_empty() {
         psql(&base, &format!("CREATE DATABASE {DATABASE}"))?;
     }
@@ -214,15 +227,30 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     std::fs::create_dir_all(&out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
     let user = base.split("://").nth(1).and_then(|r| r.split_once('@')).map(|(u, _)| u.split(':').next().unwrap_or("postgres")).unwrap_or("postgres");
     let pipeline = out_dir.join("pipeline.yaml");
-    let connection = format!("host: \"{}\", port: {}, user: \"{user}\", database: {DATABASE}", endpoint.host, endpoint.port);
-    std::fs::write(
-        &pipeline,
-        format!(
-            "pipeline: bench\nsource:\n  use: postgres\n  config: {{{connection}}}\ndestination:\n  use: postgres\n  config: {{{connection}, schema: bench_dst}}\n\
-             streams:\n  - name: src\n"
-        ),
-    )
-    .map_err(|e| format!("cannot write {}: {e}", pipeline.display()))?;
+    let plain = if cluster.is_some() { ", sslmode: disable" } else { "" };
+    let connection = format!("host: \"{}\", port: {}, user: \"{user}\", database: {DATABASE}{plain}", endpoint.host, endpoint.port);
+    let write_pipeline = |path: &std::path::Path, connection: &str| {
+        std::fs::write(
+            path,
+            format!(
+                "pipeline: bench\nsource:\n  use: postgres\n  config: {{{connection}}}\ndestination:\n  use: postgres\n  config: {{{connection}, schema: bench_dst}}\n\
+                 streams:\n  - name: src\n"
+            ),
+        )
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    write_pipeline(&pipeline, &connection)?;
+    // The TLS side: the certificate names localhost; verify-full checks it.
+    let tls = match &cluster {
+        Some(c) => {
+            let ca = c.ca().display().to_string();
+            let path = out_dir.join("pipeline-tls.yaml");
+            let connection = format!("host: localhost, port: {}, user: \"{user}\", database: {DATABASE}, sslmode: verify-full, sslrootcert: \"{ca}\"", c.port);
+            write_pipeline(&path, &connection)?;
+            Some((format!("postgres://postgres@localhost:{}/{DATABASE}?sslmode=verify-full&sslrootcert={ca}", c.port), path))
+        }
+        None => None,
+    };
     let binary = cmd::target_dir().join("release").join("rapidbyte");
     // Warm the compile cache so no rep pays for compiling the components.
     let warm = Command::new(&binary)
@@ -236,47 +264,23 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
 
     let mut runs = Vec::new();
     for rep in 1..=o.reps {
-        // A: the raw binary COPY pipe.
-        psql(&url, "TRUNCATE bench_raw.src")?;
-        let t = Instant::now();
-        let mut producer = Command::new("psql")
-            .args(["-X", "-q", "-d", &url, "-c", "COPY src TO STDOUT (FORMAT binary)"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot run psql: {e}"))?;
-        let consumer = Command::new("psql")
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &url, "-c", "COPY bench_raw.src FROM STDIN (FORMAT binary)"])
-            .stdin(producer.stdout.take().expect("piped"))
-            .status()
-            .map_err(|e| format!("cannot run psql: {e}"))?;
-        let produced = producer.wait().map_err(|e| e.to_string())?;
-        let raw_seconds = t.elapsed().as_secs_f64();
-        if !consumer.success() || !produced.success() {
-            return Err("the raw psql pipe failed".into());
-        }
-        verify(&url, "bench_raw.src", &source_print, &source_types)?;
-
-        // B: rapidbyte, into a table it creates (same primary key).
-        psql(&url, "DROP TABLE IF EXISTS bench_dst.src")?;
-        let t = Instant::now();
-        let out = Command::new(&binary)
-            .args(["-q", "run", "--json"])
-            .arg(&pipeline)
-            .env("RAPIDBYTE_CONNECTOR_DIR", cmd::connector_dir())
-            .current_dir(&root)
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
-        let rapidbyte_seconds = t.elapsed().as_secs_f64();
-        let json = String::from_utf8_lossy(&out.stdout).to_string();
-        if !out.status.success() {
-            return Err(format!("rapidbyte run failed: {}{}", json, String::from_utf8_lossy(&out.stderr)));
-        }
-        verify(&url, "bench_dst.src", &source_print, &source_types)?;
+        // A: the raw binary COPY pipe; B: rapidbyte, into a table it creates (same primary key).
+        let raw_seconds = raw_pipe(&url, &url, &source_print, &source_types)?;
+        let (rapidbyte_seconds, json) = rapidbyte_run(&binary, &pipeline, &url, &root, &source_print, &source_types)?;
+        // The same over TLS verify-full, when asked.
+        let tls_seconds = match &tls {
+            Some((tls_url, tls_pipeline)) => Some((
+                raw_pipe(tls_url, &url, &source_print, &source_types)?,
+                rapidbyte_run(&binary, tls_pipeline, &url, &root, &source_print, &source_types)?.0,
+            )),
+            None => None,
+        };
         let run = Run {
             raw_seconds,
             rapidbyte_seconds,
             peak_rss_bytes: json_number(&json, "peak_rss_bytes").unwrap_or(0.0) as u64,
             phases: json_phases(&json),
+            tls_seconds,
         };
         println!(
             "rep {rep}: raw pipe {:.3} s, rapidbyte {:.3} s ({:.2}×), peak RSS {:.1} MiB — verified",
@@ -285,9 +289,56 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
             run.rapidbyte_seconds / run.raw_seconds,
             run.peak_rss_bytes as f64 / 1048576.0
         );
+        if let Some((raw, rb)) = run.tls_seconds {
+            println!("       TLS verify-full: raw pipe {raw:.3} s, rapidbyte {rb:.3} s ({:.2}×; {:.2}× rapidbyte without TLS) — verified", rb / raw, rb / run.rapidbyte_seconds);
+        }
         runs.push(run);
     }
     report(&o, &runs, table_bytes, &out_dir)
+}
+
+/// The raw `psql COPY | psql COPY` pipe over `conn` (TLS or not), into
+/// bench_raw.src, verified through `check_url`; its wall seconds.
+fn raw_pipe(conn: &str, check_url: &str, print: &str, types: &str) -> Result<f64> {
+    psql(check_url, "TRUNCATE bench_raw.src")?;
+    let t = Instant::now();
+    let mut producer = Command::new("psql")
+        .args(["-X", "-q", "-d", conn, "-c", "COPY src TO STDOUT (FORMAT binary)"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run psql: {e}"))?;
+    let consumer = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", conn, "-c", "COPY bench_raw.src FROM STDIN (FORMAT binary)"])
+        .stdin(producer.stdout.take().expect("piped"))
+        .status()
+        .map_err(|e| format!("cannot run psql: {e}"))?;
+    let produced = producer.wait().map_err(|e| e.to_string())?;
+    let seconds = t.elapsed().as_secs_f64();
+    if !consumer.success() || !produced.success() {
+        return Err("the raw psql pipe failed".into());
+    }
+    verify(check_url, "bench_raw.src", print, types)?;
+    Ok(seconds)
+}
+
+/// One `rapidbyte run --json` of `pipeline`, verified; wall seconds and its JSON.
+fn rapidbyte_run(binary: &std::path::Path, pipeline: &std::path::Path, check_url: &str, root: &std::path::Path, print: &str, types: &str) -> Result<(f64, String)> {
+    psql(check_url, "DROP TABLE IF EXISTS bench_dst.src")?;
+    let t = Instant::now();
+    let out = Command::new(binary)
+        .args(["-q", "run", "--json"])
+        .arg(pipeline)
+        .env("RAPIDBYTE_CONNECTOR_DIR", cmd::connector_dir())
+        .current_dir(root)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+    let seconds = t.elapsed().as_secs_f64();
+    let json = String::from_utf8_lossy(&out.stdout).to_string();
+    if !out.status.success() {
+        return Err(format!("rapidbyte run failed: {}{}", json, String::from_utf8_lossy(&out.stderr)));
+    }
+    verify(check_url, "bench_dst.src", print, types)?;
+    Ok((seconds, json))
 }
 
 fn verify(url: &str, table: &str, expected: &str, types: &str) -> Result<()> {
@@ -320,6 +371,17 @@ fn report(o: &Options, runs: &[Run], table_bytes: f64, out_dir: &std::path::Path
         rss / 1048576.0,
         ratio
     );
+    let tls: Vec<(f64, f64)> = runs.iter().filter_map(|r| r.tls_seconds).collect();
+    let mut tls_json = String::new();
+    if !tls.is_empty() {
+        let raw_tls = median(tls.iter().map(|t| t.0).collect());
+        let rb_tls = median(tls.iter().map(|t| t.1).collect());
+        let vs_plain = median(runs.iter().filter_map(|r| r.tls_seconds.map(|t| t.1 / r.rapidbyte_seconds)).collect());
+        println!("{:<22} {:>9.3} {:>12.0} {:>9.1} {:>12} {:>7.2}×", "raw pipe, TLS", raw_tls, rows / raw_tls, table_bytes / 1e6 / raw_tls, "-", raw_tls / raw);
+        println!("{:<22} {:>9.3} {:>12.0} {:>9.1} {:>12} {:>7.2}×", "rapidbyte, TLS", rb_tls, rows / rb_tls, table_bytes / 1e6 / rb_tls, "-", rb_tls / raw);
+        println!("rapidbyte with TLS verify-full / without: {vs_plain:.2}× (median of reps); raw pipe with / without: {:.2}×", raw_tls / raw);
+        tls_json = format!(", \"tls\": {{\"raw_seconds\": {raw_tls:.4}, \"rapidbyte_seconds\": {rb_tls:.4}, \"rapidbyte_tls_over_plain\": {vs_plain:.4}}}");
+    }
     let mut phase_names: Vec<String> = runs.iter().flat_map(|r| r.phases.iter().map(|(k, _)| k.clone())).collect();
     phase_names.sort();
     phase_names.dedup();
@@ -346,7 +408,7 @@ fn report(o: &Options, runs: &[Run], table_bytes: f64, out_dir: &std::path::Path
         .collect();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let json = format!(
-        "{{\"rows\": {}, \"width\": \"{}\", \"reps\": {}, \"table_bytes\": {}, \"median\": {{\"raw_seconds\": {raw:.4}, \"rapidbyte_seconds\": {rb:.4}, \"ratio\": {ratio:.4}, \"peak_rss_bytes\": {rss:.0}}}, \"phases\": {{{phases_json}}}, \"runs\": [{}]}}\n",
+        "{{\"rows\": {}, \"width\": \"{}\", \"reps\": {}, \"table_bytes\": {}, \"median\": {{\"raw_seconds\": {raw:.4}, \"rapidbyte_seconds\": {rb:.4}, \"ratio\": {ratio:.4}, \"peak_rss_bytes\": {rss:.0}}}, \"phases\": {{{phases_json}}}{tls_json}, \"runs\": [{}]}}\n",
         o.rows,
         o.width.name(),
         o.reps,

@@ -1,6 +1,7 @@
 //! Developer tasks for the Rapidbyte workspace: `cargo xtask help`.
 
 mod bench;
+mod tls_cluster;
 mod cmd;
 mod conformance;
 mod connectors;
@@ -34,10 +35,12 @@ Commands:
   pg [--start]                 Check that PostgreSQL answers at $RAPIDBYTE_TEST_PG
                                (default postgres://postgres@127.0.0.1:5432/test);
                                --start: start the local clusters if it does not.
-  bench [--rows N] [--reps K] [--width narrow|mixed|wide]
+  bench [--rows N] [--reps K] [--width narrow|mixed|wide] [--tls]
                                PostgreSQL → PostgreSQL through a release rapidbyte,
                                interleaved with the raw psql binary COPY pipe;
                                verified; medians and JSON under target/bench/.
+                               --tls: also both over TLS verify-full, on a cluster of
+                               its own with ssl = on (plain runs use sslmode=disable).
   new-connector <source|destination> <name> [--dir <path>]
                                Scaffold a working connector crate: connectors/source-<name>
                                or connectors/dest-<name>, added to the workspace members

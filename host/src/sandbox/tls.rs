@@ -51,7 +51,17 @@ pub fn settings(manifest: &rapidbyte_protocol::Manifest, config: &serde_json::Va
 /// config then names the relays.
 pub async fn prepare(manifest: &rapidbyte_protocol::Manifest, config: &serde_json::Value, endpoints: &[String]) -> Result<Prepared, super::SandboxError> {
     let tls = settings(manifest, config)?;
-    let relayed = |i: usize| tls.get(i).and_then(|t| t.as_ref()).filter(|t| t.mode != SslMode::Disable);
+    let mut relay_at = Vec::new();
+    for (i, t) in tls.iter().enumerate() {
+        relay_at.push(match t {
+            // `prefer` against a server without TLS (or one not answering:
+            // the connector then reports that itself) goes direct, saving the hop.
+            Some(t) if t.mode == SslMode::Prefer => relay::offers_tls(&endpoints[i]).await,
+            Some(t) => t.mode != SslMode::Disable,
+            None => false,
+        });
+    }
+    let relayed = |i: usize| tls.get(i).and_then(|t| t.as_ref()).filter(|_| relay_at.get(i).copied().unwrap_or(false));
     let direct: Vec<String> = endpoints.iter().enumerate().filter(|(i, _)| relayed(*i).is_none()).map(|(_, e)| e.clone()).collect();
     let mut reach = super::resolve(&manifest.name, &direct).await?;
     let mut guest_config = None;

@@ -49,16 +49,25 @@ async fn connect_with_tls(url: &str) -> Result<(Client, Driver, Option<Relay>), 
     use crate::sandbox::tls::{split_connection_string, SslMode};
     let (rest, given) = split_connection_string(url);
     let tls = given.settle("state.url ").map_err(|e| Refused::Setting(format!("TLS setting `{}` {}", e.field, e.problem)))?;
-    if tls.mode == SslMode::Disable {
-        let (client, connection) = tokio_postgres::connect(&rest, NoTls).await.map_err(Refused::Db)?;
-        return Ok((client, Box::new(Box::pin(async move { let _ = connection.await; })), None));
-    }
     let mut config: tokio_postgres::Config = rest.parse().map_err(Refused::Db)?;
     let host = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-        _ => return Err(Refused::Setting("TLS needs a TCP host in the URL".into())),
+        Some(tokio_postgres::config::Host::Tcp(h)) => Some(h.clone()),
+        _ => None,
     };
     let port = config.get_ports().first().copied().unwrap_or(5432);
+    // As for connectors: `prefer` against a server without TLS (or over a
+    // Unix socket) goes direct.
+    let direct = match (&host, tls.mode) {
+        (_, SslMode::Disable) | (None, SslMode::Prefer) => true,
+        (None, mode) => return Err(Refused::Setting(format!("sslmode `{}` needs a TCP host in the URL", mode.as_str()))),
+        (Some(h), SslMode::Prefer) => !relay::offers_tls(&format!("{h}:{port}")).await,
+        _ => false,
+    };
+    let Some(host) = host.filter(|_| !direct) else {
+        config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+        let (client, connection) = config.connect(NoTls).await.map_err(Refused::Db)?;
+        return Ok((client, Box::new(Box::pin(async move { let _ = connection.await; })), None));
+    };
     let addrs: Vec<std::net::SocketAddr> =
         tokio::net::lookup_host((host.as_str(), port)).await.map_err(|e| Refused::Setting(format!("cannot resolve `{host}`: {e}")))?.collect();
     let relay = relay::start(relay::Upstream { addrs, host, tls }).await.map_err(|e| Refused::Setting(e.to_string()))?;

@@ -175,6 +175,20 @@ async fn connect(up: &Upstream) -> Result<Server, Refusal> {
     Ok(Server::Tls(Box::new(tls)))
 }
 
+/// Whether the server at `endpoint` answers SSLRequest with `S` (a quick
+/// probe for `prefer`: errors and silence count as no).
+pub async fn offers_tls(endpoint: &str) -> bool {
+    let probe = async {
+        let addr = tokio::net::lookup_host(endpoint).await.ok()?.next()?;
+        let mut tcp = TcpStream::connect(addr).await.ok()?;
+        tcp.write_all(&SSL_REQUEST).await.ok()?;
+        let mut answer = [0u8; 1];
+        tcp.read_exact(&mut answer).await.ok()?;
+        Some(answer[0] == b'S')
+    };
+    tokio::time::timeout(Duration::from_secs(5), probe).await.ok().flatten().unwrap_or(false)
+}
+
 /// Reads the guest's startup message, then answers it with a FATAL
 /// ErrorResponse and closes.
 async fn refuse(guest: &mut TcpStream, refusal: &Refusal) {
