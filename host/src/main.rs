@@ -422,7 +422,9 @@ async fn check(runtime: Arc<Runtime>, dir: &Path, path: &Path) -> Result<ExitCod
     // The state backend a run would use: a PostgreSQL one is reached (its
     // tables are created as a run would); a SQLite file is not created.
     match state::sqlite_path(&file.state, path) {
-        Some(db) if db.is_file() || db.parent().is_some_and(Path::is_dir) => say!("ok    state {}", db.display()),
+        Some(db) if db.is_file() || db.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }).is_some_and(Path::is_dir) => {
+            say!("ok    state {}", db.display())
+        }
         Some(db) => {
             say!("FAIL  state {}: its directory does not exist", db.display());
             failed = true;

@@ -82,6 +82,30 @@ impl StateSection {
     }
 }
 
+/// A pipeline rule broken at a path with indexes (see [`PipelineFile::misplaced`]).
+struct Misplaced {
+    kind: ConfigErrorKind,
+    path: Vec<String>,
+    message: String,
+    label: String,
+    help: String,
+}
+
+/// A sandbox time limit above this is a mistake (and would overflow a deadline).
+const MAX_SANDBOX_SECONDS: u64 = 365 * 86_400;
+
+/// Whether `ep` reads as `host:port` with a port from 1 to 65535.
+pub fn endpoint_syntax(ep: &str) -> Result<(), String> {
+    let Some((host, port)) = ep.rsplit_once(':') else { return Err(format!("`{}` names no port", ep.escape_debug())) };
+    if host.is_empty() || host.contains(char::is_whitespace) || host.contains('/') {
+        return Err(format!("`{}` has no usable host", ep.escape_debug()));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!("`{}` has port `{}`: a port is 1 to 65535", ep.escape_debug(), port.escape_debug())),
+    }
+}
+
 /// State backends by name.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -330,7 +354,74 @@ impl PipelineFile {
         // Lossy: a number or boolean may arrive as text (from `${VAR}`).
         let file: PipelineFile = figment.extract_lossy().map_err(|e| source.figment_error(e))?;
         file.check().map_err(|v| source.violation(v))?;
+        if let Some(m) = file.misplaced() {
+            let path: Vec<&str> = m.path.iter().map(String::as_str).collect();
+            return Err(source.error_at(m.kind, &path, &m.label, m.message, m.help));
+        }
         Ok((file, source))
+    }
+
+    /// Rules on streams and connector sandboxes, whose paths carry an index
+    /// or a section (§ Features: all before anything opens).
+    fn misplaced(&self) -> Option<Misplaced> {
+        use ConfigErrorKind::{KeyMissing, ValueInvalid};
+        let at = |kind, path: Vec<String>, message: String, label: &str, help: &str| {
+            Some(Misplaced { kind, path, message, label: label.into(), help: help.into() })
+        };
+        let mut seen: Vec<&str> = Vec::new();
+        for (i, s) in self.streams.iter().enumerate() {
+            let name = s.name.trim();
+            let path = |key: &str| vec!["streams".to_string(), i.to_string(), key.to_string()];
+            if name.is_empty() {
+                return at(ValueInvalid, path("name"), format!("`streams[{i}].name` is empty"), "no name", "name the stream: for a table source, the table (`schema.table` or `table`)");
+            }
+            if let Some(first) = seen.iter().position(|n| *n == name) {
+                return at(
+                    ValueInvalid,
+                    path("name"),
+                    format!("stream `{}` is listed twice (streams[{first}] and streams[{i}])", name.escape_debug()),
+                    "a second time",
+                    "each stream once: two runs of one stream would write its rows twice and share one cursor",
+                );
+            }
+            seen.push(name);
+            if s.sync_mode == SyncMode::Incremental && s.cursor_field.as_deref().is_none_or(|c| c.trim().is_empty()) {
+                return at(
+                    KeyMissing,
+                    path("sync_mode"),
+                    format!("stream `{}` is incremental but names no `cursor_field`", name.escape_debug()),
+                    "no cursor",
+                    "add `cursor_field: <column>` (a column that only grows: an id, an updated-at timestamp), or use `sync_mode: full-refresh`",
+                );
+            }
+        }
+        for (key, section) in [("source", &self.source), ("destination", &self.destination)] {
+            let path = |k: &str| vec![key.to_string(), "sandbox".to_string(), k.to_string()];
+            let sb = &section.sandbox;
+            if sb.memory_mb == Some(0) {
+                return at(ValueInvalid, path("memory_mb"), format!("`{key}.sandbox.memory_mb` must be above 0"), "zero", "leave it out for the default (256 MiB plus four records), or give MiB, e.g. `memory_mb: 512`");
+            }
+            if sb.memory_mb.is_some_and(|mb| mb > 4096) {
+                return at(ValueInvalid, path("memory_mb"), format!("`{key}.sandbox.memory_mb` is above 4096: a wasm32 connector cannot use more than 4 GiB"), "above 4 GiB", "set at most 4096");
+            }
+            for (k, v) in [("timeout_seconds", Some(sb.timeout_seconds)), ("max_busy_seconds", sb.max_busy_seconds)] {
+                if v.is_some_and(|v| v > MAX_SANDBOX_SECONDS) {
+                    return at(ValueInvalid, path(k), format!("`{key}.sandbox.{k}` is above {MAX_SANDBOX_SECONDS} (a year)"), "too large", "give seconds up to a year, or 0 for no limit");
+                }
+            }
+            for (j, grant) in sb.grants.iter().enumerate() {
+                if let Err(problem) = endpoint_syntax(grant) {
+                    return at(
+                        ValueInvalid,
+                        vec![key.to_string(), "sandbox".into(), "grants".into(), j.to_string()],
+                        format!("`{key}.sandbox.grants[{j}]` {problem}"),
+                        "not host:port",
+                        "write `host:port`, e.g. `db.internal:5432` or `[::1]:5432`, port 1 to 65535",
+                    );
+                }
+            }
+        }
+        None
     }
 
     /// Rules serde cannot express; each names the keys to point at.

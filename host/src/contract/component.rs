@@ -60,6 +60,9 @@ const PACKAGE_PREFIX: &str = "rapidbyte:connector/";
 pub fn inspect(path: &Path, bytes: &[u8]) -> Result<Inspection, LoadError> {
     let invalid = |reason: String| LoadError::Invalid { path: path.to_path_buf(), reason };
     let not_connector = |reason: String| LoadError::NotAConnector { path: path.to_path_buf(), reason };
+    if !bytes.starts_with(b"\0asm") {
+        return Err(invalid("it is not WebAssembly at all (a .wasm file starts with the bytes `\\0asm`)".into()));
+    }
     let mut manifest_text = None;
     let mut exports = Vec::new();
     for payload in Parser::new(0).parse_all(bytes) {

@@ -35,6 +35,13 @@ pub fn preflight(runtime: &Runtime, dir: &Path, path: &Path) -> miette::Result<P
     };
     let source = resolve(Role::Source, &file.source, "source")?;
     let destination = resolve(Role::Destination, &file.destination, "destination")?;
+    // The endpoint and TLS fields of each connector's config, read by the
+    // host, are checked here: located, before any state or connection.
+    for (key, section, component) in [("source", &file.source, &source), ("destination", &file.destination, &destination)] {
+        if let Some(error) = host_read_fields(&text, key, section, component) {
+            return Err(error.into());
+        }
+    }
     let gaps = run::missing_features(&file, &source, &destination);
     if let Some(error) = feature_error(&text, &file, gaps) {
         return Err(error.into());
@@ -45,12 +52,31 @@ pub fn preflight(runtime: &Runtime, dir: &Path, path: &Path) -> miette::Result<P
     Ok(Preflight { file, source, destination })
 }
 
+/// A mistake in the config fields the host itself reads (endpoints, TLS).
+fn host_read_fields(text: &PipelineSource, key: &str, section: &ConnectorSection, component: &LoadedComponent) -> Option<ConfigError> {
+    use crate::sandbox::SandboxError;
+    let e = crate::sandbox::endpoints(&component.manifest, &section.config, &section.sandbox.grants, None)
+        .err()
+        .or_else(|| crate::sandbox::tls::settings(&component.manifest, &section.config).err())?;
+    let (field, problem, help) = match &e {
+        SandboxError::BadEndpoint { field, problem, .. } => (field, problem, "the connector connects there: set it in its config section"),
+        SandboxError::BadTls { field, problem, .. } => {
+            (field, problem, "sslmode is disable, prefer (default), require, verify-ca or verify-full; sslrootcert, sslcert and sslkey are PEM files on this machine")
+        }
+        _ => return None,
+    };
+    let mut path = vec![key, "config"];
+    path.extend(field.trim_start_matches('/').split('/').filter(|s| !s.is_empty()));
+    let shown = format!("{key}.config.{}", field.trim_start_matches('/').replace('/', "."));
+    Some(text.error_at(ConfigErrorKind::ValueInvalid, &path, "here", format!("`{shown}` {problem}"), help.into()))
+}
+
 /// What the `use:` value is, as far as the connector directory tells.
 fn resolve_label(error: &ResolveError, dir: &Path, name: &str) -> String {
     match error {
         ResolveError::NotFound { role, .. } => {
             let other = if *role == Role::Source { Role::Destination } else { Role::Source };
-            if name.ends_with(".wasm") {
+            if name.ends_with(".wasm") || name.contains('/') {
                 return "no such file".into();
             }
             if dir.join(file_name(other, name)).is_file() {

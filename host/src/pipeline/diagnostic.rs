@@ -13,6 +13,19 @@ use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode};
 use super::positions::{self, Node};
 use super::values;
 
+/// Keys whose value is a mapping (a struct): a list there is a mistake.
+const SECTIONS: [&[&str]; 9] = [
+    &["limits"],
+    &["retry"],
+    &["state"],
+    &["source"],
+    &["destination"],
+    &["source", "config"],
+    &["destination", "config"],
+    &["source", "sandbox"],
+    &["destination", "sandbox"],
+];
+
 /// Top-level sections the `RAPIDBYTE_` environment layer may override.
 pub(super) const ENV_SECTIONS: [&str; 2] = ["limits", "pipeline"];
 const ENV_PREFIX: &str = "RAPIDBYTE_";
@@ -231,6 +244,20 @@ impl PipelineSource {
 
     /// The file's values with `${VAR}` replaced, or the reference that is unset.
     pub(super) fn values(&self, lookup: &values::Lookup) -> Result<values::FileValues, ConfigError> {
+        // serde would read a list as a struct by position (`limits: [1, 2]`).
+        for path in SECTIONS {
+            let node = path.iter().try_fold(&self.root, |n, k| n.child(k));
+            if node.is_some_and(|n| matches!(n.kind, positions::NodeKind::Seq(_))) {
+                let shown = path.join(".");
+                return Err(self.error_at(
+                    ConfigErrorKind::TypeMismatch,
+                    path,
+                    "a list",
+                    format!("`{shown}` must be a mapping of keys, not a list"),
+                    format!("write `{shown}:` with one `key: value` per line (or `{{key: value, …}}`)"),
+                ));
+            }
+        }
         match values::mapping(&self.root, &self.raw, lookup) {
             Ok(Some(dict)) => Ok(values::FileValues(dict)),
             Ok(None) => Err(self.error_at(

@@ -137,14 +137,11 @@ pub fn endpoints(
             None => return Err(bad(&ep.host_pointer, "is missing")),
             Some(_) => return Err(bad(&ep.host_pointer, "must be a string")),
         };
+        let not_a_port = || bad(ep.port_pointer.as_deref().unwrap_or_default(), "must be a port number from 1 to 65535");
         let port = match ep.port_pointer.as_deref().and_then(|p| config.pointer(p)) {
-            Some(serde_json::Value::Number(n)) => Some(n.as_u64().filter(|p| *p <= 65535).ok_or_else(|| {
-                bad(ep.port_pointer.as_deref().unwrap_or_default(), "must be a port number")
-            })? as u16),
-            Some(serde_json::Value::String(s)) => Some(
-                s.parse::<u16>().map_err(|_| bad(ep.port_pointer.as_deref().unwrap_or_default(), "must be a port number"))?,
-            ),
-            Some(_) => return Err(bad(ep.port_pointer.as_deref().unwrap_or_default(), "must be a port number")),
+            Some(serde_json::Value::Number(n)) => Some(n.as_u64().filter(|p| (1..=65535).contains(p)).ok_or_else(not_a_port)? as u16),
+            Some(serde_json::Value::String(s)) => Some(s.trim().parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(not_a_port)?),
+            Some(_) => return Err(not_a_port()),
             None => ep.default_port,
         };
         match port {
