@@ -33,6 +33,10 @@ pub fn classify(e: &tokio_postgres::Error, stream: Option<&str>) -> ConnectorErr
                 "PERMISSION_DENIED",
                 format!("{msg}; grant the user the privilege this statement needs (SELECT to read a table; INSERT, or CREATE on the schema, to write one)"),
             )
+        } else if code.code().starts_with("08") {
+            // Connection exceptions, the host's TLS relay's `08001`
+            // (server unreachable) included: the network, so retried.
+            ConnectorError::transient_network("UNREACHABLE", msg)
         } else if *code == SqlState::T_R_SERIALIZATION_FAILURE
             || *code == SqlState::T_R_DEADLOCK_DETECTED
             || *code == SqlState::ADMIN_SHUTDOWN

@@ -138,25 +138,32 @@ async fn relay_back(mut server_rx: OwnedReadHalf, mut client_tx: OwnedWriteHalf,
     }
 }
 
-async fn relay(client: TcpStream, server: TcpStream, shared: Shared) -> std::io::Result<()> {
+async fn relay(mut client: TcpStream, server: TcpStream, shared: Shared) -> std::io::Result<()> {
+    // Untyped start-up messages. The proxy reads the protocol, so it stands
+    // for a server without TLS: an SSL or GSS request is answered `N` here
+    // (a `prefer` client goes on in plaintext), then the startup packet is
+    // forwarded.
+    let startup = loop {
+        let len = client.read_i32().await? as usize;
+        if !(8..=10_000).contains(&len) {
+            return Ok(());
+        }
+        let mut body = vec![0u8; len - 4];
+        client.read_exact(&mut body).await?;
+        let code = u32::from_be_bytes([body[0], body[1], body[2], body[3]]);
+        if code == 80877103 || code == 80877104 {
+            client.write_all(b"N").await?;
+            continue;
+        }
+        break (len, body);
+    };
     let (mut client_rx, client_tx) = client.into_split();
     let (server_rx, mut server_tx) = server.into_split();
     let mut back = tokio::spawn(relay_back(server_rx, client_tx, shared.clone()));
     let to_server = shared.cut_after(Direction::ToServer);
-    let mut forwarded = 0u64;
-    // Untyped start-up messages (SSL/GSS requests, then the startup packet).
-    loop {
-        let len = client_rx.read_i32().await? as usize;
-        let mut body = vec![0u8; len - 4];
-        client_rx.read_exact(&mut body).await?;
-        server_tx.write_i32(len as i32).await?;
-        server_tx.write_all(&body).await?;
-        forwarded += len as u64;
-        let code = u32::from_be_bytes([body[0], body[1], body[2], body[3]]);
-        if code != 80877103 && code != 80877104 {
-            break;
-        }
-    }
+    server_tx.write_i32(startup.0 as i32).await?;
+    server_tx.write_all(&startup.1).await?;
+    let mut forwarded = startup.0 as u64;
     // Typed messages: type byte, length, body.
     loop {
         let kind = tokio::select! {
