@@ -114,6 +114,13 @@ enum Command {
     },
     /// List installed connector components.
     Connectors,
+    /// Print a shell completion script: `rapidbyte completions bash > /etc/bash_completion.d/rapidbyte`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `rapidbyte man > rapidbyte.1`.
+    Man,
     /// Certify a connector component against the contract (SPEC): protocol, data, telemetry, delivery and crash-safety cases.
     Conformance {
         /// The component (.wasm).
@@ -171,6 +178,19 @@ fn connector_dir(flag: Option<PathBuf>) -> PathBuf {
 }
 
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    // Generated from the clap definition; nothing to load.
+    match cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "rapidbyte", &mut std::io::stdout());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Man => {
+            let written = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut std::io::stdout());
+            written.or_else(|e| if e.kind() == std::io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e) }).into_diagnostic()?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     let dir = connector_dir(cli.connector_dir);
     let runtime = Arc::new(Runtime::new(Runtime::default_cache_dir()).map_err(|e| miette::miette!("{e:#}"))?);
     match cli.command {
@@ -182,6 +202,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Check { pipeline } => check(runtime, &dir, &pipeline).await,
         Command::Discover { pipeline, json } => discover(runtime, &dir, &pipeline, json).await,
         Command::Connectors => list_connectors(&runtime, &dir),
+        Command::Completions { .. } | Command::Man => Ok(ExitCode::SUCCESS),
         Command::Conformance { component, config, cases, only, json } => {
             conformance(runtime, &dir, &component, config.as_deref(), cases, only.as_deref(), json).await
         }
@@ -189,6 +210,19 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
 }
 
 async fn run_pipeline(runtime: Arc<Runtime>, dir: &Path, path: &Path, opts: RunFlags) -> Result<ExitCode> {
+    // A metrics file that cannot be written would be silently missing at the end.
+    if let Some(file) = &opts.metrics_file {
+        let folder = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !folder.is_dir() || file.is_dir() {
+            return Err(miette::miette!(
+                code = "rapidbyte::cli::metrics_file",
+                help = "create the folder first, or give --metrics-file a path in an existing one",
+                "--metrics-file {}: {}",
+                file.display(),
+                if file.is_dir() { "is a directory" } else { "its folder does not exist" }
+            ));
+        }
+    }
     // § Features: everything is checked before any data moves or any state is written.
     let Preflight { file, source, destination } = preflight(&runtime, dir, path)?;
     let state_section = file.state.or_sqlite_file(opts.state.as_deref());

@@ -382,3 +382,35 @@ async fn check_shows_each_connectors_network_grants() {
     assert_eq!(out.status.code(), Some(0), "the endpoint pinned: {}", text(&out));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_cli_definition() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = rapidbyte().args(["completions", shell]).output().unwrap();
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && script.contains("conformance") && script.contains("discover"), "{shell}: {}", text(&out));
+    }
+    let out = rapidbyte().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "an unknown shell is a usage error");
+    let out = rapidbyte().arg("man").output().unwrap();
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(page.contains(".TH rapidbyte 1") && page.contains("conformance"), "{page}");
+}
+
+#[test]
+fn a_metrics_file_in_a_missing_folder_is_refused_before_anything_runs() {
+    let dir = temp_dir("metrics-folder");
+    let path = dir.join("p.yaml");
+    std::fs::write(&path, "pipeline: m\nsource: {use: generator, config: {rows: 10}}\ndestination: {use: verify}\nstreams: [{name: s}]\n").unwrap();
+    let out = rapidbyte().arg("run").arg(&path).arg("--metrics-file").arg(dir.join("no/such/folder/m.prom")).output().unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("--metrics-file") && all.contains("folder does not exist"), "{all}");
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(files.len(), 1, "nothing but the pipeline file: {files:?}");
+    // Phases are printed in the unit they are measured in.
+    let out = rapidbyte().arg("run").arg(&path).arg("--json").output().unwrap();
+    let json = String::from_utf8_lossy(&out.stdout);
+    assert!(json.contains("\"phase_seconds\"") && !json.contains("_ms\""), "{json}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

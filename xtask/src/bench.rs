@@ -432,9 +432,9 @@ mod tests {
         assert!(parse(&["--rows".into(), "0".into()]).is_err());
         assert!(parse(&["--speed".into()]).is_err());
         assert_eq!(bench_url("postgres://postgres@127.0.0.1:5432/test"), "postgres://postgres@127.0.0.1:5432/rapidbyte_bench");
-        let json = r#"{"peak_rss_bytes": 75497472, "streams": [{"phase_seconds": {"destination.flush_ms": 1.5, "source.fetch_ms": 0.25}}]}"#;
+        let json = r#"{"peak_rss_bytes": 75497472, "streams": [{"phase_seconds": {"destination.flush": 1.5, "source.fetch": 0.25}}]}"#;
         assert_eq!(json_number(json, "peak_rss_bytes"), Some(75497472.0));
-        assert_eq!(json_phases(json), vec![("destination.flush_ms".to_string(), 1.5), ("source.fetch_ms".to_string(), 0.25)]);
+        assert_eq!(json_phases(json), vec![("destination.flush".to_string(), 1.5), ("source.fetch".to_string(), 0.25)]);
         assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
         assert_eq!(Width::Mixed.columns().len(), 11);

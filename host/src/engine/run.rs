@@ -273,8 +273,9 @@ pub struct StreamSummary {
     pub cancelled: bool,
     /// Wall time in seconds.
     pub wall_seconds: f64,
-    /// Seconds per phase, `<role>.<metric>` (e.g. `source.fetch_ms`), from
-    /// the connectors' histograms and the host's channel waits.
+    /// Seconds per phase, `<role>.<phase>` (e.g. `source.fetch`, from the
+    /// `fetch_ms` histogram), from the connectors' histograms and the host's
+    /// channel waits.
     pub phase_seconds: std::collections::BTreeMap<String, f64>,
     /// The error, if it failed.
     pub error: Option<String>,
@@ -308,7 +309,10 @@ pub fn summarise(reports: &[StreamOutcome], services: &RunServices) -> Vec<Strea
                     .into_iter()
                     .filter(|(k, _)| k.stream == r.stream && k.name.ends_with("_ms"))
                     .filter_map(|(k, v)| match v {
-                        crate::telemetry::metrics::Aggregate::Histogram { sum, .. } => Some((format!("{}.{}", k.role, k.name), sum / 1e3)),
+                        // Seconds, so the key loses its `_ms`: `source.fetch`.
+                        crate::telemetry::metrics::Aggregate::Histogram { sum, .. } => {
+                            Some((format!("{}.{}", k.role, k.name.trim_end_matches("_ms")), sum / 1e3))
+                        }
                         _ => None,
                     })
                     .collect(),

@@ -109,7 +109,7 @@ pub async fn run_with_budget(runtime: Arc<Runtime>, job: StreamJob, services: Ru
             attempt,
             category: error.category.to_string(),
             code: error.code.clone(),
-            commit_state: error.commit_state.map(|c| format!("{c:?}")),
+            commit_state: error.commit_state.map(|c| c.as_str().to_string()),
             safe_to_retry: error.safe_to_retry,
             delay_ms: delay.as_millis() as u64,
             resume_from_committed: resume,
@@ -126,7 +126,7 @@ pub async fn run_with_budget(runtime: Arc<Runtime>, job: StreamJob, services: Ru
             Decision::Retry { .. } | Decision::ResumeFromCommitted { .. } => {
                 tracing::warn!(
                     %stream, category = %record.category, code = %record.code, attempt, delay_ms = record.delay_ms,
-                    commit_state = ?record.commit_state, safe_to_retry = record.safe_to_retry,
+                    commit_state = record.commit_state.as_deref().unwrap_or("not-given"), safe_to_retry = record.safe_to_retry,
                     resume_from_committed = resume, "retrying stream: {}", error.message
                 );
                 services.metrics.record(&stream, Role::Destination, &Metric::counter(RETRY_COUNT, 1));
@@ -141,9 +141,11 @@ pub async fn run_with_budget(runtime: Arc<Runtime>, job: StreamJob, services: Ru
                 attempt += 1;
             }
             Decision::Fail { reason } => {
-                tracing::error!(
+                // The run's diagnostic shows the error with all of this once;
+                // the log line is for -v.
+                tracing::debug!(
                     %stream, category = %record.category, code = %record.code, attempt,
-                    commit_state = ?record.commit_state, safe_to_retry = record.safe_to_retry, "not retrying: {reason}"
+                    commit_state = record.commit_state.as_deref().unwrap_or("not-given"), safe_to_retry = record.safe_to_retry, "not retrying: {reason}"
                 );
                 return done(report, retries, Some(GaveUp { reason: reason.to_string(), last: record }));
             }
