@@ -700,6 +700,20 @@ mod tests {
         }
     }
 
+    /// A 10 MB line, or a deeply nested one, is not echoed back whole.
+    #[test]
+    fn a_huge_line_is_shown_cut_around_the_mistake() {
+        let long = format!("pipeline: p\nsource: {{use: generator, config: {{rows: 10, pad: \"{}\"}}}}\ndestination: {{use: verify}}\nstreams: [{{name: s}}]\nlimits: {{parallelism: -1, note: \"{}\"}}\n", "x".repeat(10 << 20), "y".repeat(1 << 20));
+        let nested = format!("{OK}retry: {{max_attempts: {}1{}}}\n", "[".repeat(200), "]".repeat(200));
+        for yaml in [long, nested] {
+            let e = load(&yaml).unwrap_err();
+            let shown = format!("{:?}", miette::Report::new(e));
+            assert!(shown.len() < 8 * 1024, "{} bytes shown", shown.len());
+            assert!(shown.contains("bytes in all") || shown.contains('…'), "{shown}");
+            assert!(shown.contains(":5:") || shown.contains(":6:"), "the line number is the file's: {shown}");
+        }
+    }
+
     #[test]
     fn spans_after_a_substitution_are_in_the_file_as_written() {
         // HOME is rarely as long as `${HOME}`; the mistake after it still lines up.

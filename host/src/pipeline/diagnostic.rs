@@ -26,6 +26,9 @@ const SECTIONS: [&[&str]; 9] = [
     &["destination", "sandbox"],
 ];
 
+/// A line of the file longer than this is shown cut around the mistake.
+const SHOWN_LINE: usize = 240;
+
 /// Top-level sections the `RAPIDBYTE_` environment layer may override.
 pub(super) const ENV_SECTIONS: [&str; 2] = ["limits", "pipeline"];
 const ENV_PREFIX: &str = "RAPIDBYTE_";
@@ -307,8 +310,8 @@ impl PipelineSource {
 
     /// Another module's diagnostic shown at `path`'s value.
     pub fn locate<E>(&self, error: E, path: &[&str], label: &str) -> Located<E> {
-        let span = self.value_span(path);
-        Located { error, source_code: self.named(), label: LabeledSpan::new_primary_with_span(Some(label.into()), span), fallback_help: None }
+        let (source_code, span) = self.shown(self.value_span(path));
+        Located { error, source_code, label: LabeledSpan::new_primary_with_span(Some(label.into()), span), fallback_help: None }
     }
 
     /// Whether the file itself writes `path` (rather than a default filling it in).
@@ -323,9 +326,55 @@ impl PipelineSource {
     /// Points `e` at `span`; the first call sets the primary label.
     fn attach(&self, e: &mut ConfigError, span: Range<usize>, label: &str) {
         let label = Some(label.into());
+        let (source, span) = self.shown(span);
         let e = &mut e.0;
         e.labels.push(if e.labels.is_empty() { LabeledSpan::new_primary_with_span(label, span) } else { LabeledSpan::new_with_span(label, span) });
-        e.source_code = Some(self.named());
+        e.source_code = Some(source);
+    }
+
+    /// The text a diagnostic shows, and `span` in it: the file itself, unless
+    /// a line is longer than [`SHOWN_LINE`] bytes (a 10 MB line would be
+    /// echoed whole): such lines are cut to a window around `span`, or to
+    /// their start, marked `…`. Line numbers stay those of the file.
+    fn shown(&self, span: Range<usize>) -> (NamedSource<String>, Range<usize>) {
+        let raw = &self.raw;
+        if !raw.split('\n').any(|l| l.len() > SHOWN_LINE) {
+            return (self.named(), span);
+        }
+        let floor = |mut i: usize| {
+            while !raw.is_char_boundary(i) {
+                i -= 1;
+            }
+            i
+        };
+        let mut text = String::with_capacity(raw.len().min(64 * 1024));
+        let mut mapped = 0..0;
+        let mut start = 0;
+        for line in raw.split_inclusive('\n') {
+            let end = start + line.len();
+            let body = line.trim_end_matches('\n');
+            let here = span.start >= start && (span.start < end || end == raw.len());
+            if body.len() <= SHOWN_LINE {
+                if here {
+                    mapped = text.len() + (span.start - start)..text.len() + (span.end.min(end) - start);
+                }
+                text.push_str(line);
+            } else if here {
+                let from = floor(span.start.saturating_sub(SHOWN_LINE / 3).max(start));
+                let to = floor((span.start + SHOWN_LINE / 2).min(start + body.len()));
+                if from > start {
+                    text.push('…');
+                }
+                mapped = text.len() + (span.start - from)..text.len() + (span.end.min(to).max(span.start) - from);
+                text.push_str(&raw[from..to]);
+                text.push_str(&format!("… ({} bytes in all)\n", body.len()));
+            } else {
+                text.push_str(&raw[start..floor(start + SHOWN_LINE / 2)]);
+                text.push_str(&format!("… ({} bytes in all)\n", body.len()));
+            }
+            start = end;
+        }
+        (NamedSource::new(&self.name, text), mapped)
     }
 
     /// The deepest node along `path` and how many segments led to it.
