@@ -72,6 +72,10 @@ impl Setup {
         c
     }
 
+    fn half_opened(&self) -> usize {
+        self.cluster.log().lines().filter(|l| l.contains("could not accept SSL connection")).count()
+    }
+
     fn tls_connections(&self) -> usize {
         self.cluster.log().lines().filter(|l| l.contains("connection authorized") && l.contains("SSL enabled")).count()
     }
@@ -120,9 +124,12 @@ async fn every_sslmode_behaves_as_libpq_for_both_connectors() {
         let component = load(&rt, file);
         for (what, config) in &connects {
             let before = s.tls_connections();
+            let half_opened = s.half_opened();
             let p = probe(&rt, &spec(&component, config), "tls", services()).await.unwrap_or_else(|e| panic!("{file}, {what}: {e}"));
             assert!(p.validation.is_ok(), "{file}, {what}: {:?}", p.validation);
             assert!(s.tls_connections() > before, "{file}, {what}: the server saw a TLS connection\n{}", s.cluster.log());
+            // `prefer` probes with SSLRequest, then hands that connection to the relay.
+            assert_eq!(s.half_opened(), half_opened, "{file}, {what}: no connection left after SSLRequest\n{}", s.cluster.log());
         }
         for (what, config, says) in &refused {
             let p = probe(&rt, &spec(&component, config), "tls", services()).await.unwrap_or_else(|e| panic!("{file}, {what}: {e}"));

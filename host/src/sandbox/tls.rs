@@ -52,14 +52,20 @@ pub fn settings(manifest: &rapidbyte_protocol::Manifest, config: &serde_json::Va
 pub async fn prepare(manifest: &rapidbyte_protocol::Manifest, config: &serde_json::Value, endpoints: &[String]) -> Result<Prepared, super::SandboxError> {
     let tls = settings(manifest, config)?;
     let mut relay_at = Vec::new();
+    let mut ready = Vec::new();
     for (i, t) in tls.iter().enumerate() {
-        relay_at.push(match t {
+        let (relay, probe) = match t {
             // `prefer` against a server without TLS (or one not answering:
             // the connector then reports that itself) goes direct, saving the hop.
-            Some(t) if t.mode == SslMode::Prefer => relay::offers_tls(&endpoints[i]).await,
-            Some(t) => t.mode != SslMode::Disable,
-            None => false,
-        });
+            Some(t) if t.mode == SslMode::Prefer => {
+                let probe = relay::offers_tls(&endpoints[i]).await;
+                (probe.is_some(), probe)
+            }
+            Some(t) => (t.mode != SslMode::Disable, None),
+            None => (false, None),
+        };
+        relay_at.push(relay);
+        ready.push(probe);
     }
     let relayed = |i: usize| tls.get(i).and_then(|t| t.as_ref()).filter(|_| relay_at.get(i).copied().unwrap_or(false));
     let direct: Vec<String> = endpoints.iter().enumerate().filter(|(i, _)| relayed(*i).is_none()).map(|(_, e)| e.clone()).collect();
@@ -74,7 +80,8 @@ pub async fn prepare(manifest: &rapidbyte_protocol::Manifest, config: &serde_jso
             .map_err(|e| super::SandboxError::Unresolvable { connector: manifest.name.clone(), endpoint: endpoint.clone(), reason: e.to_string() })?
             .collect();
         let host = endpoint.rsplit_once(':').map(|(h, _)| h.to_string()).unwrap_or_default();
-        let relay = relay::start(relay::Upstream { addrs, host, tls: settings.clone() })
+        let ready = std::sync::Mutex::new(ready.get_mut(i).and_then(Option::take));
+        let relay = relay::start(relay::Upstream { addrs, host, tls: settings.clone(), ready })
             .await
             .map_err(|e| super::SandboxError::Relay { connector: manifest.name.clone(), reason: e.to_string() })?;
         reach.addrs.insert(relay.addr);

@@ -57,10 +57,14 @@ async fn connect_with_tls(url: &str) -> Result<(Client, Driver, Option<Relay>), 
     let port = config.get_ports().first().copied().unwrap_or(5432);
     // As for connectors: `prefer` against a server without TLS (or over a
     // Unix socket) goes direct.
+    let mut ready = None;
     let direct = match (&host, tls.mode) {
         (_, SslMode::Disable) | (None, SslMode::Prefer) => true,
         (None, mode) => return Err(Refused::Setting(format!("sslmode `{}` needs a TCP host in the URL", mode.as_str()))),
-        (Some(h), SslMode::Prefer) => !relay::offers_tls(&format!("{h}:{port}")).await,
+        (Some(h), SslMode::Prefer) => {
+            ready = relay::offers_tls(&format!("{h}:{port}")).await;
+            ready.is_none()
+        }
         _ => false,
     };
     let Some(host) = host.filter(|_| !direct) else {
@@ -70,7 +74,7 @@ async fn connect_with_tls(url: &str) -> Result<(Client, Driver, Option<Relay>), 
     };
     let addrs: Vec<std::net::SocketAddr> =
         tokio::net::lookup_host((host.as_str(), port)).await.map_err(|e| Refused::Setting(format!("cannot resolve `{host}`: {e}")))?.collect();
-    let relay = relay::start(relay::Upstream { addrs, host, tls }).await.map_err(|e| Refused::Setting(e.to_string()))?;
+    let relay = relay::start(relay::Upstream { addrs, host, tls, ready: std::sync::Mutex::new(ready) }).await.map_err(|e| Refused::Setting(e.to_string()))?;
     let mut stream = tokio::net::TcpStream::connect(relay.addr).await.map_err(|e| Refused::Setting(e.to_string()))?;
     tokio::io::AsyncWriteExt::write_all(&mut stream, relay.token.as_bytes()).await.map_err(|e| Refused::Setting(e.to_string()))?;
     config.ssl_mode(tokio_postgres::config::SslMode::Disable);

@@ -47,7 +47,6 @@ impl Drop for Relay {
 
 /// Where a relay leads: the server's addresses and the name its
 /// certificate is checked against.
-#[derive(Clone)]
 pub struct Upstream {
     /// The server's resolved addresses, tried in order.
     pub addrs: Vec<SocketAddr>,
@@ -55,6 +54,8 @@ pub struct Upstream {
     pub host: String,
     /// The mode and client config.
     pub tls: TlsSettings,
+    /// A probe's connection past SSLRequest, for the first connection.
+    pub ready: std::sync::Mutex<Option<Ready>>,
 }
 
 /// Starts a relay to `upstream`.
@@ -133,6 +134,10 @@ impl Refusal {
 const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
 
 async fn connect(up: &Upstream) -> Result<Server, Refusal> {
+    let ready = up.ready.lock().unwrap_or_else(|p| p.into_inner()).take().filter(|r| r.at.elapsed() < READY_FOR);
+    if let Some(ready) = ready {
+        return handshake(up, ready.tcp).await;
+    }
     let mut last = None;
     let mut tcp = None;
     for addr in &up.addrs {
@@ -166,6 +171,12 @@ async fn connect(up: &Upstream) -> Result<Server, Refusal> {
         }
         other => return Err(Refusal::tls(format!("the server at {} answered SSLRequest with byte {other:#04x}, not S or N", up.host))),
     }
+    handshake(up, tcp).await
+}
+
+/// TLS over a connection whose SSLRequest was accepted.
+async fn handshake(up: &Upstream, tcp: TcpStream) -> Result<Server, Refusal> {
+    let mode = up.tls.mode;
     let config = up.tls.client.clone().ok_or_else(|| Refusal::tls("no TLS client configuration".into()))?;
     let name = rustls::pki_types::ServerName::try_from(up.host.trim_start_matches('[').trim_end_matches(']').to_string())
         .map_err(|e| Refusal::tls(format!("`{}` is not a host name a certificate can name: {e}", up.host)))?;
@@ -175,18 +186,32 @@ async fn connect(up: &Upstream) -> Result<Server, Refusal> {
     Ok(Server::Tls(Box::new(tls)))
 }
 
+/// A connection whose SSLRequest the server accepted (`S`), waiting for the
+/// TLS handshake: a `prefer` probe's, handed to the relay for its first
+/// connection, so the probe leaves no half-opened session in the server's
+/// log. Stale after [`READY_FOR`] (the server's authentication timeout
+/// would close it).
+pub struct Ready {
+    tcp: TcpStream,
+    at: std::time::Instant,
+}
+
+const READY_FOR: Duration = Duration::from_secs(10);
+
 /// Whether the server at `endpoint` answers SSLRequest with `S` (a quick
-/// probe for `prefer`: errors and silence count as no).
-pub async fn offers_tls(endpoint: &str) -> bool {
+/// probe for `prefer`: errors and silence count as no); when it does, the
+/// connection, ready for the handshake.
+pub async fn offers_tls(endpoint: &str) -> Option<Ready> {
     let probe = async {
         let addr = tokio::net::lookup_host(endpoint).await.ok()?.next()?;
         let mut tcp = TcpStream::connect(addr).await.ok()?;
+        let _ = tcp.set_nodelay(true);
         tcp.write_all(&SSL_REQUEST).await.ok()?;
         let mut answer = [0u8; 1];
         tcp.read_exact(&mut answer).await.ok()?;
-        Some(answer[0] == b'S')
+        (answer[0] == b'S').then(|| Ready { tcp, at: std::time::Instant::now() })
     };
-    tokio::time::timeout(Duration::from_secs(5), probe).await.ok().flatten().unwrap_or(false)
+    tokio::time::timeout(Duration::from_secs(5), probe).await.ok().flatten()
 }
 
 /// Reads the guest's startup message, then answers it with a FATAL
@@ -229,6 +254,7 @@ mod tests {
             addrs: vec![server.local_addr().unwrap()],
             host: "127.0.0.1".into(),
             tls: super::super::Given { sslmode: Some("disable".into()), ..Default::default() }.settle("/").unwrap(),
+            ready: Default::default(),
         };
         let relay = start(up).await.unwrap();
         let mut other = TcpStream::connect(relay.addr).await.unwrap();
@@ -260,7 +286,7 @@ mod tests {
             let _ = s.read(&mut [0u8; 64]).await;
         });
         let tls = super::super::Given { sslmode: Some("require".into()), ..Default::default() }.settle("/").unwrap();
-        let relay = start(Upstream { addrs: vec![addr], host: "127.0.0.1".into(), tls }).await.unwrap();
+        let relay = start(Upstream { addrs: vec![addr], host: "127.0.0.1".into(), tls, ready: Default::default() }).await.unwrap();
         let mut guest = TcpStream::connect(relay.addr).await.unwrap();
         guest.write_all(relay.token.as_bytes()).await.unwrap();
         guest.write_all(&[0, 0, 0, 8, 0, 3, 0, 0]).await.unwrap(); // a startup message
