@@ -38,7 +38,7 @@ pub enum ResolveError {
 /// Finds and loads the component a pipeline section names.
 pub fn resolve(runtime: &Runtime, dir: &Path, role: Role, section: &ConnectorSection) -> Result<Arc<LoadedComponent>, ResolveError> {
     // A path (`./x.wasm`, `dir/x`) is a file; a bare name is an installed connector.
-    let is_path = section.use_.ends_with(".wasm") || section.use_.contains(std::path::MAIN_SEPARATOR) || section.use_.contains('/');
+    let is_path = section.use_.ends_with(".wasm") || section.use_.contains(['/', std::path::MAIN_SEPARATOR]);
     let path = if is_path {
         PathBuf::from(&section.use_)
     } else {

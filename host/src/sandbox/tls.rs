@@ -114,7 +114,7 @@ pub fn split_connection_string(conn: &str) -> (String, Given) {
             "sslkey" => &mut given.sslkey,
             _ => return false,
         };
-        *slot = Some(percent_decoded(v));
+        *slot = Some(crate::telemetry::secret::percent_decode(v));
         true
     };
     let rest = if conn.contains("://") {
@@ -129,26 +129,6 @@ pub fn split_connection_string(conn: &str) -> (String, Given) {
         conn.split_whitespace().filter(|kv| !kv.split_once('=').is_some_and(|(k, v)| take(k, v))).collect::<Vec<_>>().join(" ")
     };
     (rest, given)
-}
-
-fn percent_decoded(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (b[i], b.get(i + 1).and_then(|c| hex(*c)), b.get(i + 2).and_then(|c| hex(*c))) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Sets the value at a JSON pointer whose parent object exists.

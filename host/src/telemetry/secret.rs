@@ -163,7 +163,8 @@ pub fn url_passwords(url: &str) -> Vec<String> {
     found
 }
 
-fn percent_decode(s: &str) -> String {
+/// `%XX` escapes decoded (a connection string's password or parameter).
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
