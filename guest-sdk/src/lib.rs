@@ -112,24 +112,46 @@ macro_rules! __manifest_section {
     };
 }
 
+/// Places the connector's config schema (a JSON Schema, as text) in the
+/// `rapidbyte:config-schema` custom section; the host checks the pipeline's
+/// config section against it before anything runs.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __config_schema_section {
+    ($schema:expr) => {
+        const __CONFIG_SCHEMA: &str = $schema;
+        #[allow(unsafe_code)]
+        #[cfg(target_arch = "wasm32")]
+        #[unsafe(link_section = "rapidbyte:config-schema")]
+        #[used]
+        static __RAPIDBYTE_CONFIG_SCHEMA: [u8; __CONFIG_SCHEMA.len()] = $crate::__export::manifest_bytes::<{ __CONFIG_SCHEMA.len() }>(__CONFIG_SCHEMA);
+    };
+}
+
 /// Registers a [`Source`] implementation as the component's export.
 ///
 /// `features` lists the contract features it supports (kebab-case);
 /// `endpoints` lists `"host-pointer,port-pointer,default-port"` entries
 /// naming the config fields it connects to; `tls` lists
 /// `"host-pointer,postgres"` entries for endpoints whose TLS the host
-/// provides (SPEC § Security, TLS).
+/// provides (SPEC § Security, TLS); `config_schema` is the JSON Schema of
+/// the connector's config section as text (usually
+/// `include_str!("../config.schema.json")`), checked by the host at
+/// preflight so a mistake is located in the pipeline file before anything
+/// runs (SPEC § Roles and worlds, config schema).
 ///
 /// ```text
-/// rapidbyte_sdk::export_source!(MySource, features: ["incremental"], endpoints: ["/host,/port,5432"]);
+/// rapidbyte_sdk::export_source!(MySource, features: ["incremental"], endpoints: ["/host,/port,5432"],
+///     config_schema: include_str!("../config.schema.json"));
 /// ```
 #[cfg(feature = "source")]
 #[macro_export]
 macro_rules! export_source {
-    ($ty:ty $(, features: [$($feat:literal),* $(,)?])? $(, endpoints: [$($ep:literal),* $(,)?])? $(, tls: [$($tls:literal),* $(,)?])? $(,)?) => {
+    ($ty:ty $(, features: [$($feat:literal),* $(,)?])? $(, endpoints: [$($ep:literal),* $(,)?])? $(, tls: [$($tls:literal),* $(,)?])? $(, config_schema: $schema:expr)? $(,)?) => {
         const _: () = {
             const __MANIFEST: &str = $crate::__manifest_text!("source"; $($($feat),*)?; $($($ep),*)?; $($($tls),*)?);
             $crate::__manifest_section!(__MANIFEST);
+            $($crate::__config_schema_section!($schema);)?
             struct __RapidbyteSource;
             impl $crate::__export::SourceGuest for __RapidbyteSource {
                 fn open(config: String) -> Result<$crate::__export::types::OpenInfo, $crate::__export::types::ConnectorError> {
@@ -168,10 +190,11 @@ macro_rules! export_source {
 #[cfg(feature = "destination")]
 #[macro_export]
 macro_rules! export_destination {
-    ($ty:ty $(, features: [$($feat:literal),* $(,)?])? $(, endpoints: [$($ep:literal),* $(,)?])? $(, tls: [$($tls:literal),* $(,)?])? $(,)?) => {
+    ($ty:ty $(, features: [$($feat:literal),* $(,)?])? $(, endpoints: [$($ep:literal),* $(,)?])? $(, tls: [$($tls:literal),* $(,)?])? $(, config_schema: $schema:expr)? $(,)?) => {
         const _: () = {
             const __MANIFEST: &str = $crate::__manifest_text!("destination"; $($($feat),*)?; $($($ep),*)?; $($($tls),*)?);
             $crate::__manifest_section!(__MANIFEST);
+            $($crate::__config_schema_section!($schema);)?
             struct __RapidbyteDestination;
             impl $crate::__export::DestinationGuest for __RapidbyteDestination {
                 fn open(config: String) -> Result<$crate::__export::types::OpenInfo, $crate::__export::types::ConnectorError> {
@@ -210,10 +233,11 @@ macro_rules! export_destination {
 #[cfg(feature = "transform")]
 #[macro_export]
 macro_rules! export_transform {
-    ($ty:ty $(, features: [$($feat:literal),* $(,)?])? $(, endpoints: [$($ep:literal),* $(,)?])? $(, tls: [$($tls:literal),* $(,)?])? $(,)?) => {
+    ($ty:ty $(, features: [$($feat:literal),* $(,)?])? $(, endpoints: [$($ep:literal),* $(,)?])? $(, tls: [$($tls:literal),* $(,)?])? $(, config_schema: $schema:expr)? $(,)?) => {
         const _: () = {
             const __MANIFEST: &str = $crate::__manifest_text!("transform"; $($($feat),*)?; $($($ep),*)?; $($($tls),*)?);
             $crate::__manifest_section!(__MANIFEST);
+            $($crate::__config_schema_section!($schema);)?
             struct __RapidbyteTransform;
             impl $crate::__export::TransformGuest for __RapidbyteTransform {
                 fn open(config: String) -> Result<$crate::__export::types::OpenInfo, $crate::__export::types::ConnectorError> {

@@ -19,6 +19,18 @@ pub(crate) use diagnostic::closest;
 pub use diagnostic::{ConfigError, ConfigErrorKind, Located, PipelineSource};
 use diagnostic::{ENV_SECTIONS, Violation};
 
+/// YAML text as JSON, read by the same parser as pipeline files (the
+/// conformance subject and case files); the error names line and column.
+pub fn read_yaml(text: &str) -> Result<serde_json::Value, String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    positions::parse(text).map(|root| root.to_json()).map_err(|e| {
+        let before = &text[..e.offset.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        format!("line {line}, column {column}: {}", e.message)
+    })
+}
+
 /// A pipeline file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -393,6 +405,30 @@ impl PipelineFile {
                     "no cursor",
                     "add `cursor_field: <column>` (a column that only grows: an id, an updated-at timestamp), or use `sync_mode: full-refresh`",
                 );
+            }
+            if s.write_mode == WriteModeName::Upsert && s.primary_key.is_empty() {
+                return at(
+                    KeyMissing,
+                    path("write_mode"),
+                    format!("stream `{}` is written by upsert but names no `primary_key`", name.escape_debug()),
+                    "no key to upsert on",
+                    "add `primary_key: [<column>, …]` (the columns that identify a row), or use `write_mode: append` or `replace`",
+                );
+            }
+            for (j, column) in s.primary_key.iter().enumerate() {
+                let key_path = vec!["streams".to_string(), i.to_string(), "primary_key".to_string(), j.to_string()];
+                if column.trim().is_empty() {
+                    return at(ValueInvalid, key_path, format!("stream `{}`: `primary_key[{j}]` is empty", name.escape_debug()), "no column", "name a column of the stream");
+                }
+                if s.primary_key[..j].contains(column) {
+                    return at(
+                        ValueInvalid,
+                        key_path,
+                        format!("stream `{}`: `{}` is in `primary_key` twice", name.escape_debug(), column.escape_debug()),
+                        "a second time",
+                        "list each key column once",
+                    );
+                }
             }
         }
         for (key, section) in [("source", &self.source), ("destination", &self.destination)] {

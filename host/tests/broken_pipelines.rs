@@ -131,3 +131,22 @@ fn a_bad_override_from_the_environment_names_the_variable() {
         assert!(stderr.contains("RAPIDBYTE_LIMITS__MAX_BATCH_BYTES"), "the variable is not named:\n{stderr}");
     }
 }
+
+/// A connector's config from `${VAR}` is text: the host reads it as the
+/// number its schema declares (the generator's strict parsing then gets a
+/// number), and text that is no number is refused without being shown.
+#[test]
+fn config_values_from_the_environment_meet_the_connector_schema() {
+    let connectors = connector_dir();
+    let name = "env.yaml";
+    let text = "pipeline: env\nsource: {use: generator, config: {rows: \"${RB_ROWS}\"}}\ndestination: {use: verify, config: {expect_rows: \"${RB_ROWS}\"}}\nstreams: [{name: generated}]\nstate: {backend: sqlite}\n";
+    let scratch = Scratch::with_file("env-ok", name, text);
+    let output = run(&scratch, name, &connectors, &[("RB_ROWS", "25")]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    drop(scratch);
+    let scratch = Scratch::with_file("env-bad", name, text);
+    let output = run(&scratch, name, &connectors, &[("RB_ROWS", "Zq8 not a number")]);
+    check_refused(name, &output, &scratch, Some(2), "rapidbyte::config::wrong_type").unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("Zq8"), "the value was shown:\n{stderr}");
+}

@@ -149,16 +149,18 @@ impl Plan {
 
     /// The files to create, relative to the crate directory.
     pub fn render(&self) -> Result<Vec<(PathBuf, String)>> {
-        let (lib, readme, subject) = match self.role {
+        let (lib, readme, subject, schema) = match self.role {
             Role::Source => (
                 include_str!("../templates/source/lib.rs.tmpl"),
                 include_str!("../templates/source/README.md.tmpl"),
                 include_str!("../templates/source/conformance.yaml.tmpl"),
+                include_str!("../templates/source/config.schema.json.tmpl"),
             ),
             Role::Destination => (
                 include_str!("../templates/destination/lib.rs.tmpl"),
                 include_str!("../templates/destination/README.md.tmpl"),
                 include_str!("../templates/destination/conformance.yaml.tmpl"),
+                include_str!("../templates/destination/config.schema.json.tmpl"),
             ),
         };
         let description = match self.role {
@@ -186,6 +188,7 @@ impl Plan {
             (PathBuf::from("src/lib.rs"), render(lib, &vars)?),
             (PathBuf::from("README.md"), render(readme, &vars)?),
             (PathBuf::from("conformance.yaml"), render(subject, &vars)?),
+            (PathBuf::from("config.schema.json"), render(schema, &vars)?),
         ];
         match self.layout {
             Layout::Workspace => {
@@ -486,7 +489,7 @@ mod tests {
     fn workspace_source_template() {
         let plan = Plan::new(Role::Source, "shop-api", "/r/connectors/source-shop-api".into(), Layout::Workspace).unwrap();
         let f = files(&plan);
-        assert_eq!(f.keys().map(String::as_str).collect::<Vec<_>>(), ["Cargo.toml", "README.md", "conformance.yaml", "src/lib.rs"]);
+        assert_eq!(f.keys().map(String::as_str).collect::<Vec<_>>(), ["Cargo.toml", "README.md", "config.schema.json", "conformance.yaml", "src/lib.rs"]);
         for (path, text) in &f {
             assert!(!text.contains("{{package}}") && !text.contains("{{type_name}}"), "{path}");
         }
@@ -495,7 +498,8 @@ mod tests {
         assert!(f["Cargo.toml"].contains("cdylib"), "xtask build only picks up cdylib crates");
         let lib = &f["src/lib.rs"];
         assert!(lib.contains("struct ShopApiSource {"));
-        assert!(lib.contains("export_source!(ShopApiSource, features: [\"incremental\"])"));
+        assert!(lib.contains("export_source!(ShopApiSource, features: [\"incremental\"], config_schema: include_str!(\"../config.schema.json\"))"));
+        assert!(f["config.schema.json"].contains(r#""rows": { "type": "integer""#));
         assert!(lib.contains("#[serde(deny_unknown_fields)]"));
         assert!(lib.contains("pub const STREAM: &str = \"items\";"));
         assert!(f["conformance.yaml"].contains("component: source_shop_api.wasm\n"));
@@ -517,7 +521,7 @@ mod tests {
         assert!(cargo.contains("[profile.connector]"));
         assert!(!cargo.contains(".workspace = true"));
         let lib = &f["src/lib.rs"];
-        assert!(lib.contains("export_destination!(LakeDestination)"));
+        assert!(lib.contains("export_destination!(LakeDestination, config_schema: include_str!(\"../config.schema.json\"))"));
         assert!(lib.contains("It stores nothing"));
         assert!(lib.contains("input.batch_written(") && lib.contains("input.commit_checkpoint(&cp)"));
         assert!(f["conformance.yaml"].contains("component: dest_lake.wasm\nconfig: {}\nstream: items\n"));

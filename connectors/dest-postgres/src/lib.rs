@@ -194,5 +194,6 @@ rapidbyte_sdk::export_destination!(
     PgDestination,
     features: ["bulk-load-copy", "exactly-once", "replace", "upsert", "schema-evolution"],
     endpoints: ["/host,/port,5432"],
-    tls: ["/host,postgres"]
+    tls: ["/host,postgres"],
+    config_schema: include_str!("../config.schema.json")
 );

@@ -82,4 +82,4 @@ impl Destination for Verify {
     }
 }
 
-rapidbyte_sdk::export_destination!(Verify);
+rapidbyte_sdk::export_destination!(Verify, config_schema: include_str!("../config.schema.json"));

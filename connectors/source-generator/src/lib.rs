@@ -151,4 +151,4 @@ impl Source for Generator {
     }
 }
 
-rapidbyte_sdk::export_source!(Generator, features: ["incremental"]);
+rapidbyte_sdk::export_source!(Generator, features: ["incremental"], config_schema: include_str!("../config.schema.json"));

@@ -367,4 +367,10 @@ fn incremental_position(
     }))
 }
 
-rapidbyte_sdk::export_source!(PgSource, features: ["incremental"], endpoints: ["/host,/port,5432"], tls: ["/host,postgres"]);
+rapidbyte_sdk::export_source!(
+    PgSource,
+    features: ["incremental"],
+    endpoints: ["/host,/port,5432"],
+    tls: ["/host,postgres"],
+    config_schema: include_str!("../config.schema.json")
+);

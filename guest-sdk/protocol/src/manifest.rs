@@ -26,6 +26,11 @@ use crate::Feature;
 /// The custom section that holds the manifest.
 pub const MANIFEST_SECTION: &str = "rapidbyte:manifest";
 
+/// The custom section that holds the component's config schema (optional):
+/// a JSON Schema of its config section, which the host checks at preflight
+/// (SPEC § Roles and worlds, config schema).
+pub const CONFIG_SCHEMA_SECTION: &str = "rapidbyte:config-schema";
+
 /// The manifest format's version.
 pub const MANIFEST_FORMAT: &str = "1";
 

@@ -107,7 +107,8 @@ pub fn load_cases(dir: &Path) -> Result<Vec<Case>, String> {
             continue;
         }
         let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-        let mut case: Case = serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+        let tree = crate::pipeline::read_yaml(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+        let mut case: Case = serde_json::from_value(tree).map_err(|e| format!("{}: {e}", file.display()))?;
         case.name = entry.file_name().to_string_lossy().into_owned();
         case.dir = entry.path();
         cases.push(case);

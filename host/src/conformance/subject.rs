@@ -72,7 +72,7 @@ impl Subject {
     /// Reads a subject file; `postgres` defaults to `RAPIDBYTE_TEST_PG` when the file says `postgres: env`.
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let tree: serde_json::Value = serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let tree = crate::pipeline::read_yaml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         // § Security: its secrets are masked in everything printed from here on.
         crate::telemetry::secret::remember_in(&tree);
         let shown = |e: serde_json::Error| format!("{}: {}", path.display(), crate::telemetry::secret::scrub(&e.to_string()));

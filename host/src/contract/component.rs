@@ -5,10 +5,13 @@
 
 use std::path::{Path, PathBuf};
 
-use rapidbyte_protocol::{Manifest, Role, MANIFEST_SECTION};
+use std::sync::Arc;
+
+use rapidbyte_protocol::{Manifest, Role, CONFIG_SCHEMA_SECTION, MANIFEST_SECTION};
 use wasmparser::{Parser, Payload};
 
 use crate::contract::bindings::{Contract, SUPPORTED_CONTRACTS};
+use crate::contract::config_schema::ConfigSchema;
 
 /// Why a component cannot be loaded.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -46,12 +49,14 @@ pub enum LoadError {
 }
 
 /// What the bytes of a component say about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Inspection {
     /// The embedded manifest.
     pub manifest: Manifest,
     /// The contract version of its `rapidbyte:connector` export.
     pub contract: Contract,
+    /// Its config schema, when it declares one.
+    pub config_schema: Option<Arc<ConfigSchema>>,
 }
 
 const PACKAGE_PREFIX: &str = "rapidbyte:connector/";
@@ -64,12 +69,19 @@ pub fn inspect(path: &Path, bytes: &[u8]) -> Result<Inspection, LoadError> {
         return Err(invalid("it is not WebAssembly at all (a .wasm file starts with the bytes `\\0asm`)".into()));
     }
     let mut manifest_text = None;
+    let mut schema = None;
     let mut exports = Vec::new();
     for payload in Parser::new(0).parse_all(bytes) {
         match payload.map_err(|e| invalid(e.to_string()))? {
             Payload::CustomSection(section) if section.name() == MANIFEST_SECTION => {
                 let text = std::str::from_utf8(section.data()).map_err(|_| not_connector("manifest is not UTF-8".into()))?;
                 manifest_text = Some(text.to_string());
+            }
+            Payload::CustomSection(section) if section.name() == CONFIG_SCHEMA_SECTION => {
+                if schema.is_some() {
+                    return Err(not_connector(format!("it has two `{CONFIG_SCHEMA_SECTION}` sections")));
+                }
+                schema = Some(Arc::new(ConfigSchema::parse(section.data()).map_err(not_connector)?));
             }
             Payload::ComponentExportSection(reader) => {
                 for export in reader {
@@ -115,7 +127,7 @@ pub fn inspect(path: &Path, bytes: &[u8]) -> Result<Inspection, LoadError> {
             manifest.role
         )));
     }
-    Ok(Inspection { manifest, contract })
+    Ok(Inspection { manifest, contract, config_schema: schema })
 }
 
 /// The conventional file name of a connector: `source_<name>.wasm`,

@@ -5,5 +5,6 @@
 
 pub(crate) mod bindings;
 pub mod component;
+pub mod config_schema;
 
 pub use bindings::{Contract, SUPPORTED_CONTRACTS};

@@ -25,7 +25,7 @@ pub struct Preflight {
 
 /// Loads `path`, resolves its connectors in `dir` and negotiates features.
 pub fn preflight(runtime: &Runtime, dir: &Path, path: &Path) -> miette::Result<Preflight> {
-    let (file, text) = PipelineFile::load_with_source(path)?;
+    let (mut file, text) = PipelineFile::load_with_source(path)?;
     let resolve = |role, section: &ConnectorSection, key: &'static str| {
         run::resolve(runtime, dir, role, section).map_err(|e| {
             let label = resolve_label(&e, dir, &section.use_);
@@ -35,19 +35,23 @@ pub fn preflight(runtime: &Runtime, dir: &Path, path: &Path) -> miette::Result<P
     };
     let source = resolve(Role::Source, &file.source, "source")?;
     let destination = resolve(Role::Destination, &file.destination, "destination")?;
-    // The endpoint and TLS fields of each connector's config, read by the
-    // host, are checked here: located, before any state or connection.
-    for (key, section, component) in [("source", &file.source, &source), ("destination", &file.destination, &destination)] {
-        if let Some(error) = host_read_fields(&text, key, section, component) {
-            return Err(error.into());
-        }
-    }
     let gaps = run::missing_features(&file, &source, &destination);
     if let Some(error) = feature_error(&text, &file, gaps) {
         return Err(error.into());
     }
     if let Some(error) = combination_error(&text, &file) {
         return Err(error.into());
+    }
+    // Each connector's own config: against the schema its component
+    // declares, then the endpoint and TLS fields the host itself reads —
+    // located, before any state or connection.
+    for (key, section, component) in [("source", &mut file.source, &source), ("destination", &mut file.destination, &destination)] {
+        if let Some(schema) = &component.config_schema {
+            schema.coerce(&mut section.config);
+        }
+        if let Some(error) = schema_error(&text, key, section, component).or_else(|| host_read_fields(&text, key, section, component)) {
+            return Err(error.into());
+        }
     }
     Ok(Preflight { file, source, destination })
 }
@@ -69,6 +73,40 @@ fn host_read_fields(text: &PipelineSource, key: &str, section: &ConnectorSection
     path.extend(field.trim_start_matches('/').split('/').filter(|s| !s.is_empty()));
     let shown = format!("{key}.config.{}", field.trim_start_matches('/').replace('/', "."));
     Some(text.error_at(ConfigErrorKind::ValueInvalid, &path, "here", format!("`{shown}` {problem}"), help.into()))
+}
+
+/// The connector's config against the schema its component declares.
+fn schema_error(text: &PipelineSource, key: &str, section: &ConnectorSection, component: &LoadedComponent) -> Option<ConfigError> {
+    use crate::contract::config_schema::ProblemKind;
+    let schema = component.config_schema.as_ref()?;
+    let name = crate::sandbox::untrusted::sanitize(&component.manifest.name, 64);
+    let mut errors: Vec<ConfigError> = schema
+        .check(&section.config)
+        .into_iter()
+        .map(|p| {
+            let mut path = vec![key, "config"];
+            path.extend(p.path.iter().map(String::as_str));
+            // An unknown key is said of the mapping it is in.
+            let place = if p.kind == ProblemKind::UnknownKey { &path[..path.len() - 1] } else { &path[..] };
+            let message = format!("`{}` {} (the config schema of `{name}`)", place.join("."), p.message);
+            match p.kind {
+                ProblemKind::UnknownKey => text.error_at_key(ConfigErrorKind::KeyUnknown, &path, &p.label, message, p.help),
+                ProblemKind::MissingKey => text.error_at_key(ConfigErrorKind::KeyMissing, &path, &p.label, message, p.help),
+                ProblemKind::WrongType => text.error_at(ConfigErrorKind::TypeMismatch, &path, &p.label, message, p.help),
+                ProblemKind::Invalid => text.error_at(ConfigErrorKind::ValueInvalid, &path, &p.label, message, p.help),
+            }
+        })
+        .collect();
+    match errors.len() {
+        0 => None,
+        1 => errors.pop(),
+        n => Some(ConfigError::several(
+            errors[0].kind(),
+            format!("`{key}.config` has {n} mistakes (the config schema of `{name}`)"),
+            "correct each one below".into(),
+            errors,
+        )),
+    }
 }
 
 /// What the `use:` value is, as far as the connector directory tells.

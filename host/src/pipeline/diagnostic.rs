@@ -308,6 +308,14 @@ impl PipelineSource {
         e
     }
 
+    /// The error at the key naming `path` (an unknown key), or at the
+    /// nearest enclosing key the file has.
+    pub fn error_at_key(&self, kind: ConfigErrorKind, path: &[&str], label: &str, message: String, help: String) -> ConfigError {
+        let mut e = ConfigError::new(kind, message, help);
+        self.attach(&mut e, self.key_span(path), label);
+        e
+    }
+
     /// Another module's diagnostic shown at `path`'s value.
     pub fn locate<E>(&self, error: E, path: &[&str], label: &str) -> Located<E> {
         let (source_code, span) = self.shown(self.value_span(path));

@@ -121,6 +121,22 @@ fn key_text(data: &YamlDataOwned<MarkedYamlOwned>) -> String {
 }
 
 impl Node {
+    /// The node as JSON (a later key of a mapping replaces an earlier one;
+    /// the pipeline file refuses duplicates before it gets here).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match &self.kind {
+            NodeKind::Map(entries) => Value::Object(entries.iter().map(|e| (e.key.clone(), e.value.to_json())).collect()),
+            NodeKind::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
+            NodeKind::Scalar(Scalar::Null) => Value::Null,
+            NodeKind::Scalar(Scalar::Bool(b)) => Value::Bool(*b),
+            NodeKind::Scalar(Scalar::Int(i)) => Value::from(*i),
+            NodeKind::Scalar(Scalar::UInt(u)) => Value::from(*u),
+            NodeKind::Scalar(Scalar::Float(f)) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+            NodeKind::Scalar(Scalar::Str(s)) => Value::String(s.clone()),
+        }
+    }
+
     /// The entry `key` of this mapping.
     pub fn entry(&self, key: &str) -> Option<&Entry> {
         match &self.kind {

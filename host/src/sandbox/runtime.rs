@@ -16,6 +16,7 @@ use wasmtime::{Config, Engine, Store, UpdateDeadline};
 use crate::contract::bindings::{self, Contract};
 use crate::engine::checkpoint::Coordinator;
 use crate::contract::component::{inspect, LoadError};
+use crate::contract::config_schema::ConfigSchema;
 use crate::engine::cancel::CANCEL_GRACE;
 use crate::sandbox::host_api::{
     DeadlineExceeded, FrameLimits, HostState, InstanceLabels, RunServices, RunSummary, StoppedAfterCancel, StreamIo,
@@ -49,6 +50,8 @@ pub struct LoadedComponent {
     pub manifest: Manifest,
     /// The contract version it exports.
     pub contract: Contract,
+    /// Its config schema, when it declares one (checked at preflight).
+    pub config_schema: Option<Arc<ConfigSchema>>,
     pre: bindings::Pre,
 }
 
@@ -109,6 +112,7 @@ impl Runtime {
             path: path.to_path_buf(),
             manifest: inspection.manifest,
             contract: inspection.contract,
+            config_schema: inspection.config_schema,
             pre,
         }))
     }
