@@ -28,7 +28,7 @@ macro_rules! say {
     ($($t:tt)*) => { println!("{}", rapidbyte::telemetry::secret::scrub(&format!($($t)*))) };
 }
 macro_rules! say_err {
-    ($($t:tt)*) => { eprintln!("{}", rapidbyte::telemetry::secret::scrub(&format!($($t)*))) };
+    ($($t:tt)*) => { rapidbyte::telemetry::progress::above_bars(|| eprintln!("{}", rapidbyte::telemetry::secret::scrub(&format!($($t)*)))) };
 }
 macro_rules! say_raw {
     ($($t:tt)*) => { print!("{}", rapidbyte::telemetry::secret::scrub(&format!($($t)*))) };
@@ -46,8 +46,53 @@ struct Cli {
     /// Only errors.
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// Log lines as text, or as one JSON object per line for log shippers.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Colours in logs and diagnostics: auto (a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour stderr: `auto` is a terminal without `NO_COLOR` (no-color.org).
+    fn on(self) -> bool {
+        match self {
+            Self::Always => true,
+            Self::Never => false,
+            Self::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        }
+    }
+}
+
+/// How `run` shows progress.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ProgressMode {
+    /// Bars on a terminal, log lines otherwise.
+    Auto,
+    /// Bars (on a terminal).
+    Bars,
+    /// A log line per stream every --progress-interval seconds.
+    Log,
+    /// A JSON object per stream on stderr every --progress-interval seconds, and when it finishes.
+    Json,
+    /// None.
+    Off,
 }
 
 /// Flags of `run` (they override the pipeline file).
@@ -65,7 +110,10 @@ struct RunFlags {
     /// Also serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464).
     #[arg(long)]
     metrics_addr: Option<std::net::SocketAddr>,
-    /// Seconds between progress log lines when stderr is not a terminal.
+    /// How progress is shown.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    progress: ProgressMode,
+    /// Seconds between progress lines (log and json progress).
     #[arg(long, default_value_t = 10)]
     progress_interval: u64,
     /// When another run of this pipeline holds the run lease, wait for it to
@@ -143,7 +191,9 @@ enum Command {
 fn main() -> ExitCode {
     rapidbyte::engine::run::bound_large_allocations();
     let cli = Cli::parse();
-    init_tracing(cli.verbose, cli.quiet);
+    let color = cli.color.on();
+    init_tracing(cli.verbose, cli.quiet, cli.log_format, color);
+    let _ = miette::set_hook(Box::new(move |_| Box::new(miette::MietteHandlerOpts::new().color(color).unicode(color || std::io::stderr().is_terminal()).build())));
     rapidbyte::telemetry::secret::scrub_panics();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(dispatch(cli)) {
@@ -155,7 +205,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(verbose: u8, quiet: bool) {
+fn init_tracing(verbose: u8, quiet: bool, format: LogFormat, color: bool) {
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "info,wasmtime=warn,cranelift=warn",
@@ -163,7 +213,13 @@ fn init_tracing(verbose: u8, quiet: bool) {
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| rapidbyte::telemetry::secret::Scrubbing(std::io::stderr())).with_target(false).init();
+    // Each event is written whole above the progress bars, secrets masked.
+    let writer = || rapidbyte::telemetry::secret::Scrubbing(rapidbyte::telemetry::progress::AboveBars::stderr());
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_target(false).with_ansi(color);
+    match format {
+        LogFormat::Text => fmt.init(),
+        LogFormat::Json => fmt.json().flatten_event(true).with_current_span(false).with_span_list(false).init(),
+    }
 }
 
 fn connector_dir(flag: Option<PathBuf>) -> PathBuf {
@@ -260,12 +316,15 @@ async fn run_pipeline(runtime: Arc<Runtime>, dir: &Path, path: &Path, opts: RunF
         std::process::exit(EXIT_CANCELLED.into());
     });
 
-    let display = if opts.json || opts.quiet {
-        progress::Display::Off
-    } else if std::io::stderr().is_terminal() {
-        progress::Display::Live
-    } else {
-        progress::Display::Log(std::time::Duration::from_secs(opts.progress_interval.max(1)))
+    let every = std::time::Duration::from_secs(opts.progress_interval.max(1));
+    let display = match opts.progress {
+        _ if opts.json || opts.quiet => progress::Display::Off,
+        ProgressMode::Off => progress::Display::Off,
+        ProgressMode::Json => progress::Display::Json(every),
+        ProgressMode::Log => progress::Display::Log(every),
+        ProgressMode::Bars => progress::Display::Bars,
+        ProgressMode::Auto if std::io::stderr().is_terminal() => progress::Display::Bars,
+        ProgressMode::Auto => progress::Display::Log(every),
     };
     let streams: Vec<String> = file.streams.iter().map(|s| s.name.clone()).collect();
     let export = progress::Export { file: opts.metrics_file.clone(), addr: opts.metrics_addr };

@@ -226,6 +226,41 @@ fn progress_lines_summary_and_prometheus_file() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// For machines: `--progress json` prints one JSON object per stream and
+/// interval and one when it finishes, `--log-format json` makes every log
+/// line a JSON object, so stderr is JSON throughout; `--color always` colours
+/// logs, and without a terminal (or with NO_COLOR) nothing is coloured.
+#[test]
+fn progress_and_logs_as_json_lines_and_colour_on_request() {
+    let dir = temp_dir("json-progress");
+    let path = dir.join("slow.yaml");
+    std::fs::write(
+        &path,
+        "pipeline: slow\nsource: {use: generator, config: {rows: 40000, batch_rows: 1000, pause_ms: 40}}\n\
+         destination: {use: verify, config: {expect_rows: 40000}}\nstreams: [{name: generated}]\n",
+    )
+    .unwrap();
+    let out = rapidbyte().args(["--log-format", "json", "run", "--progress", "json", "--progress-interval", "1"]).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<serde_json::Value> =
+        stderr.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l:?}\n{stderr}"))).collect();
+    let progress: Vec<&serde_json::Value> = lines.iter().filter(|l| l["event"] == "progress" && l["stream"] == "generated").collect();
+    let running = progress.iter().find(|p| p["state"] == "running").unwrap_or_else(|| panic!("no running progress:\n{stderr}"));
+    assert_eq!(running["records_estimated"], 40000, "the generator's estimate: {running}");
+    assert!(running["percent"].as_f64().is_some_and(|p| p > 0.0 && p < 100.0) && running["eta_seconds"].is_number(), "{running}");
+    let last = progress.last().unwrap();
+    assert_eq!((last["state"].as_str(), last["percent"].as_f64(), last["records_written"].as_u64()), (Some("done"), Some(100.0), Some(40000)), "{last}");
+    assert_eq!(progress.iter().filter(|p| p["state"] == "done").count(), 1, "a finished stream is said once:\n{stderr}");
+    assert!(lines.iter().any(|l| l["level"] == "INFO" && l["message"] == "run started" && l["pipeline"] == "slow"), "no JSON log line `run started`:\n{stderr}");
+
+    let plain = rapidbyte().args(["run", "--progress", "off"]).arg(&path).output().unwrap();
+    assert!(!String::from_utf8_lossy(&plain.stderr).contains('\x1b'), "colour without a terminal:\n{}", text(&plain));
+    let coloured = rapidbyte().args(["--color", "always", "run", "--progress", "off"]).arg(&path).output().unwrap();
+    assert!(String::from_utf8_lossy(&coloured.stderr).contains("\x1b["), "no colour with --color always:\n{}", text(&coloured));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A row larger than `max_batch_bytes` is copied (it travels alone); the
 /// same row above `max_record_bytes`, set from the environment, is refused
 /// as data `RECORD_TOO_LARGE` naming the stream and the limit.

@@ -124,6 +124,8 @@ impl Source for Generator {
         let cursor = |next: u64| {
             (next > 0).then(|| CursorInfo { field: "id".into(), last_value: Some((next - 1).to_string()), ..Default::default() })
         };
+        // What this read will emit, for the host's share and ETA (SPEC § Metrics).
+        rapidbyte_sdk::host::report_estimate(rapidbyte_sdk::StreamEstimate { records: Some(end.saturating_sub(start)), bytes: None });
         let big = BigValuesConfig::of(&self.config.big_values);
         let mut next = start;
         let mut failure_checked = false;

@@ -220,7 +220,11 @@ pub async fn run_jobs(runtime: Arc<Runtime>, jobs: Vec<StreamJob>, services: Run
                 if services.cancel.is_cancelled() {
                     return StreamOutcome::once(StreamReport::not_started(&job, "the run was cancelled before this stream started", true));
                 }
-                run_with_budget(runtime, job, services, schedule.retry).await
+                let (stream, metrics) = (job.context.stream_name.clone(), Arc::clone(&services.metrics));
+                metrics.stream_started(&stream);
+                let outcome = run_with_budget(runtime, job, services, schedule.retry).await;
+                metrics.stream_finished(&stream, outcome.succeeded());
+                outcome
             });
             (spare, handle)
         })

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use rapidbyte_protocol::{Metric, MetricValue, Role};
 
@@ -33,6 +34,19 @@ pub struct MetricsHub {
     inner: Mutex<BTreeMap<MetricKey, Aggregate>>,
     /// How many observations each key received (per-batch emission checks).
     events: Mutex<BTreeMap<MetricKey, u64>>,
+    /// When each stream started and finished, as the engine says (never a connector).
+    phases: Mutex<BTreeMap<String, (Instant, Option<(Instant, bool)>)>>,
+}
+
+/// Where a stream is in the run, for progress.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StreamPhase {
+    /// Not started (waiting for a slot).
+    Waiting,
+    /// Running for this long.
+    Running(Duration),
+    /// Finished after this long; whether it succeeded.
+    Done(Duration, bool),
 }
 
 impl MetricsHub {
@@ -93,6 +107,26 @@ impl MetricsHub {
         match self.inner.lock().expect("metrics lock").get(&key) {
             Some(Aggregate::Histogram { sum, .. }) => *sum,
             _ => 0.0,
+        }
+    }
+
+    /// The engine started `stream` (each attempt after the first keeps the first start).
+    pub fn stream_started(&self, stream: &str) {
+        self.phases.lock().expect("metrics lock").entry(stream.to_string()).or_insert((Instant::now(), None));
+    }
+
+    /// The engine finished `stream`.
+    pub fn stream_finished(&self, stream: &str, ok: bool) {
+        let now = Instant::now();
+        self.phases.lock().expect("metrics lock").entry(stream.to_string()).or_insert((now, None)).1 = Some((now, ok));
+    }
+
+    /// Where `stream` is.
+    pub fn phase(&self, stream: &str) -> StreamPhase {
+        match self.phases.lock().expect("metrics lock").get(stream) {
+            None => StreamPhase::Waiting,
+            Some((start, None)) => StreamPhase::Running(start.elapsed()),
+            Some((start, Some((end, ok)))) => StreamPhase::Done(end.duration_since(*start), *ok),
         }
     }
 
