@@ -37,7 +37,7 @@ macro_rules! say_raw {
 #[derive(Parser)]
 #[command(name = "rapidbyte", version, about = "Move tables between systems through sandboxed WebAssembly connectors")]
 struct Cli {
-    /// Directory holding connector components (default: $RAPIDBYTE_CONNECTOR_DIR, else the workspace's target/connectors).
+    /// Directory of connector components looked up first (default: $RAPIDBYTE_CONNECTOR_DIR, else the build's target/connectors); then ~/.local/share/rapidbyte/connectors, then the built-in ones.
     #[arg(long, global = true)]
     connector_dir: Option<PathBuf>,
     /// More logging (-v debug, -vv trace); RUST_LOG overrides.
@@ -223,7 +223,7 @@ fn init_tracing(verbose: u8, quiet: bool, format: LogFormat, color: bool) {
 }
 
 fn connector_dir(flag: Option<PathBuf>) -> PathBuf {
-    if let Some(dir) = flag.or_else(|| std::env::var_os("RAPIDBYTE_CONNECTOR_DIR").map(PathBuf::from)) {
+    if let Some(dir) = flag.or_else(|| std::env::var_os("RAPIDBYTE_CONNECTOR_DIR").filter(|v| !v.is_empty()).map(PathBuf::from)) {
         return dir;
     }
     // target/<profile>/rapidbyte → target/connectors (where `cargo xtask build` puts them).
@@ -247,6 +247,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         _ => {}
     }
+    let explicit_dir = cli.connector_dir.is_some() || std::env::var_os("RAPIDBYTE_CONNECTOR_DIR").is_some_and(|v| !v.is_empty());
     let dir = connector_dir(cli.connector_dir);
     let runtime = Arc::new(Runtime::new(Runtime::default_cache_dir()).map_err(|e| miette::miette!("{e:#}"))?);
     match cli.command {
@@ -257,7 +258,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Runs { pipeline, state, limit, json } => list_runs(&pipeline, state, limit, json),
         Command::Check { pipeline } => check(runtime, &dir, &pipeline).await,
         Command::Discover { pipeline, json } => discover(runtime, &dir, &pipeline, json).await,
-        Command::Connectors => list_connectors(&runtime, &dir),
+        Command::Connectors => list_connectors(&runtime, &dir, explicit_dir),
         Command::Completions { .. } | Command::Man => Ok(ExitCode::SUCCESS),
         Command::Conformance { component, config, cases, only, json } => {
             conformance(runtime, &dir, &component, config.as_deref(), cases, only.as_deref(), json).await
@@ -661,21 +662,49 @@ async fn conformance(
     Ok(if outcomes.iter().any(|o| o.status == Status::Fail) { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-fn list_connectors(runtime: &Runtime, dir: &Path) -> Result<ExitCode> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| miette::miette!(help = "run `cargo xtask build` or pass --connector-dir", "cannot list {}: {e}", dir.display()))?;
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "wasm")).collect();
-    paths.sort();
-    say!("{:<22} {:<9} {:<12} {:<9} features", "name", "version", "role", "contract");
-    for path in paths {
-        match runtime.load(&path) {
+/// Every component a bare name can reach, in lookup order, and where it comes
+/// from. The build's own connector folder (the default when neither
+/// --connector-dir nor RAPIDBYTE_CONNECTOR_DIR is given, holding the test
+/// connectors) is not listed.
+fn list_connectors(runtime: &Runtime, dir: &Path, explicit: bool) -> Result<ExitCode> {
+    let mut rows: Vec<(String, Result<Arc<rapidbyte::sandbox::runtime::LoadedComponent>, String>)> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let folders = [explicit.then(|| dir.to_path_buf()), rapidbyte::engine::run::user_connector_dir()];
+    for folder in folders.into_iter().flatten() {
+        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "wasm")).collect();
+        paths.sort();
+        for path in paths {
+            let file = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            if seen.insert(file) {
+                rows.push((folder.display().to_string(), runtime.load(&path).map_err(|e| e.to_string())));
+            }
+        }
+    }
+    for file in rapidbyte::contract::embedded::names() {
+        if seen.insert(file.to_string()) {
+            let bytes = rapidbyte::contract::embedded::find(file).unwrap_or_default();
+            let path = Path::new(rapidbyte::contract::embedded::ORIGIN).join(file);
+            rows.push(("built in".into(), runtime.load_bytes(&path, bytes).map_err(|e| e.to_string())));
+        }
+    }
+    say!("{:<22} {:<9} {:<12} {:<9} {:<40} from", "name", "version", "role", "contract", "features");
+    for (from, loaded) in rows {
+        match loaded {
             Ok(c) => {
                 let m = &c.manifest;
                 let features: Vec<&str> = m.features.iter().map(|f| f.as_str()).collect();
-                say!("{:<22} {:<9} {:<12} {:<9} {}", m.name, m.version, m.role.as_str(), c.contract, features.join(", "));
+                // The name `use:` takes: the file's, without the role prefix.
+                let file = c.path.file_name().unwrap_or_default().to_string_lossy();
+                let name = ["source_", "dest_", "transform_"].iter().find_map(|p| file.strip_prefix(p)).unwrap_or(&file).trim_end_matches(".wasm").replace('_', "-");
+                let name = rapidbyte::sandbox::untrusted::sanitize(&name, 64);
+                say!("{:<22} {:<9} {:<12} {:<9} {:<40} {from}", name, rapidbyte::sandbox::untrusted::sanitize(&m.version, 32), m.role.as_str(), c.contract, features.join(", "));
             }
-            Err(e) => say!("{:<22} (unusable: {e})", path.file_name().unwrap_or_default().to_string_lossy()),
+            Err(e) => say!("{:<22} (unusable: {e}) {from}", "?"),
         }
+    }
+    if rapidbyte::contract::embedded::names().next().is_none() {
+        say_err!("note: this rapidbyte was built without its PostgreSQL components (the wasm32-wasip2 target was missing)");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,5 +6,6 @@
 pub(crate) mod bindings;
 pub mod component;
 pub mod config_schema;
+pub mod embedded;
 
 pub use bindings::{Contract, SUPPORTED_CONTRACTS};

@@ -117,7 +117,7 @@ fn resolve_label(error: &ResolveError, dir: &Path, name: &str) -> String {
             if name.ends_with(".wasm") || name.contains('/') {
                 return "no such file".into();
             }
-            if dir.join(file_name(other, name)).is_file() {
+            if installed(dir, other).iter().any(|n| n.replace('-', "_") == name.replace('-', "_")) {
                 return format!("`{name}` is a {other} connector, not a {role}");
             }
             match closest(name, &installed(dir, *role)) {
@@ -130,12 +130,21 @@ fn resolve_label(error: &ResolveError, dir: &Path, name: &str) -> String {
     }
 }
 
-/// Names of the installed connectors of `role` (`source_generator.wasm` → `generator`).
+/// Names of the installed connectors of `role` (`source_generator.wasm` →
+/// `generator`): in `dir`, the user's directory and the binary.
 fn installed(dir: &Path, role: Role) -> Vec<String> {
     let prefix = file_name(role, "");
     let prefix = prefix.trim_end_matches(".wasm");
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter_map(|f| Some(f.strip_prefix(prefix)?.strip_suffix(".wasm")?.to_string())).collect()
+    let mut files: Vec<String> = crate::contract::embedded::names().map(str::to_string).collect();
+    for d in [Some(dir.to_path_buf()), run::user_connector_dir()].into_iter().flatten() {
+        if let Ok(entries) = std::fs::read_dir(d) {
+            files.extend(entries.filter_map(|e| e.ok()?.file_name().into_string().ok()));
+        }
+    }
+    let mut names: Vec<String> = files.iter().filter_map(|f| Some(f.strip_prefix(prefix)?.strip_suffix(".wasm")?.replace('_', "-"))).collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// One diagnostic for the gaps: the gap itself when there is one, else a

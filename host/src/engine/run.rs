@@ -19,12 +19,12 @@ use crate::engine::supervise::{run_with_budget, RetryBudget, StreamOutcome};
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ResolveError {
     /// No component file for the name.
-    #[error("{role} connector `{name}` not found: no {file} in {dir}")]
+    #[error("{role} connector `{name}` not found: no {file} in {searched}")]
     #[diagnostic(
         code(rapidbyte::connector::not_found),
-        help("run `cargo xtask build`, pass --connector-dir, or set RAPIDBYTE_CONNECTOR_DIR; `rapidbyte connectors` lists what is installed")
+        help("put the component in the user connector directory, pass --connector-dir or set RAPIDBYTE_CONNECTOR_DIR, or give its path in `use:`; `rapidbyte connectors` lists what is installed")
     )]
-    NotFound { role: Role, name: String, file: String, dir: PathBuf },
+    NotFound { role: Role, name: String, file: String, searched: String },
     /// The component is of another role.
     #[error("connector `{name}` is a {actual}, but the pipeline uses it as a {expected}")]
     #[diagnostic(code(rapidbyte::connector::wrong_role))]
@@ -35,28 +35,54 @@ pub enum ResolveError {
     Load(#[from] LoadError),
 }
 
-/// Finds and loads the component a pipeline section names.
+/// Finds and loads the component a pipeline section names: a path is that
+/// file; a bare name is looked up in `dir` (the connector directory), then
+/// the user's directory ([`user_connector_dir`]), then the components built
+/// into the binary.
 pub fn resolve(runtime: &Runtime, dir: &Path, role: Role, section: &ConnectorSection) -> Result<Arc<LoadedComponent>, ResolveError> {
-    // A path (`./x.wasm`, `dir/x`) is a file; a bare name is an installed connector.
     let is_path = section.use_.ends_with(".wasm") || section.use_.contains(['/', std::path::MAIN_SEPARATOR]);
-    let path = if is_path {
-        PathBuf::from(&section.use_)
+    let component = if is_path {
+        let path = PathBuf::from(&section.use_);
+        if !path.is_file() {
+            return Err(ResolveError::NotFound {
+                role,
+                name: section.use_.clone(),
+                file: path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+                searched: path.parent().map(|p| p.display().to_string()).unwrap_or_default(),
+            });
+        }
+        runtime.load(&path)?
     } else {
-        dir.join(file_name(role, &section.use_))
+        let file = file_name(role, &section.use_);
+        let user = user_connector_dir();
+        match [Some(dir.to_path_buf()), user.clone()].into_iter().flatten().map(|d| d.join(&file)).find(|p| p.is_file()) {
+            Some(path) => runtime.load(&path)?,
+            None => match crate::contract::embedded::find(&file) {
+                Some(bytes) => runtime.load_bytes(&Path::new(crate::contract::embedded::ORIGIN).join(&file), bytes)?,
+                None => {
+                    let mut searched = vec![dir.display().to_string()];
+                    searched.extend(user.map(|u| u.display().to_string()));
+                    searched.push("the components built into rapidbyte".into());
+                    return Err(ResolveError::NotFound { role, name: section.use_.clone(), file, searched: searched.join(", ") });
+                }
+            },
+        }
     };
-    if !path.is_file() {
-        return Err(ResolveError::NotFound {
-            role,
-            name: section.use_.clone(),
-            file: path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
-            dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
-        });
-    }
-    let component = runtime.load(&path)?;
     if component.manifest.role != role {
         return Err(ResolveError::WrongRole { name: section.use_.clone(), expected: role, actual: component.manifest.role });
     }
     Ok(component)
+}
+
+/// The user's own connector directory: `$XDG_DATA_HOME/rapidbyte/connectors`,
+/// else `~/.local/share/rapidbyte/connectors` (third-party components
+/// installed by name).
+pub fn user_connector_dir() -> Option<PathBuf> {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".local/share")))?;
+    Some(data.join("rapidbyte").join("connectors"))
 }
 
 /// The sandbox a pipeline section asks for; without `memory_mb`, the memory
