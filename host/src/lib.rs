@@ -32,6 +32,7 @@
 pub mod conformance;
 pub mod contract;
 pub mod engine;
+pub mod init;
 pub mod pipeline;
 pub mod sandbox;
 pub mod state;

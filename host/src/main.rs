@@ -152,6 +152,35 @@ enum Command {
         /// The pipeline file (YAML).
         pipeline: PathBuf,
     },
+    /// Write a commented pipeline file from a PostgreSQL source's tables (moves no data).
+    Init {
+        /// The pipeline file to write.
+        output: PathBuf,
+        /// The source: postgres://user[:password]@host[:port]/database.
+        #[arg(long)]
+        source: String,
+        /// The source schema whose tables become streams.
+        #[arg(long, default_value = "public")]
+        schema: String,
+        /// The destination (default: the source's server and database).
+        #[arg(long)]
+        destination: Option<String>,
+        /// The destination schema (default: `<schema>_copy`).
+        #[arg(long)]
+        dest_schema: Option<String>,
+        /// The pipeline's name (default: the file name without extension).
+        #[arg(long)]
+        name: Option<String>,
+        /// The variable the file reads the source password from (when the URL has one).
+        #[arg(long, default_value = "PGPASSWORD")]
+        password_env: String,
+        /// The variable the file reads the destination password from.
+        #[arg(long, default_value = "DEST_PGPASSWORD")]
+        dest_password_env: String,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
     /// List the streams the pipeline's source can read, with their schemas.
     Discover {
         /// The pipeline file (YAML).
@@ -259,6 +288,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Check { pipeline } => check(runtime, &dir, &pipeline).await,
         Command::Discover { pipeline, json } => discover(runtime, &dir, &pipeline, json).await,
         Command::Connectors => list_connectors(&runtime, &dir, explicit_dir),
+        Command::Init { output, source, schema, destination, dest_schema, name, password_env, dest_password_env, force } => {
+            let args = InitArgs { source, schema, destination, dest_schema, name, password_env, dest_password_env, force };
+            init(runtime, &dir, &output, args).await
+        }
         Command::Completions { .. } | Command::Man => Ok(ExitCode::SUCCESS),
         Command::Conformance { component, config, cases, only, json } => {
             conformance(runtime, &dir, &component, config.as_deref(), cases, only.as_deref(), json).await
@@ -626,6 +659,73 @@ async fn discover(runtime: Arc<Runtime>, dir: &Path, path: &Path, json: bool) ->
             }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+struct InitArgs {
+    source: String,
+    schema: String,
+    destination: Option<String>,
+    dest_schema: Option<String>,
+    name: Option<String>,
+    password_env: String,
+    dest_password_env: String,
+    force: bool,
+}
+
+/// `rapidbyte init`: discovers the source's tables through its connector
+/// (sandboxed as in a run) and writes the pipeline file.
+async fn init(runtime: Arc<Runtime>, dir: &Path, output: &Path, a: InitArgs) -> Result<ExitCode> {
+    use rapidbyte::init::{Endpoint, Table};
+    if output.exists() && !a.force {
+        return Err(miette::miette!(code = "rapidbyte::init::exists", help = "choose another file name, or pass --force to overwrite it", "{} exists", output.display()));
+    }
+    let bad_url = |which: &str, e: String| miette::miette!(code = "rapidbyte::init::bad_url", help = "write postgres://user@host:5432/database (a password in it is used to discover, never written)", "--{which}: {e}");
+    let (source, password) = Endpoint::from_url(&a.source, &a.schema, &a.password_env).map_err(|e| bad_url("source", e))?;
+    if let Some(p) = &password {
+        rapidbyte::telemetry::secret::remember(p);
+    }
+    let dest_schema = a.dest_schema.clone().unwrap_or_else(|| format!("{}_copy", a.schema));
+    let (destination, dest_password) = match &a.destination {
+        Some(url) => Endpoint::from_url(url, &dest_schema, &a.dest_password_env).map_err(|e| bad_url("destination", e))?,
+        None => (Endpoint { schema: dest_schema, password_var: source.password_var.clone(), ..source.clone() }, None),
+    };
+    if let Some(p) = &dest_password {
+        rapidbyte::telemetry::secret::remember(p);
+    }
+    if destination.host == source.host && destination.port == source.port && destination.database == source.database && destination.schema == source.schema {
+        return Err(miette::miette!(code = "rapidbyte::init::same_tables", help = "pass --dest-schema (or --destination) naming another place", "the destination is the source itself ({}.{})", source.database, source.schema));
+    }
+    let section: rapidbyte::pipeline::ConnectorSection =
+        serde_json::from_value(serde_json::json!({"use": "postgres", "config": source.config(password.as_deref())})).into_diagnostic()?;
+    let component = run::resolve(&runtime, dir, Role::Source, &section)?;
+    let spec = rapidbyte::engine::stream::ConnectorSpec {
+        component,
+        config_json: section.config.to_string(),
+        sandbox: run::sandbox(&section, &Default::default()),
+    };
+    let services = RunServices::new(Arc::new(MemoryState::default()));
+    let probe = rapidbyte::engine::stream::probe(&runtime, &spec, "init", services).await?;
+    let streams = probe.streams.unwrap_or(Ok(Vec::new()))?;
+    let tables: Vec<Table> = streams
+        .iter()
+        .map(|s| Table {
+            name: s.name.clone(),
+            primary_key: s.primary_key.clone(),
+            cursor_candidates: s.cursor_candidates.clone(),
+            columns: arrow_ipc::reader::StreamReader::try_new(s.schema.as_slice(), None)
+                .map(|r| r.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect())
+                .unwrap_or_default(),
+        })
+        .collect();
+    let name = a.name.unwrap_or_else(|| output.file_stem().map_or_else(|| "pipeline".into(), |s| s.to_string_lossy().into_owned()));
+    let text = rapidbyte::init::render(&name, &source, &destination, &tables);
+    std::fs::write(output, &text).map_err(|e| miette::miette!(help = "check the folder exists and is writable", "cannot write {}: {e}", output.display()))?;
+    say!("wrote {} with {} stream(s) from {}.{}", output.display(), tables.len(), source.database, source.schema);
+    for var in [&source.password_var, &destination.password_var].into_iter().flatten().collect::<std::collections::BTreeSet<_>>() {
+        say!("  it reads a password from ${{{var}}}: export {var}=… before running");
+    }
+    say!("next: rapidbyte check {0}   then   rapidbyte run {0}", output.display());
     Ok(ExitCode::SUCCESS)
 }
 

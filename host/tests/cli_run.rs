@@ -449,3 +449,50 @@ fn a_metrics_file_in_a_missing_folder_is_refused_before_anything_runs() {
     assert!(json.contains("\"phase_seconds\"") && !json.contains("_ms\""), "{json}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `init` → `check` → `run` against the real PostgreSQL: the written file is
+/// accepted as it is, copies every table, and its defaults hold on the next
+/// run (the change-time cursor picks up a new and an updated row, upserted
+/// on the key; the keyless table is replaced whole).
+#[test]
+fn init_writes_a_pipeline_that_check_accepts_and_run_copies() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(TestDb::create("init"));
+    rt.block_on(db.client.batch_execute(
+        "CREATE SCHEMA shop;
+         CREATE TABLE shop.orders (id bigint PRIMARY KEY, updated_at timestamptz NOT NULL, amount numeric(10,2));
+         INSERT INTO shop.orders SELECT g, '2026-01-01'::timestamptz + g * interval '1 second', g FROM generate_series(1, 300) g;
+         CREATE TABLE shop.tags (name text);
+         INSERT INTO shop.tags VALUES ('a'), ('b');",
+    ))
+    .unwrap();
+    let dir = temp_dir("init");
+    let file = dir.join("shop.yaml");
+    let url = db.url();
+    let out = rapidbyte().args(["init"]).arg(&file).args(["--source", &url, "--schema", "shop"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(written.contains("cursor_field: \"updated_at\"") && written.contains("primary_key: [\"id\"]") && written.contains("schema: \"shop_copy\""), "{written}");
+    let again = rapidbyte().args(["init"]).arg(&file).args(["--source", &url, "--schema", "shop"]).output().unwrap();
+    assert_eq!(again.status.code(), Some(2), "an existing file is kept: {}", text(&again));
+
+    let check = rapidbyte().arg("check").arg(&file).output().unwrap();
+    assert_eq!(check.status.code(), Some(0), "check refused what init wrote:\n{written}\n{}", text(&check));
+    let run = rapidbyte().arg("run").arg(&file).output().unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    rt.block_on(db.client.batch_execute(
+        "INSERT INTO shop.orders VALUES (301, '2026-02-01', 7);
+         UPDATE shop.orders SET amount = 999, updated_at = '2026-02-02' WHERE id = 5;
+         INSERT INTO shop.tags VALUES ('c');",
+    ))
+    .unwrap();
+    let run = rapidbyte().arg("run").arg(&file).output().unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let q = |sql: &str| rt.block_on(db.client.query_one(sql, &[])).unwrap();
+    let copy = q("SELECT count(*), sum(amount)::text FROM shop_copy.orders");
+    let source = q("SELECT count(*), sum(amount)::text FROM shop.orders");
+    assert_eq!((copy.get::<_, i64>(0), copy.get::<_, String>(1)), (source.get::<_, i64>(0), source.get::<_, String>(1)));
+    assert_eq!(q("SELECT count(*) FROM shop_copy.orders WHERE id = 5 AND amount = 999").get::<_, i64>(0), 1);
+    assert_eq!(q("SELECT string_agg(name, ',' ORDER BY name) FROM shop_copy.tags").get::<_, String>(0), "a,b,c");
+    let _ = std::fs::remove_dir_all(&dir);
+}
