@@ -223,6 +223,9 @@ fn progress_lines_summary_and_prometheus_file() {
         "{prom}"
     );
     assert!(prom.contains("# TYPE rapidbyte_records_read_total counter"), "{prom}");
+    assert!(prom.contains("# TYPE rapidbyte_flush_seconds summary") || prom.contains("# TYPE rapidbyte_encode_seconds summary"), "phases in seconds: {prom}");
+    let problems = rapidbyte::telemetry::metrics::lint(&prom);
+    assert!(problems.is_empty(), "the exposition breaks Prometheus naming: {problems:?}\n{prom}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
