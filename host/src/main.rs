@@ -49,6 +49,9 @@ struct Cli {
     /// Log lines as text, or as one JSON object per line for log shippers.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Export traces and metrics over OTLP/HTTP (JSON) to this collector, e.g. http://127.0.0.1:4318 (default: $OTEL_EXPORTER_OTLP_ENDPOINT).
+    #[arg(long, global = true)]
+    otlp_endpoint: Option<String>,
     /// Colours in logs and diagnostics: auto (a terminal, unless NO_COLOR is set), always or never.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
@@ -217,24 +220,46 @@ enum Command {
     },
 }
 
+/// The OTLP exporters, when an endpoint is set (flushed before exit).
+static OTLP: std::sync::OnceLock<rapidbyte::telemetry::otlp::Otlp> = std::sync::OnceLock::new();
+
 fn main() -> ExitCode {
     rapidbyte::engine::run::bound_large_allocations();
     let cli = Cli::parse();
     let color = cli.color.on();
-    init_tracing(cli.verbose, cli.quiet, cli.log_format, color);
     let _ = miette::set_hook(Box::new(move |_| Box::new(miette::MietteHandlerOpts::new().color(color).unicode(color || std::io::stderr().is_terminal()).build())));
     rapidbyte::telemetry::secret::scrub_panics();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    match runtime.block_on(dispatch(cli)) {
+    let otlp = match rapidbyte::telemetry::otlp::endpoint(cli.otlp_endpoint.clone()).map(|e| rapidbyte::telemetry::otlp::Otlp::new(&e)).transpose() {
+        Ok(otlp) => otlp,
+        Err(e) => {
+            say_err!("{:?}", miette::miette!(code = "rapidbyte::otlp::endpoint", help = "pass --otlp-endpoint http://host:4318 or unset OTEL_EXPORTER_OTLP_ENDPOINT", "{e}"));
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(cli.verbose, cli.quiet, cli.log_format, color, otlp.as_ref());
+    if let Some(o) = otlp {
+        let _ = OTLP.set(o);
+    }
+    let code = match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(report) => {
             say_err!("{report:?}");
             ExitCode::from(2)
         }
+    };
+    drop(runtime);
+    // Spans closed, metrics recorded: send them before the process ends.
+    if let Some(o) = OTLP.get() {
+        o.shutdown();
     }
+    code
 }
 
-fn init_tracing(verbose: u8, quiet: bool, format: LogFormat, color: bool) {
+fn init_tracing(verbose: u8, quiet: bool, format: LogFormat, color: bool, otlp: Option<&rapidbyte::telemetry::otlp::Otlp>) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "info,wasmtime=warn,cranelift=warn",
@@ -242,13 +267,22 @@ fn init_tracing(verbose: u8, quiet: bool, format: LogFormat, color: bool) {
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
-    // Each event is written whole above the progress bars, secrets masked.
+    // Each event is written whole above the progress bars, secrets masked;
+    // spans (for OTLP) never enter the log lines.
     let writer = || rapidbyte::telemetry::secret::Scrubbing(rapidbyte::telemetry::progress::AboveBars::stderr());
-    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_target(false).with_ansi(color);
-    match format {
-        LogFormat::Text => fmt.init(),
-        LogFormat::Json => fmt.json().flatten_event(true).with_current_span(false).with_span_list(false).init(),
-    }
+    let events_only = tracing_subscriber::filter::filter_fn(|m| m.is_event());
+    let fmt = tracing_subscriber::fmt::layer().with_writer(writer).with_target(false).with_ansi(color);
+    let logs = match format {
+        LogFormat::Text => fmt.with_filter(events_only).boxed(),
+        LogFormat::Json => fmt.json().flatten_event(true).with_current_span(false).with_span_list(false).with_filter(events_only).boxed(),
+    };
+    // The host's own spans only: log events stay out of the traces.
+    let spans = otlp.map(|o| {
+        tracing_opentelemetry::layer()
+            .with_tracer(o.tracer())
+            .with_filter(tracing_subscriber::filter::filter_fn(|m| m.is_span() && m.target().starts_with("rapidbyte")))
+    });
+    tracing_subscriber::registry().with(filter).with(logs).with(spans).init();
 }
 
 fn connector_dir(flag: Option<PathBuf>) -> PathBuf {
@@ -368,7 +402,11 @@ async fn run_pipeline(runtime: Arc<Runtime>, dir: &Path, path: &Path, opts: RunF
 
     let started = Instant::now();
     let jobs = run::jobs(&file, &run_id, &source, &destination);
-    let reports = run::run_jobs(runtime, jobs, services.clone(), run::Schedule::of(&file)).await;
+    let span = tracing::info_span!("pipeline", pipeline = %file.pipeline, %run_id);
+    let reports = tracing::Instrument::instrument(run::run_jobs(runtime, jobs, services.clone(), run::Schedule::of(&file)), span).await;
+    if let Some(o) = OTLP.get() {
+        o.record_run(&services.metrics, &file.pipeline);
+    }
     reporter.finish().await;
     let summary = run::summarise(&reports, &services);
     let wall = run::since(started);

@@ -241,7 +241,8 @@ pub async fn run_jobs(runtime: Arc<Runtime>, jobs: Vec<StreamJob>, services: Run
         .map(|job| {
             let (runtime, services, gate) = (Arc::clone(&runtime), services.clone(), Arc::clone(&gate));
             let spare = job.clone();
-            let handle = tokio::spawn(async move {
+            let span = tracing::info_span!("stream", stream = %job.context.stream_name);
+            let handle = tokio::spawn(tracing::Instrument::instrument(async move {
                 let _slot = gate.acquire_owned().await.expect("gate open");
                 if services.cancel.is_cancelled() {
                     return StreamOutcome::once(StreamReport::not_started(&job, "the run was cancelled before this stream started", true));
@@ -251,7 +252,7 @@ pub async fn run_jobs(runtime: Arc<Runtime>, jobs: Vec<StreamJob>, services: Run
                 let outcome = run_with_budget(runtime, job, services, schedule.retry).await;
                 metrics.stream_finished(&stream, outcome.succeeded());
                 outcome
-            });
+            }, span));
             (spare, handle)
         })
         .collect();

@@ -207,6 +207,8 @@ pub async fn run_stream(runtime: Arc<Runtime>, mut job: StreamJob, services: Run
         None => (None, None),
     };
     let frames = FrameLimits::for_stream(&job.context, Some(job.destination.component.contract));
+    // Each side's task carries the stream's span (connector calls nest under it).
+    use tracing::Instrument;
     let source = tokio::spawn(run_side(
         Arc::clone(&runtime),
         job.source.clone(),
@@ -217,7 +219,7 @@ pub async fn run_stream(runtime: Arc<Runtime>, mut job: StreamJob, services: Run
         job.context.clone(),
         frames,
         Resume::Await(resume_rx),
-    ));
+    ).in_current_span());
     let destination = tokio::spawn(run_side(
         Arc::clone(&runtime),
         job.destination.clone(),
@@ -228,7 +230,7 @@ pub async fn run_stream(runtime: Arc<Runtime>, mut job: StreamJob, services: Run
         job.context.clone(),
         frames,
         Resume::Tell(resume_tx),
-    ));
+    ).in_current_span());
     let (source, destination) = tokio::join!(source, destination);
     let joined = |r: Result<SideReport, tokio::task::JoinError>, spec: &ConnectorSpec| {
         r.unwrap_or_else(|e| SideReport {

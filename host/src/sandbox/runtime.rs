@@ -320,7 +320,8 @@ macro_rules! call {
         let limit = $self.begin_call();
         let $b = $self.bindings.as_ref().expect("instantiated");
         let $store = &mut $self.store;
-        let fut = $body;
+        let span = tracing::info_span!("connector", call = $name, connector = %$self.labels.connector, role = %$self.labels.role);
+        let fut = tracing::Instrument::instrument($body, span);
         let result = match limit {
             Some(limit) => tokio::time::timeout(limit, fut).await.unwrap_or_else(|_| Err(DeadlineExceeded.into())),
             None => fut.await,

@@ -3,5 +3,6 @@
 //! masking of secrets in whatever is printed (`secret`).
 
 pub mod metrics;
+pub mod otlp;
 pub mod progress;
 pub mod secret;
