@@ -22,6 +22,7 @@ fn main() {
     let workspace = manifest_dir.parent().expect("host/ sits in the workspace").to_path_buf();
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     println!("cargo:rerun-if-env-changed=RAPIDBYTE_EMBED");
+    println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
     for input in INPUTS {
         println!("cargo:rerun-if-changed={}", workspace.join(input).display());
     }
@@ -47,7 +48,12 @@ fn main() {
 
 /// Builds the components; the folder holding them.
 fn build(workspace: &Path) -> Result<PathBuf, String> {
-    let target = std::env::var_os("RAPIDBYTE_EMBED_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace.join("target"));
+    // The same target directory as the outer build's when one is set, so
+    // `cargo xtask build` and this share the compiled components.
+    let target = std::env::var_os("RAPIDBYTE_EMBED_TARGET_DIR")
+        .or_else(|| std::env::var_os("CARGO_TARGET_DIR"))
+        .map(|t| workspace.join(t))
+        .unwrap_or_else(|| workspace.join("target"));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace).args(["build", "--quiet", "--target", "wasm32-wasip2", "--profile", "connector", "--target-dir"]).arg(&target);

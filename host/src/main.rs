@@ -607,13 +607,30 @@ async fn check(runtime: Arc<Runtime>, dir: &Path, path: &Path) -> Result<ExitCod
     let Some(first) = jobs.first() else { return Ok(ExitCode::from(2)) };
     for spec in [&first.source, &first.destination] {
         match rapidbyte::engine::stream::probe(&runtime, spec, &file.pipeline, services.clone()).await {
-            Ok(p) => match p.validation {
-                Ok(()) => say!("ok    {} reaches its system", spec.component.manifest.name),
-                Err(e) => {
-                    say!("FAIL  {e}");
-                    failed = true;
+            Ok(p) => {
+                match p.validation {
+                    Ok(()) => say!("ok    {} reaches its system", spec.component.manifest.name),
+                    Err(e) => {
+                        say!("FAIL  {e}");
+                        failed = true;
+                    }
                 }
-            },
+                // Each stream against what the source says it can read (a
+                // `schema.table` name is outside what it lists; a source
+                // that cannot discover is taken at its word).
+                if let Some(Ok(found)) = p.streams {
+                    let names: Vec<String> = found.iter().map(|s| s.name.clone()).collect();
+                    for s in file.streams.iter().filter(|s| !s.name.contains('.')) {
+                        if names.contains(&s.name) {
+                            say!("ok    stream {} found", s.name);
+                        } else {
+                            let hint = rapidbyte::pipeline::closest_name(&s.name, &names).map(|g| format!(" (did you mean `{g}`?)")).unwrap_or_default();
+                            say!("FAIL  stream `{}`: the source has no such stream{hint}; `rapidbyte discover` lists what it can read", s.name.escape_debug());
+                            failed = true;
+                        }
+                    }
+                }
+            }
             Err(e) => {
                 say!("FAIL  {e}");
                 failed = true;

@@ -16,6 +16,12 @@ use serde::Deserialize;
 use crate::telemetry::secret;
 
 pub(crate) use diagnostic::closest;
+
+/// The candidate closest to `word` by edit distance, if one is close enough
+/// to be a likely typo.
+pub fn closest_name<'a>(word: &str, candidates: &'a [String]) -> Option<&'a str> {
+    closest(word, candidates)
+}
 pub use diagnostic::{ConfigError, ConfigErrorKind, Located, PipelineSource};
 use diagnostic::{ENV_SECTIONS, Violation};
 
@@ -364,8 +370,17 @@ impl PipelineFile {
             secret::remember_in(&all);
         }
         // Lossy: a number or boolean may arrive as text (from `${VAR}`).
-        let file: PipelineFile = figment.extract_lossy().map_err(|e| source.figment_error(e))?;
+        let mut file: PipelineFile = figment.extract_lossy().map_err(|e| source.figment_error(e))?;
         file.check().map_err(|v| source.violation(v))?;
+        // A relative component path in `use:` is the file's, as the state
+        // file's default place is: the pipeline runs the same from any folder.
+        let here = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        for section in [&mut file.source, &mut file.destination] {
+            let is_path = section.use_.ends_with(".wasm") || section.use_.contains(['/', std::path::MAIN_SEPARATOR]);
+            if is_path && Path::new(&section.use_).is_relative() {
+                section.use_ = here.join(&section.use_).display().to_string();
+            }
+        }
         if let Some(m) = file.misplaced() {
             let path: Vec<&str> = m.path.iter().map(String::as_str).collect();
             return Err(source.error_at(m.kind, &path, &m.label, m.message, m.help));

@@ -150,3 +150,21 @@ fn config_values_from_the_environment_meet_the_connector_schema() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("Zq8"), "the value was shown:\n{stderr}");
 }
+
+/// A relative component path in `use:` is read from the pipeline file's
+/// folder, whatever the working directory.
+#[test]
+fn a_relative_use_path_is_the_pipeline_files() {
+    let connectors = connector_dir();
+    let scratch = Scratch::with_file("relative-use", "unused.yaml", "");
+    let sub = scratch.0.join("project");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::copy(connectors.join("dest_verify.wasm"), sub.join("my_sink.wasm")).unwrap();
+    std::fs::write(
+        sub.join("p.yaml"),
+        "pipeline: rel\nsource: {use: generator, config: {rows: 10}}\ndestination: {use: ./my_sink.wasm, config: {expect_rows: 10}}\nstreams: [{name: generated}]\n",
+    )
+    .unwrap();
+    let output = run(&scratch, "project/p.yaml", &connectors, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+}

@@ -384,7 +384,7 @@ async fn check_shows_each_connectors_network_grants() {
         &path,
         format!(
             "pipeline: grants\nsource: {{use: generator, config: {{rows: 10}}, sandbox: {{grants: [\"127.0.0.1:9\"]}}}}\n\
-             destination: {{use: postgres, config: {{host: 127.0.0.1, user: {}, database: {}}}}}\nstreams: [{{name: events}}]\n",
+             destination: {{use: postgres, config: {{host: 127.0.0.1, user: {}, database: {}}}}}\nstreams: [{{name: generated}}]\n",
             c["user"].as_str().unwrap(),
             c["database"].as_str().unwrap()
         ),
@@ -481,6 +481,12 @@ fn init_writes_a_pipeline_that_check_accepts_and_run_copies() {
 
     let check = rapidbyte().arg("check").arg(&file).output().unwrap();
     assert_eq!(check.status.code(), Some(0), "check refused what init wrote:\n{written}\n{}", text(&check));
+    // A stream whose table the source does not have fails the check, named.
+    let typo = dir.join("typo.yaml");
+    std::fs::write(&typo, written.replace("- name: \"orders\"", "- name: \"orderz\"")).unwrap();
+    let check = rapidbyte().arg("check").arg(&typo).output().unwrap();
+    assert_eq!(check.status.code(), Some(1), "{}", text(&check));
+    assert!(text(&check).contains("FAIL  stream `orderz`: the source has no such stream (did you mean `orders`?)"), "{}", text(&check));
     let run = rapidbyte().arg("run").arg(&file).output().unwrap();
     assert_eq!(run.status.code(), Some(0), "{}", text(&run));
     rt.block_on(db.client.batch_execute(
