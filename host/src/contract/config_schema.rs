@@ -374,5 +374,16 @@ mod tests {
         assert!(ConfigSchema::parse(br#"{"$ref": "https://example.invalid/s.json"}"#).is_err());
         let big = format!(r#"{{"description": "{}"}}"#, "x".repeat(MAX_SCHEMA_BYTES));
         assert!(ConfigSchema::parse(big.as_bytes()).is_err());
+        let deep = format!("{}{}", r#"{"items":"#.repeat(400), "}".repeat(400));
+        assert!(ConfigSchema::parse(deep.as_bytes()).is_err(), "nesting past serde_json's limit is refused, not recursed into");
+        // A schema that refers to itself, and a pattern that backtracks
+        // badly: both finish (bounded by the config and the regex engine).
+        let recursive = ConfigSchema::parse(br##"{"type": "object", "additionalProperties": {"$ref": "#"}}"##).unwrap();
+        assert!(recursive.check(&json!({"a": {"b": {"c": {}}}})).is_empty());
+        assert_eq!(recursive.check(&json!({"a": {"b": 1}})).len(), 1);
+        let slow = ConfigSchema::parse(br#"{"properties": {"s": {"type": "string", "pattern": "^(a+)+$"}}}"#).unwrap();
+        let started = std::time::Instant::now();
+        let _ = slow.check(&json!({"s": format!("{}!", "a".repeat(64))}));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "a pathological pattern ran {:?}", started.elapsed());
     }
 }
