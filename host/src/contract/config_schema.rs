@@ -247,6 +247,23 @@ fn coerce_text(schema: &Value, value: &mut Value) {
                 *value = v;
             }
         }
+        // YAML reads `database: 2024` or `password: 1234` as a number: where
+        // the schema asks for text only, it is the text as written.
+        Value::Number(_) | Value::Bool(_) => {
+            let types: Vec<&str> = match schema.get("type") {
+                Some(Value::String(t)) => vec![t.as_str()],
+                Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+                _ => return,
+            };
+            let takes_as_is = match value {
+                Value::Bool(_) => types.contains(&"boolean"),
+                Value::Number(n) => types.contains(&"number") || (types.contains(&"integer") && (n.is_i64() || n.is_u64())),
+                _ => true,
+            };
+            if !takes_as_is && types.contains(&"string") {
+                *value = Value::String(value.to_string());
+            }
+        }
         _ => {}
     }
 }
@@ -323,6 +340,11 @@ mod tests {
         s.coerce(&mut text);
         assert!(s.check(&text).is_empty());
         assert_eq!(text, json!({"host": "h", "database": "d", "port": 5433, "on": true, "password": "12"}));
+        // And a number where text goes is its text (YAML's `database: 2024`).
+        let mut numbers = json!({"host": "h", "database": 2024, "password": 1234, "port": 5432});
+        s.coerce(&mut numbers);
+        assert_eq!(numbers, json!({"host": "h", "database": "2024", "password": "1234", "port": 5432}));
+        assert!(s.check(&numbers).is_empty());
     }
 
     #[test]

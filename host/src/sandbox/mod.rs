@@ -137,6 +137,17 @@ pub fn endpoints(
             None => return Err(bad(&ep.host_pointer, "is missing")),
             Some(_) => return Err(bad(&ep.host_pointer, "must be a string")),
         };
+        // `db:5432` or a URL in the host field: refused here, not later as a
+        // name that cannot be resolved.
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let port_in_host = ep.port_pointer.is_some() && host.contains(':') && bare.parse::<std::net::Ipv6Addr>().is_err();
+        if port_in_host || host.contains(['/', '@']) || host.contains(char::is_whitespace) {
+            let port_field = ep.port_pointer.as_deref().unwrap_or("/port").trim_start_matches('/');
+            return Err(bad(
+                &ep.host_pointer,
+                &format!("`{}` is not a host name or address (a port goes in `{port_field}`, and a URL is not a host)", host.escape_debug()),
+            ));
+        }
         let not_a_port = || bad(ep.port_pointer.as_deref().unwrap_or_default(), "must be a port number from 1 to 65535");
         let port = match ep.port_pointer.as_deref().and_then(|p| config.pointer(p)) {
             Some(serde_json::Value::Number(n)) => Some(n.as_u64().filter(|p| (1..=65535).contains(p)).ok_or_else(not_a_port)? as u16),
