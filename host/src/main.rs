@@ -621,8 +621,26 @@ async fn check(runtime: Arc<Runtime>, dir: &Path, path: &Path) -> Result<ExitCod
                 if let Some(Ok(found)) = p.streams {
                     let names: Vec<String> = found.iter().map(|s| s.name.clone()).collect();
                     for s in file.streams.iter().filter(|s| !s.name.contains('.')) {
-                        if names.contains(&s.name) {
-                            say!("ok    stream {} found", s.name);
+                        if let Some(schema) = found.iter().find(|f| f.name == s.name) {
+                            // The columns the stream names, against the ones the source has.
+                            let fields: Vec<String> = arrow_ipc::reader::StreamReader::try_new(schema.schema.as_slice(), None)
+                                .map(|r| r.schema().fields().iter().map(|f| f.name().clone()).collect())
+                                .unwrap_or_default();
+                            let named = s.columns.iter().map(|c| ("columns", c)).chain(s.primary_key.iter().map(|c| ("primary_key", c)));
+                            let named = named.chain(s.cursor_field.iter().map(|c| ("cursor_field", c))).chain(s.tie_breaker.iter().map(|c| ("tie_breaker", c)));
+                            let missing: Vec<String> = named
+                                .filter(|(_, c)| !fields.is_empty() && !fields.contains(c))
+                                .map(|(key, c)| {
+                                    let hint = rapidbyte::pipeline::closest_name(c, &fields).map(|g| format!(", did you mean `{g}`?")).unwrap_or_default();
+                                    format!("`{key}` names `{}`{hint}", c.escape_debug())
+                                })
+                                .collect();
+                            if missing.is_empty() {
+                                say!("ok    stream {} found", s.name);
+                            } else {
+                                say!("FAIL  stream `{}`: no such column: {}", s.name.escape_debug(), missing.join("; "));
+                                failed = true;
+                            }
                         } else {
                             let hint = rapidbyte::pipeline::closest_name(&s.name, &names).map(|g| format!(" (did you mean `{g}`?)")).unwrap_or_default();
                             say!("FAIL  stream `{}`: the source has no such stream{hint}; `rapidbyte discover` lists what it can read", s.name.escape_debug());

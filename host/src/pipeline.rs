@@ -421,6 +421,28 @@ impl PipelineFile {
                     "add `cursor_field: <column>` (a column that only grows: an id, an updated-at timestamp), or use `sync_mode: full-refresh`",
                 );
             }
+            if s.sync_mode == SyncMode::FullRefresh {
+                for (key, set) in [("cursor_field", &s.cursor_field), ("tie_breaker", &s.tie_breaker)] {
+                    if set.is_some() {
+                        return at(
+                            ValueInvalid,
+                            path(key),
+                            format!("stream `{}` sets `{key}` but is read whole each run (`sync_mode: full-refresh`, the default)", name.escape_debug()),
+                            "no effect on a full refresh",
+                            "add `sync_mode: incremental` to read only new rows, or remove the key",
+                        );
+                    }
+                }
+            }
+            for (j, column) in s.columns.iter().enumerate() {
+                let column_path = vec!["streams".to_string(), i.to_string(), "columns".to_string(), j.to_string()];
+                if column.trim().is_empty() {
+                    return at(ValueInvalid, column_path, format!("stream `{}`: `columns[{j}]` is empty", name.escape_debug()), "no column", "name a column, or leave `columns` out for all of them");
+                }
+                if s.columns[..j].contains(column) {
+                    return at(ValueInvalid, column_path, format!("stream `{}`: `{}` is in `columns` twice", name.escape_debug(), column.escape_debug()), "a second time", "list each column once");
+                }
+            }
             if s.write_mode == WriteModeName::Upsert && s.primary_key.is_empty() {
                 return at(
                     KeyMissing,

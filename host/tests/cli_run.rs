@@ -487,6 +487,10 @@ fn init_writes_a_pipeline_that_check_accepts_and_run_copies() {
     let check = rapidbyte().arg("check").arg(&typo).output().unwrap();
     assert_eq!(check.status.code(), Some(1), "{}", text(&check));
     assert!(text(&check).contains("FAIL  stream `orderz`: the source has no such stream (did you mean `orders`?)"), "{}", text(&check));
+    std::fs::write(&typo, written.replace("cursor_field: \"updated_at\"", "cursor_field: \"updatedat\"")).unwrap();
+    let check = rapidbyte().arg("check").arg(&typo).output().unwrap();
+    assert_eq!(check.status.code(), Some(1), "{}", text(&check));
+    assert!(text(&check).contains("FAIL  stream `orders`: no such column: `cursor_field` names `updatedat`, did you mean `updated_at`?"), "{}", text(&check));
     let run = rapidbyte().arg("run").arg(&file).output().unwrap();
     assert_eq!(run.status.code(), Some(0), "{}", text(&run));
     rt.block_on(db.client.batch_execute(
