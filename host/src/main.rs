@@ -623,15 +623,13 @@ async fn check(runtime: Arc<Runtime>, dir: &Path, path: &Path) -> Result<ExitCod
                     for s in file.streams.iter().filter(|s| !s.name.contains('.')) {
                         if let Some(schema) = found.iter().find(|f| f.name == s.name) {
                             // The columns the stream names, against the ones the source has.
-                            let fields: Vec<String> = arrow_ipc::reader::StreamReader::try_new(schema.schema.as_slice(), None)
-                                .map(|r| r.schema().fields().iter().map(|f| f.name().clone()).collect())
-                                .unwrap_or_default();
+                            let fields: Vec<String> = schema_fields(&schema.schema).iter().map(|f| f.name().clone()).collect();
                             let named = s.columns.iter().map(|c| ("columns", c)).chain(s.primary_key.iter().map(|c| ("primary_key", c)));
                             let named = named.chain(s.cursor_field.iter().map(|c| ("cursor_field", c))).chain(s.tie_breaker.iter().map(|c| ("tie_breaker", c)));
                             let missing: Vec<String> = named
                                 .filter(|(_, c)| !fields.is_empty() && !fields.contains(c))
                                 .map(|(key, c)| {
-                                    let hint = rapidbyte::pipeline::closest_name(c, &fields).map(|g| format!(", did you mean `{g}`?")).unwrap_or_default();
+                                    let hint = rapidbyte::pipeline::closest(c, &fields).map(|g| format!(", did you mean `{g}`?")).unwrap_or_default();
                                     format!("`{key}` names `{}`{hint}", c.escape_debug())
                                 })
                                 .collect();
@@ -642,7 +640,7 @@ async fn check(runtime: Arc<Runtime>, dir: &Path, path: &Path) -> Result<ExitCod
                                 failed = true;
                             }
                         } else {
-                            let hint = rapidbyte::pipeline::closest_name(&s.name, &names).map(|g| format!(" (did you mean `{g}`?)")).unwrap_or_default();
+                            let hint = rapidbyte::pipeline::closest(&s.name, &names).map(|g| format!(" (did you mean `{g}`?)")).unwrap_or_default();
                             say!("FAIL  stream `{}`: the source has no such stream{hint}; `rapidbyte discover` lists what it can read", s.name.escape_debug());
                             failed = true;
                         }
@@ -700,20 +698,15 @@ async fn discover(runtime: Arc<Runtime>, dir: &Path, path: &Path, json: bool) ->
     let described: Vec<serde_json::Value> = streams
         .iter()
         .map(|s| {
-            let fields: Vec<serde_json::Value> = arrow_ipc::reader::StreamReader::try_new(s.schema.as_slice(), None)
-                .map(|r| {
-                    r.schema()
-                        .fields()
-                        .iter()
-                        .map(|f| {
-                            serde_json::json!({
-                                "name": f.name(), "type": f.data_type().to_string(), "nullable": f.is_nullable(),
-                                "metadata": f.metadata().iter().collect::<std::collections::BTreeMap<_, _>>(),
-                            })
-                        })
-                        .collect()
+            let fields: Vec<serde_json::Value> = schema_fields(&s.schema)
+                .iter()
+                .map(|f| {
+                    serde_json::json!({
+                        "name": f.name(), "type": f.data_type().to_string(), "nullable": f.is_nullable(),
+                        "metadata": f.metadata().iter().collect::<std::collections::BTreeMap<_, _>>(),
+                    })
                 })
-                .unwrap_or_default();
+                .collect();
             serde_json::json!({"name": s.name, "primary_key": s.primary_key, "cursor_candidates": s.cursor_candidates, "fields": fields})
         })
         .collect();
@@ -733,6 +726,12 @@ async fn discover(runtime: Arc<Runtime>, dir: &Path, path: &Path, json: bool) ->
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The fields of a discovered stream's schema (Arrow IPC bytes; none when
+/// the source sent no usable schema).
+fn schema_fields(ipc: &[u8]) -> arrow_schema::Fields {
+    arrow_ipc::reader::StreamReader::try_new(ipc, None).map(|r| r.schema().fields().clone()).unwrap_or_default()
 }
 
 struct InitArgs {
@@ -786,9 +785,7 @@ async fn init(runtime: Arc<Runtime>, dir: &Path, output: &Path, a: InitArgs) -> 
             name: s.name.clone(),
             primary_key: s.primary_key.clone(),
             cursor_candidates: s.cursor_candidates.clone(),
-            columns: arrow_ipc::reader::StreamReader::try_new(s.schema.as_slice(), None)
-                .map(|r| r.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect())
-                .unwrap_or_default(),
+            columns: schema_fields(&s.schema).iter().map(|f| (f.name().clone(), f.data_type().clone())).collect(),
         })
         .collect();
     let name = a.name.unwrap_or_else(|| output.file_stem().map_or_else(|| "pipeline".into(), |s| s.to_string_lossy().into_owned()));
@@ -869,7 +866,7 @@ fn list_connectors(runtime: &Runtime, dir: &Path, explicit: bool) -> Result<Exit
                 let features: Vec<&str> = m.features.iter().map(|f| f.as_str()).collect();
                 // The name `use:` takes: the file's, without the role prefix.
                 let file = c.path.file_name().unwrap_or_default().to_string_lossy();
-                let name = ["source_", "dest_", "transform_"].iter().find_map(|p| file.strip_prefix(p)).unwrap_or(&file).trim_end_matches(".wasm").replace('_', "-");
+                let name = rapidbyte::contract::component::use_name(m.role, &file).unwrap_or_else(|| file.into_owned());
                 let name = rapidbyte::sandbox::untrusted::sanitize(&name, 64);
                 say!("{:<22} {:<9} {:<12} {:<9} {:<40} {from}", name, rapidbyte::sandbox::untrusted::sanitize(&m.version, 32), m.role.as_str(), c.contract, features.join(", "));
             }

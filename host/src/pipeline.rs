@@ -15,13 +15,7 @@ use rapidbyte_protocol::{DataErrorPolicy, Limits, Policies, SyncMode};
 use serde::Deserialize;
 use crate::telemetry::secret;
 
-pub(crate) use diagnostic::closest;
-
-/// The candidate closest to `word` by edit distance, if one is close enough
-/// to be a likely typo.
-pub fn closest_name<'a>(word: &str, candidates: &'a [String]) -> Option<&'a str> {
-    closest(word, candidates)
-}
+pub use diagnostic::closest;
 pub use diagnostic::{ConfigError, ConfigErrorKind, Located, PipelineSource};
 use diagnostic::{ENV_SECTIONS, Violation};
 
@@ -179,6 +173,14 @@ pub struct ConnectorSection {
     /// Sandbox limits and grants.
     #[serde(default)]
     pub sandbox: SandboxSection,
+}
+
+impl ConnectorSection {
+    /// Whether `use:` is a component file (`./x.wasm`, `dir/x`) rather than
+    /// the name of an installed connector.
+    pub fn names_a_file(&self) -> bool {
+        self.use_.ends_with(".wasm") || self.use_.contains(['/', std::path::MAIN_SEPARATOR])
+    }
 }
 
 /// § Security: the config is shown with its secrets masked.
@@ -376,8 +378,7 @@ impl PipelineFile {
         // file's default place is: the pipeline runs the same from any folder.
         let here = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         for section in [&mut file.source, &mut file.destination] {
-            let is_path = section.use_.ends_with(".wasm") || section.use_.contains(['/', std::path::MAIN_SEPARATOR]);
-            if is_path && Path::new(&section.use_).is_relative() {
+            if section.names_a_file() && Path::new(&section.use_).is_relative() {
                 section.use_ = here.join(&section.use_).display().to_string();
             }
         }
@@ -434,15 +435,6 @@ impl PipelineFile {
                     }
                 }
             }
-            for (j, column) in s.columns.iter().enumerate() {
-                let column_path = vec!["streams".to_string(), i.to_string(), "columns".to_string(), j.to_string()];
-                if column.trim().is_empty() {
-                    return at(ValueInvalid, column_path, format!("stream `{}`: `columns[{j}]` is empty", name.escape_debug()), "no column", "name a column, or leave `columns` out for all of them");
-                }
-                if s.columns[..j].contains(column) {
-                    return at(ValueInvalid, column_path, format!("stream `{}`: `{}` is in `columns` twice", name.escape_debug(), column.escape_debug()), "a second time", "list each column once");
-                }
-            }
             if s.write_mode == WriteModeName::Upsert && s.primary_key.is_empty() {
                 return at(
                     KeyMissing,
@@ -452,19 +444,17 @@ impl PipelineFile {
                     "add `primary_key: [<column>, …]` (the columns that identify a row), or use `write_mode: append` or `replace`",
                 );
             }
-            for (j, column) in s.primary_key.iter().enumerate() {
-                let key_path = vec!["streams".to_string(), i.to_string(), "primary_key".to_string(), j.to_string()];
-                if column.trim().is_empty() {
-                    return at(ValueInvalid, key_path, format!("stream `{}`: `primary_key[{j}]` is empty", name.escape_debug()), "no column", "name a column of the stream");
-                }
-                if s.primary_key[..j].contains(column) {
-                    return at(
-                        ValueInvalid,
-                        key_path,
-                        format!("stream `{}`: `{}` is in `primary_key` twice", name.escape_debug(), column.escape_debug()),
-                        "a second time",
-                        "list each key column once",
-                    );
+            let lists = [("columns", &s.columns, "name a column, or leave `columns` out for all of them"), ("primary_key", &s.primary_key, "name a column of the stream")];
+            for (key, list, empty_help) in lists {
+                for (j, column) in list.iter().enumerate() {
+                    let at_item = vec!["streams".to_string(), i.to_string(), key.to_string(), j.to_string()];
+                    if column.trim().is_empty() {
+                        return at(ValueInvalid, at_item, format!("stream `{}`: `{key}[{j}]` is empty", name.escape_debug()), "no column", empty_help);
+                    }
+                    if list[..j].contains(column) {
+                        let message = format!("stream `{}`: `{}` is in `{key}` twice", name.escape_debug(), column.escape_debug());
+                        return at(ValueInvalid, at_item, message, "a second time", "list each column once");
+                    }
                 }
             }
         }

@@ -140,3 +140,11 @@ pub fn file_name(role: Role, name: &str) -> String {
     };
     format!("{prefix}_{}.wasm", name.replace('-', "_"))
 }
+
+/// The `use:` name of a connector file of `role` (`source_generator.wasm` →
+/// `generator`), the inverse of [`file_name`]; `None` for another role's file.
+pub fn use_name(role: Role, file: &str) -> Option<String> {
+    let prefix = file_name(role, "");
+    let stem = file.strip_prefix(prefix.trim_end_matches(".wasm"))?.strip_suffix(".wasm")?;
+    Some(stem.replace('_', "-"))
+}

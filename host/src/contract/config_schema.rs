@@ -227,12 +227,8 @@ fn coerce_text(schema: &Value, value: &mut Value) {
             }
         }
         Value::String(text) => {
-            let types: Vec<&str> = match schema.get("type") {
-                Some(Value::String(t)) => vec![t.as_str()],
-                Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
-                _ => return,
-            };
-            if types.contains(&"string") {
+            let types = declared_types(schema);
+            if types.is_empty() || types.contains(&"string") {
                 return;
             }
             let t = text.trim();
@@ -250,11 +246,7 @@ fn coerce_text(schema: &Value, value: &mut Value) {
         // YAML reads `database: 2024` or `password: 1234` as a number: where
         // the schema asks for text only, it is the text as written.
         Value::Number(_) | Value::Bool(_) => {
-            let types: Vec<&str> = match schema.get("type") {
-                Some(Value::String(t)) => vec![t.as_str()],
-                Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
-                _ => return,
-            };
+            let types = declared_types(schema);
             let takes_as_is = match value {
                 Value::Bool(_) => types.contains(&"boolean"),
                 Value::Number(n) => types.contains(&"number") || (types.contains(&"integer") && (n.is_i64() || n.is_u64())),
@@ -265,6 +257,15 @@ fn coerce_text(schema: &Value, value: &mut Value) {
             }
         }
         _ => {}
+    }
+}
+
+/// The JSON types a (sub)schema's `type` names; empty when it names none.
+fn declared_types(schema: &Value) -> Vec<&str> {
+    match schema.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -361,7 +362,9 @@ mod tests {
         assert!(p.iter().all(|p| !format!("{}{}{}", p.message, p.label, p.help).contains("Zq8")), "{p:?}");
         let p = s.check(&json!({"host": "h", "database": "d", "port": 70000, "sslmode": "Zq8"}));
         assert_eq!(p.len(), 2, "{p:?}");
-        assert!(p[0].message.contains("at most 65535") && p[0].path == ["port"], "{p:?}");
+        assert_eq!(p.iter().map(|p| (p.path.clone(), p.kind)).collect::<Vec<_>>(), [(vec!["port".to_string()], ProblemKind::Invalid), (vec!["sslmode".to_string()], ProblemKind::Invalid)]);
+        // The words the user reads name the limit and the accepted values.
+        assert!(p[0].message.contains("at most 65535"), "{p:?}");
         assert!(p[1].message.contains("`disable`, `prefer`") && !p[1].message.contains("Zq8"), "{p:?}");
     }
 

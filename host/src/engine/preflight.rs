@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rapidbyte_protocol::{Role, SyncMode};
 
-use crate::contract::component::file_name;
+use crate::contract::component::use_name;
 use crate::pipeline::{ConfigError, ConfigErrorKind, ConnectorSection, PipelineFile, PipelineSource, WriteModeName, closest};
 use crate::engine::run::{self, FeatureGap, ResolveError};
 use crate::sandbox::runtime::{LoadedComponent, Runtime};
@@ -28,7 +28,7 @@ pub fn preflight(runtime: &Runtime, dir: &Path, path: &Path) -> miette::Result<P
     let (mut file, text) = PipelineFile::load_with_source(path)?;
     let resolve = |role, section: &ConnectorSection, key: &'static str| {
         run::resolve(runtime, dir, role, section).map_err(|e| {
-            let label = resolve_label(&e, dir, &section.use_);
+            let label = resolve_label(&e, dir, section);
             let help = format!("`{key}` needs a {role} component: use the name or path of one (`rapidbyte connectors` lists each component's role)");
             miette::Report::new(text.locate(e, &[key, "use"], &label).or_help(help))
         })
@@ -110,11 +110,12 @@ fn schema_error(text: &PipelineSource, key: &str, section: &ConnectorSection, co
 }
 
 /// What the `use:` value is, as far as the connector directory tells.
-fn resolve_label(error: &ResolveError, dir: &Path, name: &str) -> String {
+fn resolve_label(error: &ResolveError, dir: &Path, section: &ConnectorSection) -> String {
+    let name = section.use_.as_str();
     match error {
         ResolveError::NotFound { role, .. } => {
             let other = if *role == Role::Source { Role::Destination } else { Role::Source };
-            if name.ends_with(".wasm") || name.contains('/') {
+            if section.names_a_file() {
                 return "no such file".into();
             }
             if installed(dir, other).iter().any(|n| n.replace('-', "_") == name.replace('-', "_")) {
@@ -133,15 +134,13 @@ fn resolve_label(error: &ResolveError, dir: &Path, name: &str) -> String {
 /// Names of the installed connectors of `role` (`source_generator.wasm` →
 /// `generator`): in `dir`, the user's directory and the binary.
 fn installed(dir: &Path, role: Role) -> Vec<String> {
-    let prefix = file_name(role, "");
-    let prefix = prefix.trim_end_matches(".wasm");
     let mut files: Vec<String> = crate::contract::embedded::names().map(str::to_string).collect();
     for d in [Some(dir.to_path_buf()), run::user_connector_dir()].into_iter().flatten() {
         if let Ok(entries) = std::fs::read_dir(d) {
             files.extend(entries.filter_map(|e| e.ok()?.file_name().into_string().ok()));
         }
     }
-    let mut names: Vec<String> = files.iter().filter_map(|f| Some(f.strip_prefix(prefix)?.strip_suffix(".wasm")?.replace('_', "-"))).collect();
+    let mut names: Vec<String> = files.iter().filter_map(|f| use_name(role, f)).collect();
     names.sort();
     names.dedup();
     names

@@ -40,8 +40,7 @@ pub enum ResolveError {
 /// the user's directory ([`user_connector_dir`]), then the components built
 /// into the binary.
 pub fn resolve(runtime: &Runtime, dir: &Path, role: Role, section: &ConnectorSection) -> Result<Arc<LoadedComponent>, ResolveError> {
-    let is_path = section.use_.ends_with(".wasm") || section.use_.contains(['/', std::path::MAIN_SEPARATOR]);
-    let component = if is_path {
+    let component = if section.names_a_file() {
         let path = PathBuf::from(&section.use_);
         if !path.is_file() {
             return Err(ResolveError::NotFound {

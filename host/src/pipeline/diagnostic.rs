@@ -709,7 +709,7 @@ fn actual_text(actual: &Actual) -> String {
 }
 
 /// The accepted word a typo most likely meant.
-pub(crate) fn closest<'a, S: AsRef<str>>(word: &str, candidates: &'a [S]) -> Option<&'a str> {
+pub fn closest<'a, S: AsRef<str>>(word: &str, candidates: &'a [S]) -> Option<&'a str> {
     candidates
         .iter()
         .map(|c| (edit_distance(word, c.as_ref()), c.as_ref()))
